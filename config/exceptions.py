@@ -1,0 +1,38 @@
+"""API errors always carry a reason: `{"error": ..., "fields": {...}}` for 400s."""
+
+from typing import Any
+
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        detail = response.data
+        if isinstance(detail, dict):
+            non_field = detail.get("non_field_errors")
+            summary = "; ".join(
+                f"{field}: {_first_message(messages)}"
+                for field, messages in detail.items()
+                if field != "non_field_errors"
+            )
+            message = _first_message(non_field) if non_field else summary or "invalid input"
+            response.data = {"error": message, "fields": detail}
+        else:
+            response.data = {"error": _first_message(detail), "fields": {"items": detail}}
+    elif isinstance(response.data, dict) and "detail" in response.data:
+        response.data = {"error": str(response.data["detail"])}
+    return response
+
+
+def _first_message(messages: Any) -> str:
+    if isinstance(messages, list) and messages:
+        return _first_message(messages[0])
+    if isinstance(messages, dict) and messages:
+        key, value = next(iter(messages.items()))
+        return f"{key}: {_first_message(value)}"
+    return str(messages)

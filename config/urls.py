@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+from attribution.views import postback_intake
+from config.health import healthz
+from tracking.views import redirect
+
+api_patterns: list[URLPattern | URLResolver] = [
+    path("", include("tracking.urls")),
+    path("", include("attribution.urls")),
+    path("", include("reports.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/", include(api_patterns)),
+    path("postback/<str:network_slug>/", postback_intake, name="postback"),
+    # Last: every other single path segment is a short link code.
+    path("<str:code>", redirect, name="redirect"),
+]

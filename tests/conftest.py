@@ -1,0 +1,55 @@
+from collections.abc import Iterator
+
+import pytest
+import redis
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests.processes import ManagedProcess, celery_worker
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_keys_removed_after_run() -> Iterator[None]:
+    """Leave the shared Redis as we found it: every key of this run goes at the end."""
+    yield
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000):
+        client.delete(key)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def staff_user(db):
+    return get_user_model().objects.create_user(
+        username="operator", password="operator-password", is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def api_client(staff_user) -> APIClient:
+    client = APIClient()
+    token = Token.objects.create(user=staff_user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def admin_client_logged_in(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def worker(transactional_db) -> Iterator[ManagedProcess]:
+    """A real Celery worker process on this run's database and queues."""
+    process = celery_worker().start()
+    yield process
+    process.stop()
