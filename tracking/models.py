@@ -92,6 +92,7 @@ class Message(models.Model):
             models.Index(fields=["sent_at"], name="message_sent_at"),
             models.Index(fields=["contact", "sent_at"], name="message_contact_sent_at"),
             models.Index(fields=["campaign", "sent_at"], name="message_campaign_sent_at"),
+            models.Index(fields=["created_at"], name="message_created_at"),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,35 @@
+"""`make bench`: run every suite, print one table, save it under bench/results/.
+
+A suite is a module `bench/suite_<name>.py` with `run() -> list[Figure]`.
+`python -m bench.run redirect postbacks` runs only the named suites.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from bench.figures import Figure, markdown_table, write_results
+
+logger = logging.getLogger("bench")
+
+
+def main(argv: list[str]) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    available = sorted(
+        path.stem.removeprefix("suite_") for path in Path(__file__).parent.glob("suite_*.py")
+    )
+    chosen = argv or available
+    figures: list[Figure] = []
+    for name in chosen:
+        logger.info("suite %s", name)
+        module = importlib.import_module(f"bench.suite_{name}")
+        figures.extend(module.run())
+    sys.stdout.write(markdown_table(figures) + "\n")
+    logger.info("saved %s", write_results(figures))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
