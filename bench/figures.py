@@ -56,7 +56,8 @@ def markdown_table(figures: list[Figure]) -> str:
 def write_results(figures: list[Figure]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(tz=UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
-    header = f"Run {stamp} on {platform.node()} ({platform.machine()}, python {platform.python_version()})"
+    machine = f"{platform.machine()}, python {platform.python_version()}"
+    header = f"Run {stamp} on {platform.node()} ({machine})"
     table = markdown_table(figures)
     (RESULTS / f"{stamp}.md").write_text(f"{header}\n\n{table}\n")
     (RESULTS / "latest.md").write_text(f"{header}\n\n{table}\n")
