@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from attribution.views import postback_intake
 from config.health import healthz
+from reports.admin_journey import journey_urls
 from tracking.views import redirect
 
 api_patterns: list[URLPattern | URLResolver] = [
@@ -15,6 +16,8 @@ api_patterns: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    # Before the admin's own catch-all: /admin/reports/journey/<contact_id>/.
+    path("admin/", include(journey_urls())),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include(api_patterns)),

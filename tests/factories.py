@@ -73,3 +73,44 @@ class LinkFactory(factory.django.DjangoModelFactory):
 
     message = factory.SubFactory(MessageFactory)
     code = factory.Sequence(lambda n: f"code{n:06d}")
+
+
+class ClickFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "tracking.Click"
+
+    click_id = factory.Sequence(lambda n: f"click-{n:016d}")
+    occurred_at = factory.LazyFunction(timezone.now)
+    link = factory.SubFactory(LinkFactory)
+    message = factory.SelfAttribute("link.message")
+    contact = factory.SelfAttribute("link.message.contact")
+    offer = factory.SelfAttribute("link.message.offer")
+    channel = factory.SelfAttribute("link.message.channel")
+    user_agent = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Safari/604.1"
+    ip = "203.0.113.0"
+
+
+class ConversionFactory(factory.django.DjangoModelFactory):
+    """A conversion as a worker leaves it: processed; pass `credited_click` to attribute it."""
+
+    class Meta:
+        model = "attribution.Conversion"
+
+    network = factory.SubFactory(NetworkFactory)
+    conversion_id = factory.Sequence(lambda n: f"conv-{n}")
+    click_id = ""
+    payout = Decimal("10.00")
+    occurred_at = factory.LazyFunction(timezone.now)
+    received_at = factory.LazyFunction(timezone.now)
+    processed = True
+
+
+class ConversionEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "attribution.ConversionEvent"
+
+    conversion = factory.SubFactory(ConversionFactory)
+    from_status = ""
+    to_status = "approved"
+    payout = Decimal("10.00")
+    revenue_delta = Decimal("10.00")

@@ -1,0 +1,47 @@
+"""The admin page of a contact's journey: `/admin/reports/journey/<contact_id>/`.
+
+Read-only, staff only, inside the admin's look. The phone and email are masked
+unless the user may see them (`tracking.view_contact_phone`; superusers may).
+"""
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+
+from reports.journey import contact_journey_get, email_masked, phone_masked
+
+PHONE_PERMISSION = "tracking.view_contact_phone"
+
+
+def contact_journey_view(request: HttpRequest, contact_id: int) -> HttpResponse:
+    if not request.user.has_perm("tracking.view_contact"):
+        raise PermissionDenied("You may not view contacts.")
+    journey = contact_journey_get(contact_id=contact_id)
+    if journey is None:
+        raise Http404("No contact with this id.")
+    contact = journey.contact
+    may_see_personal_data = request.user.has_perm(PHONE_PERMISSION)
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Journey of contact #{contact.pk}",
+        "journey": journey,
+        "contact": contact,
+        "phone": contact.phone if may_see_personal_data else phone_masked(contact.phone),
+        "email": contact.email if may_see_personal_data else email_masked(contact.email),
+        "personal_data_masked": not may_see_personal_data,
+        "opts": contact._meta,
+    }
+    return TemplateResponse(request, "admin/reports/journey.html", context)
+
+
+def journey_urls() -> list[URLPattern]:
+    """URL patterns to mount under `/admin/`: reversed as `reports_contact_journey`."""
+    return [
+        path(
+            "reports/journey/<int:contact_id>/",
+            admin.site.admin_view(contact_journey_view),
+            name="reports_contact_journey",
+        ),
+    ]
