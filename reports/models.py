@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 
 
@@ -38,3 +39,57 @@ class DailyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dimension} {self.key} {self.day}"
+
+
+class DailyReport(DailyRollup):
+    """The admin's entry to the report page (a proxy: no table of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "daily report"
+        verbose_name_plural = "daily reports"
+
+
+class RollupWatermark(models.Model):
+    """How far the every-minute task has looked for new rows (one row, `name="touched"`)."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    scanned_until = models.DateTimeField()
+    days_recomputed = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} until {self.scanned_until:%Y-%m-%d %H:%M:%S}"
+
+
+class RollupJob(models.Model):
+    """A recompute of a date range asked for in the admin and run on a worker."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    start = models.DateField()
+    end = models.DateField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    days_total = models.PositiveIntegerField(default=0)
+    days_done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(start__lte=models.F("end")), name="rollup_job_start_before_end"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Recompute {self.start} to {self.end} ({self.status})"

@@ -3,6 +3,8 @@
 from datetime import timedelta
 from urllib.parse import unquote
 
+from celery.schedules import crontab
+
 from config.env import BASE_DIR, env
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-insecure-change-me")
@@ -166,6 +168,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# reports: the days touched since the last scan, every minute (a conversion shows within 2
+# minutes); nightly, the trailing window of the longest click window plus two days.
+CELERY_BEAT_SCHEDULE["reports-recompute-touched"] = {
+    "task": "reports.recompute_touched",
+    "schedule": 60.0,
+    "options": {"expires": 55},
+}
+CELERY_BEAT_SCHEDULE["reports-recompute-trailing"] = {
+    "task": "reports.recompute_trailing",
+    "schedule": crontab(hour=3, minute=17),
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 LOGGING = {

@@ -1,0 +1,277 @@
+"""Every write of the reports app: daily rollups recomputed from the raw tables.
+
+A day is never incremented. `rollup_recompute_day` deletes the day's rows and inserts
+them again from one set-based `INSERT ... SELECT ... GROUP BY GROUPING SETS`, in one
+transaction, under a transaction-scoped advisory lock on the day: running it twice gives
+the same rows, and two runs at once wait for each other instead of double counting.
+
+What counts where (days are days in `settings.REPORTS_TIME_ZONE`):
+
+- a send on its `sent_at` day, under its message, creative, campaign, offer and the
+  offer's network;
+- a click on its `occurred_at` day, under its message and that message's creative,
+  campaign, offer and the offer's network;
+- a conversion on its `occurred_at` day. Credited to a message: under that message and
+  the message's creative, campaign and offer. Unattributed (no message): under the offer
+  the conversion names, if any, and always under the conversion's own network; it has no
+  message, creative or campaign row. The network dimension always uses the conversion's
+  own network.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from celery import current_app
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from attribution.models import Offer
+from reports.models import RollupJob, RollupWatermark
+
+logger = logging.getLogger(__name__)
+
+# First key of the two-int advisory lock: "rollup" days, apart from anyone else's locks.
+ADVISORY_LOCK_NAMESPACE = 0x726F6C6C
+WATERMARK_NAME = "touched"
+# Rows committed by a transaction that started before our scan carry a timestamp older than
+# the scan; looking back this far again each time picks them up (recomputing is idempotent).
+WATERMARK_OVERLAP = timedelta(minutes=5)
+# Beyond this, a job or a first scan is the nightly task's or the command's business.
+FIRST_SCAN_LOOKBACK_DAYS = 3
+
+_RECOMPUTE_SQL = """
+WITH bounds AS (
+    SELECT (%(day)s::date::timestamp AT TIME ZONE %(tz)s) AS lo,
+           ((%(day)s::date + 1)::timestamp AT TIME ZONE %(tz)s) AS hi
+),
+per_message AS (
+    SELECT message_id,
+           sum(sends) AS sends, sum(clicks) AS clicks,
+           sum(unique_clicks) AS unique_clicks, sum(bot_clicks) AS bot_clicks
+    FROM (
+        SELECT m.id AS message_id, 1 AS sends, 0 AS clicks, 0 AS unique_clicks, 0 AS bot_clicks
+        FROM tracking_message m, bounds b
+        WHERE m.sent_at >= b.lo AND m.sent_at < b.hi
+        UNION ALL
+        SELECT c.message_id, 0,
+               count(*) FILTER (WHERE NOT c.is_bot AND NOT c.is_preview),
+               count(*) FILTER (WHERE NOT c.is_bot AND NOT c.is_preview AND NOT c.is_duplicate),
+               count(*) FILTER (WHERE c.is_bot OR c.is_preview)
+        FROM tracking_click c, bounds b
+        WHERE c.occurred_at >= b.lo AND c.occurred_at < b.hi
+        GROUP BY c.message_id
+    ) AS sources
+    GROUP BY message_id
+),
+facts AS (
+    SELECT pm.message_id, m.creative_id, m.campaign_id, m.offer_id, o.network_id,
+           pm.sends, pm.clicks, pm.unique_clicks, pm.bot_clicks,
+           0 AS conversions, 0 AS rejected, 0 AS reversed,
+           0::numeric AS revenue, 0::numeric AS reversed_revenue
+    FROM per_message pm
+    JOIN tracking_message m ON m.id = pm.message_id
+    JOIN attribution_offer o ON o.id = m.offer_id
+    UNION ALL
+    SELECT v.message_id,
+           COALESCE(m.creative_id, v.creative_id),
+           COALESCE(m.campaign_id, v.campaign_id),
+           COALESCE(m.offer_id, v.offer_id),
+           v.network_id,
+           0, 0, 0, 0,
+           count(*) FILTER (WHERE v.status IN ('approved', 'pending')),
+           count(*) FILTER (WHERE v.status = 'rejected'),
+           count(*) FILTER (WHERE v.status = 'reversed'),
+           COALESCE(sum(v.payout) FILTER (WHERE v.status IN ('approved', 'pending')), 0),
+           COALESCE(sum(v.payout) FILTER (WHERE v.status = 'reversed'), 0)
+    FROM attribution_conversion v
+    CROSS JOIN bounds b
+    LEFT JOIN tracking_message m ON m.id = v.message_id
+    WHERE v.occurred_at >= b.lo AND v.occurred_at < b.hi
+    GROUP BY 1, 2, 3, 4, 5
+)
+INSERT INTO reports_dailyrollup (
+    day, dimension, key, sends, clicks, unique_clicks, bot_clicks, conversions,
+    rejected_conversions, reversed_conversions, revenue, reversed_revenue, computed_at
+)
+SELECT %(day)s::date,
+       CASE WHEN GROUPING(message_id) = 0 THEN 'message'
+            WHEN GROUPING(creative_id) = 0 THEN 'creative'
+            WHEN GROUPING(campaign_id) = 0 THEN 'campaign'
+            WHEN GROUPING(offer_id) = 0 THEN 'offer'
+            ELSE 'network' END,
+       COALESCE(message_id, creative_id, campaign_id, offer_id, network_id),
+       sum(sends), sum(clicks), sum(unique_clicks), sum(bot_clicks), sum(conversions),
+       sum(rejected), sum(reversed), sum(revenue), sum(reversed_revenue), now()
+FROM facts
+GROUP BY GROUPING SETS ((message_id), (creative_id), (campaign_id), (offer_id), (network_id))
+-- In each grouping set the other key columns are NULL, so this is the grouped key; a NULL
+-- there is an unattributed conversion's missing message (or creative...): no row for it.
+HAVING COALESCE(message_id, creative_id, campaign_id, offer_id, network_id) IS NOT NULL
+"""
+
+_TOUCHED_DAYS_SQL = """
+SELECT DISTINCT (sent_at AT TIME ZONE %(tz)s)::date
+FROM tracking_message WHERE created_at > %(since)s
+UNION
+SELECT DISTINCT (occurred_at AT TIME ZONE %(tz)s)::date
+FROM tracking_click WHERE recorded_at > %(since)s
+UNION
+SELECT DISTINCT (occurred_at AT TIME ZONE %(tz)s)::date
+FROM attribution_conversion WHERE updated_at > %(since)s
+UNION
+SELECT DISTINCT (v.occurred_at AT TIME ZONE %(tz)s)::date
+FROM attribution_conversionevent e JOIN attribution_conversion v ON v.id = e.conversion_id
+WHERE e.created_at > %(since)s
+"""
+
+
+def rollup_today() -> date:
+    """Today in `REPORTS_TIME_ZONE`."""
+    return timezone.localdate(timezone=_report_zone())
+
+
+def _report_zone() -> ZoneInfo:
+    return ZoneInfo(settings.REPORTS_TIME_ZONE)
+
+
+def rollup_recompute_day(*, day: date) -> int:
+    """Replace every rollup row of `day` with rows computed from the raw tables.
+
+    Returns the number of rows written. Safe to run twice and to run twice at once.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, day.toordinal()]
+        )
+        cursor.execute("DELETE FROM reports_dailyrollup WHERE day = %s", [day])
+        cursor.execute(_RECOMPUTE_SQL, {"day": day, "tz": settings.REPORTS_TIME_ZONE})
+        written = cursor.rowcount
+    logger.info("rollup day recomputed", extra={"day": day.isoformat(), "rows": written})
+    return written
+
+
+def rollup_recompute_range(
+    *, start: date, end: date, on_day_done: Callable[[date], None] | None = None
+) -> int:
+    """Recompute every day from `start` to `end` inclusive, one transaction per day."""
+    written = 0
+    day = start
+    while day <= end:
+        written += rollup_recompute_day(day=day)
+        if on_day_done is not None:
+            on_day_done(day)
+        day += timedelta(days=1)
+    return written
+
+
+def rollup_recompute_touched() -> list[date]:
+    """Recompute the days that new messages, clicks or conversion changes fell on since
+    the last scan, and move the watermark. Returns the days recomputed.
+
+    One run at a time: a second run while one holds the watermark row returns at once.
+    """
+    with transaction.atomic():
+        scan_started = _database_now()
+        watermark = (
+            RollupWatermark.objects.select_for_update(skip_locked=True)
+            .filter(name=WATERMARK_NAME)
+            .first()
+        )
+        if watermark is None:
+            RollupWatermark.objects.get_or_create(
+                name=WATERMARK_NAME,
+                defaults={"scanned_until": scan_started - timedelta(days=FIRST_SCAN_LOOKBACK_DAYS)},
+            )
+            watermark = (
+                RollupWatermark.objects.select_for_update(skip_locked=True)
+                .filter(name=WATERMARK_NAME)
+                .first()
+            )
+            if watermark is None:
+                return []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _TOUCHED_DAYS_SQL,
+                {
+                    "tz": settings.REPORTS_TIME_ZONE,
+                    "since": watermark.scanned_until - WATERMARK_OVERLAP,
+                },
+            )
+            days = sorted(row[0] for row in cursor.fetchall())
+        for day in days:
+            rollup_recompute_day(day=day)
+        watermark.scanned_until = scan_started
+        watermark.days_recomputed += len(days)
+        watermark.save(update_fields=["scanned_until", "days_recomputed", "updated_at"])
+    return days
+
+
+def rollup_trailing_window_days() -> int:
+    """The nightly window: the longest click window of any offer, plus two days."""
+    longest = Offer.objects.aggregate(longest=Max("click_window_days"))["longest"] or 30
+    return int(longest) + 2
+
+
+def rollup_recompute_trailing() -> tuple[date, date]:
+    """Recompute the trailing window ending today: late postbacks and reversals land there."""
+    end = rollup_today()
+    start = end - timedelta(days=rollup_trailing_window_days() - 1)
+    rollup_recompute_range(start=start, end=end)
+    return start, end
+
+
+def rollup_job_create(*, start: date, end: date, requested_by_id: int | None) -> RollupJob:
+    """Record a range recompute and hand it to a worker once the row is committed."""
+    job = RollupJob.objects.create(
+        start=start,
+        end=end,
+        days_total=(end - start).days + 1,
+        requested_by_id=requested_by_id,
+    )
+    transaction.on_commit(
+        lambda: current_app.send_task("reports.recompute_range_job", args=[job.pk])
+    )
+    return job
+
+
+def rollup_job_run(*, job_id: int) -> RollupJob | None:
+    """Run a queued job (or one whose worker died mid-way); None when there is nothing to do."""
+    stale_before = timezone.now() - timedelta(hours=1)
+    claimed = RollupJob.objects.filter(pk=job_id, status=RollupJob.Status.QUEUED).update(
+        status=RollupJob.Status.RUNNING, started_at=timezone.now(), days_done=0
+    ) or RollupJob.objects.filter(
+        pk=job_id, status=RollupJob.Status.RUNNING, started_at__lt=stale_before
+    ).update(started_at=timezone.now(), days_done=0)
+    if not claimed:
+        return None
+    job = RollupJob.objects.get(pk=job_id)
+
+    def advance(_day: date) -> None:
+        RollupJob.objects.filter(pk=job_id).update(days_done=job.days_done + 1)
+        job.days_done += 1
+
+    try:
+        rollup_recompute_range(start=job.start, end=job.end, on_day_done=advance)
+    except Exception as error:
+        RollupJob.objects.filter(pk=job_id).update(
+            status=RollupJob.Status.FAILED, error=str(error)[:2000], finished_at=timezone.now()
+        )
+        raise
+    RollupJob.objects.filter(pk=job_id).update(
+        status=RollupJob.Status.DONE, finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return job
+
+
+def _database_now() -> datetime:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement_timestamp()")
+        now: datetime = cursor.fetchone()[0]
+    return now

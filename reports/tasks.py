@@ -1,0 +1,29 @@
+"""Beat tasks that keep the daily rollups fresh, and the admin's range recompute."""
+
+import logging
+
+from celery import shared_task
+
+from reports.services import rollup_job_run, rollup_recompute_touched, rollup_recompute_trailing
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="reports.recompute_touched", time_limit=300, soft_time_limit=280)
+def recompute_touched() -> list[str]:
+    """Every minute: the days new messages, clicks and conversion changes fell on."""
+    return [day.isoformat() for day in rollup_recompute_touched()]
+
+
+@shared_task(name="reports.recompute_trailing", time_limit=3000, soft_time_limit=2900)
+def recompute_trailing() -> list[str]:
+    """Nightly: the longest click window plus two days, for late postbacks and reversals."""
+    start, end = rollup_recompute_trailing()
+    return [start.isoformat(), end.isoformat()]
+
+
+@shared_task(name="reports.recompute_range_job", time_limit=3000, soft_time_limit=2900)
+def recompute_range_job(job_id: int) -> None:
+    job = rollup_job_run(job_id=job_id)
+    if job is None:
+        logger.info("rollup job already taken or done", extra={"job_id": job_id})
