@@ -1,0 +1,300 @@
+import re
+import time
+from datetime import UTC, datetime
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import override_settings
+
+from tests.factories import ContactFactory, CreativeFactory, LinkFactory, OfferFactory
+from tracking.models import Contact, Link, Message
+from tracking.services.contacts import ContactSpec
+from tracking.services.messages import (
+    LINK_CODE_ALPHABET,
+    MessageSpec,
+    link_code_generate,
+    message_create,
+    message_create_bulk,
+)
+
+SENT_AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def catalog(db):
+    creative = CreativeFactory(slug="spring", campaign__slug="spring-sale")
+    offer = OfferFactory()
+    return creative, offer
+
+
+def spec(offer_row, number: int, **overrides) -> MessageSpec:
+    values = {
+        "contact": ContactSpec(phone=f"+1201555{number:04d}"),
+        "channel": "sms",
+        "campaign": "spring-sale",
+        "creative": "spring",
+        "offer": offer_row.pk,
+        "sent_at": SENT_AT,
+        "external_id": f"send-{number}",
+    }
+    values.update(overrides)
+    return MessageSpec(**values)
+
+
+@pytest.mark.django_db
+def test_message_create_stores_contact_message_and_a_link_with_a_short_url(catalog):
+    # given
+    creative, offer = catalog
+
+    # when
+    result = message_create(
+        contact=ContactSpec(phone="+1 (201) 555-0123", email="Ann@Example.COM"),
+        channel="sms",
+        campaign="spring-sale",
+        creative="spring",
+        offer=offer.pk,
+        sent_at=SENT_AT,
+    )
+
+    # then
+    message = Message.objects.select_related("contact").get(pk=result.message.pk)
+    assert message.contact.phone == "+12015550123"
+    assert message.contact.email == "ann@example.com"
+    assert message.creative == creative
+    assert message.campaign == creative.campaign
+    assert message.offer_id == offer.pk
+    assert [link.code for link in message.links.all()] == [result.links[0].code]
+    assert len(result.links) == 1
+
+
+@override_settings(LINK_CODE_LENGTH=9)
+def test_link_codes_are_url_safe_unambiguous_and_of_the_configured_length():
+    # when
+    codes = {link_code_generate() for _ in range(2000)}
+
+    # then
+    assert len(codes) == 2000
+    assert all(re.fullmatch(f"[{LINK_CODE_ALPHABET}]{{9}}", code) for code in codes)
+    assert not set("0O1lI").intersection("".join(codes))
+
+
+@pytest.mark.django_db
+def test_message_create_can_give_a_message_several_links(catalog):
+    # given
+    _, offer = catalog
+
+    # when
+    result = message_create_bulk(items=[spec(offer, 1, links=3)])[0]
+
+    # then
+    assert len({link.code for link in result.links}) == 3
+    assert result.message.links.count() == 3
+
+
+@pytest.mark.django_db
+def test_message_create_reuses_a_known_contact_and_fills_in_what_it_lacked(catalog):
+    # given
+    _, offer = catalog
+    known = ContactFactory.create(phone="+12015550123", email=None)
+
+    # when
+    result = message_create_bulk(
+        items=[
+            spec(offer, 1, contact=ContactSpec(phone="+12015550123", email="ann@example.com")),
+            spec(offer, 2, contact=ContactSpec(email="ANN@example.com")),
+        ]
+    )
+
+    # then
+    assert {r.message.contact_id for r in result} == {known.pk}
+    known.refresh_from_db()
+    assert known.email == "ann@example.com"
+    assert Contact.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_identifiers_of_two_different_contacts_are_refused(catalog):
+    # given
+    _, offer = catalog
+    ContactFactory(phone="+12015550123", email=None)
+    ContactFactory(phone=None, email="bob@example.com")
+
+    # when
+    with pytest.raises(ValidationError) as raised:
+        message_create_bulk(
+            items=[
+                spec(offer, 1, contact=ContactSpec(phone="+12015550123", email="bob@example.com"))
+            ]
+        )
+
+    # then
+    assert "0.contact" in raised.value.message_dict
+    assert Message.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"contact": ContactSpec(phone="555-0123")}, "contact.phone"),
+        ({"contact": ContactSpec(phone="+1 000 000 0000")}, "contact.phone"),
+        ({"contact": ContactSpec(email="not-an-email")}, "contact.email"),
+        ({"contact": ContactSpec()}, "contact"),
+        ({"channel": "fax"}, "channel"),
+        ({"campaign": "no-such-campaign"}, "campaign"),
+        ({"creative": "no-such-creative"}, "creative"),
+        ({"offer": 987654}, "offer"),
+        ({"sent_at": datetime(2026, 3, 1, 12, 0)}, "sent_at"),  # noqa: DTZ001
+        ({"links": 0}, "links"),
+    ],
+)
+def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(catalog, overrides, field):
+    # given
+    _, offer = catalog
+    items = [spec(offer, 1), spec(offer, 2, **overrides)]
+
+    # when
+    with pytest.raises(ValidationError) as raised:
+        message_create_bulk(items=items)
+
+    # then
+    assert f"1.{field}" in raised.value.message_dict
+    assert Message.objects.count() == 0
+    assert Contact.objects.count() == 0
+    assert Link.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_single_message_errors_name_the_field_without_an_index(catalog):
+    # given
+    _, offer = catalog
+
+    # when
+    with pytest.raises(ValidationError) as raised:
+        message_create(
+            contact=ContactSpec(phone="12"),
+            channel="sms",
+            campaign="spring-sale",
+            creative="spring",
+            offer=offer.pk,
+            sent_at=SENT_AT,
+        )
+
+    # then
+    assert set(raised.value.message_dict) == {"contact.phone"}
+
+
+@pytest.mark.django_db
+@override_settings(MESSAGES_BULK_MAX=3)
+def test_bulk_over_the_limit_is_refused(catalog):
+    # given
+    _, offer = catalog
+
+    # when
+    with pytest.raises(ValidationError) as raised:
+        message_create_bulk(items=[spec(offer, number) for number in range(4)])
+
+    # then
+    assert "items" in raised.value.message_dict
+    assert Message.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_repeated_call_returns_the_same_messages_and_links_and_creates_nothing(catalog):
+    # given
+    _, offer = catalog
+    items = [spec(offer, number) for number in range(20)]
+    first = message_create_bulk(items=items)
+
+    # when
+    second = message_create_bulk(items=items)
+
+    # then
+    assert [r.message.pk for r in second] == [r.message.pk for r in first]
+    assert [[link.code for link in r.links] for r in second] == [
+        [link.code for link in r.links] for r in first
+    ]
+    assert not any(r.created for r in second)
+    assert Message.objects.count() == 20
+    assert Link.objects.count() == 20
+
+
+@pytest.mark.django_db
+def test_an_external_id_repeated_within_one_call_is_one_message(catalog):
+    # given
+    _, offer = catalog
+
+    # when
+    results = message_create_bulk(items=[spec(offer, 1), spec(offer, 1), spec(offer, 2)])
+
+    # then
+    assert results[0].message.pk == results[1].message.pk != results[2].message.pk
+    assert Message.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_messages_without_external_id_are_created_every_time(catalog):
+    # given
+    _, offer = catalog
+
+    # when
+    message_create_bulk(items=[spec(offer, 1, external_id=None)])
+    message_create_bulk(items=[spec(offer, 1, external_id=None)])
+
+    # then
+    assert Message.objects.count() == 2
+    assert Contact.objects.count() == 1
+
+
+@pytest.mark.django_db
+@override_settings(LINK_CODE_LENGTH=7)
+def test_a_colliding_code_is_drawn_again(catalog, monkeypatch):
+    # given: the first code drawn is already taken by another link
+    _, offer = catalog
+    taken = LinkFactory.create(code="TAKEN77")
+    draws = iter(["TAKEN77", "FRESH77"])
+    monkeypatch.setattr("tracking.services.messages.link_code_generate", lambda: next(draws))
+
+    # when
+    result = message_create_bulk(items=[spec(offer, 1)])[0]
+
+    # then
+    assert [link.code for link in result.links] == ["FRESH77"]
+    assert Link.objects.get(code="TAKEN77").message_id == taken.message_id
+
+
+@pytest.mark.django_db
+def test_ten_thousand_messages_are_created_set_based(catalog, django_assert_max_num_queries):
+    # given
+    _, offer = catalog
+    items = [
+        spec(
+            offer,
+            number,
+            contact=ContactSpec(phone=f"+1201{2_000_000 + number:07d}"),
+            channel="sms" if number % 2 else "email",
+        )
+        for number in range(10_000)
+    ]
+    started = time.monotonic()
+
+    # when
+    with django_assert_max_num_queries(40):
+        results = message_create_bulk(items=items)
+
+    # then
+    elapsed = time.monotonic() - started
+    assert elapsed < 30, elapsed
+    assert len(results) == 10_000
+    assert Message.objects.count() == 10_000
+    assert Link.objects.count() == 10_000
+    assert Contact.objects.count() == 10_000
+    assert len({r.links[0].code for r in results}) == 10_000
+
+    # when: the same call again
+    with django_assert_max_num_queries(10):
+        again = message_create_bulk(items=items)
+
+    # then
+    assert [r.message.pk for r in again] == [r.message.pk for r in results]
+    assert Message.objects.count() == 10_000

@@ -1,0 +1,220 @@
+"""Contacts: normalising their identifiers and finding or creating them in sets.
+
+A contact is known by any of an E.164 phone, a lower-cased email and an
+external id, each unique when set. Several identifiers given together name one
+person: `contact_resolve_bulk` merges them, fills in identifiers a known contact
+was missing, and refuses identifiers that already belong to two different people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db.models import Q
+
+from tracking.models import Contact
+
+EXTERNAL_ID_MAX_LENGTH = 128
+
+
+@dataclass(frozen=True, slots=True)
+class ContactSpec:
+    """Identifiers as a caller gave them; `contact_spec_normalize` cleans them."""
+
+    phone: str | None = None
+    email: str | None = None
+    external_id: str | None = None
+
+
+def contact_normalize_phone(*, phone: str) -> str:
+    """`phone` in E.164, or a ValidationError. Numbers must carry their country code."""
+    try:
+        parsed = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException as error:
+        raise ValidationError(
+            "Enter a phone number in international format, e.g. +12015550123.", code="invalid"
+        ) from error
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValidationError("This phone number does not exist.", code="invalid")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def contact_normalize_email(*, email: str) -> str:
+    normalized = email.strip().lower()
+    validate_email(normalized)
+    return normalized
+
+
+def contact_spec_normalize(*, spec: ContactSpec) -> ContactSpec:
+    """The same identifiers, cleaned.
+
+    Errors about one identifier are keyed by its name; a spec with no identifier
+    at all raises a ValidationError without keys.
+    """
+    errors: dict[str, list[ValidationError]] = {}
+    phone = email = external_id = None
+    if spec.phone not in (None, ""):
+        try:
+            phone = contact_normalize_phone(phone=str(spec.phone))
+        except ValidationError as error:
+            errors["phone"] = error.error_list
+    if spec.email not in (None, ""):
+        try:
+            email = contact_normalize_email(email=str(spec.email))
+        except ValidationError as error:
+            errors["email"] = error.error_list
+    if spec.external_id not in (None, ""):
+        external_id = str(spec.external_id).strip()
+        if len(external_id) > EXTERNAL_ID_MAX_LENGTH:
+            errors["external_id"] = [
+                ValidationError(f"At most {EXTERNAL_ID_MAX_LENGTH} characters.", code="max_length")
+            ]
+    if errors:
+        raise ValidationError(errors)
+    if phone is None and email is None and not external_id:
+        raise ValidationError("Give a phone, an email or an external_id.", code="required")
+    return ContactSpec(phone=phone, email=email, external_id=external_id or None)
+
+
+def _keys(spec: ContactSpec) -> list[tuple[str, str]]:
+    keys = []
+    if spec.phone:
+        keys.append(("phone", spec.phone))
+    if spec.email:
+        keys.append(("email", spec.email))
+    if spec.external_id:
+        keys.append(("external_id", spec.external_id))
+    return keys
+
+
+class _Groups:
+    """Union-find over identifiers: identifiers given together name one contact."""
+
+    def __init__(self) -> None:
+        self.parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def find(self, key: tuple[str, str]) -> tuple[str, str]:
+        self.parent.setdefault(key, key)
+        root = key
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[key] != root:
+            self.parent[key], key = root, self.parent[key]
+        return root
+
+    def union(self, keys: Sequence[tuple[str, str]]) -> None:
+        roots = [self.find(key) for key in keys]
+        for root in roots[1:]:
+            self.parent[root] = roots[0]
+
+
+def _existing_by_key(keys: set[tuple[str, str]]) -> dict[tuple[str, str], Contact]:
+    if not keys:
+        return {}
+    by_kind: dict[str, list[str]] = {"phone": [], "email": [], "external_id": []}
+    for kind, value in keys:
+        by_kind[kind].append(value)
+    condition = Q()
+    for kind, values in by_kind.items():
+        if values:
+            condition |= Q(**{f"{kind}__in": values})
+    found: dict[tuple[str, str], Contact] = {}
+    for contact in Contact.objects.filter(condition).only("id", "phone", "email", "external_id"):
+        for key in _keys(
+            ContactSpec(phone=contact.phone, email=contact.email, external_id=contact.external_id)
+        ):
+            found[key] = contact
+    return found
+
+
+def contact_resolve_bulk(*, specs: Sequence[ContactSpec]) -> list[int | ValidationError]:
+    """The contact id for each (normalised) spec, creating contacts as needed.
+
+    Set-based: one select of the contacts already known, one insert of the new
+    ones (conflicts ignored, so a concurrent insert of the same person is not an
+    error), one update filling identifiers known contacts lacked, one select to
+    map every identifier to its id. A spec whose identifiers belong to different
+    contacts gets a ValidationError in its place instead of an id.
+    """
+    groups = _Groups()
+    all_keys: set[tuple[str, str]] = set()
+    for spec in specs:
+        keys = _keys(spec)
+        all_keys.update(keys)
+        groups.union(keys)
+    existing = _existing_by_key(all_keys)
+    for contact in {contact.pk: contact for contact in existing.values()}.values():
+        groups.union(
+            _keys(
+                ContactSpec(
+                    phone=contact.phone, email=contact.email, external_id=contact.external_id
+                )
+            )
+        )
+
+    # Each group becomes one contact: what it is known by, and the known row if any.
+    members: dict[tuple[str, str], dict[str, set[str]]] = {}
+    known: dict[tuple[str, str], set[int]] = {}
+    for key in all_keys | set(existing):
+        root = groups.find(key)
+        members.setdefault(root, {"phone": set(), "email": set(), "external_id": set()})[
+            key[0]
+        ].add(key[1])
+        if key in existing:
+            known.setdefault(root, set()).add(existing[key].pk)
+
+    conflicts: dict[tuple[str, str], str] = {}
+    to_create: list[Contact] = []
+    to_fill: list[Contact] = []
+    for root, identifiers in members.items():
+        contact_ids = known.get(root, set())
+        if len(contact_ids) > 1:
+            conflicts[root] = "These identifiers belong to different contacts."
+            continue
+        if any(len(values) > 1 for values in identifiers.values()):
+            kind = next(kind for kind, values in identifiers.items() if len(values) > 1)
+            conflicts[root] = f"One contact cannot have two different values of {kind}."
+            continue
+        values = {kind: next(iter(found), None) for kind, found in identifiers.items()}
+        if contact_ids:
+            contact = next(c for c in existing.values() if c.pk in contact_ids)
+            missing = {
+                kind: value
+                for kind, value in values.items()
+                if value and getattr(contact, kind) is None
+            }
+            if missing:
+                for kind, value in missing.items():
+                    setattr(contact, kind, value)
+                to_fill.append(contact)
+        else:
+            to_create.append(Contact(**values))
+
+    if to_create:
+        Contact.objects.bulk_create(to_create, ignore_conflicts=True, batch_size=5000)
+    if to_fill:
+        Contact.objects.bulk_update(to_fill, ["phone", "email", "external_id"], batch_size=5000)
+
+    ids_by_key = {key: contact.pk for key, contact in _existing_by_key(all_keys).items()}
+    resolved: list[int | ValidationError] = []
+    for spec in specs:
+        keys = _keys(spec)
+        root = groups.find(keys[0])
+        if root in conflicts:
+            resolved.append(ValidationError(conflicts[root], code="conflict"))
+            continue
+        ids = {ids_by_key.get(key) for key in keys}
+        if len(ids) != 1 or None in ids:
+            # Another transaction took one of these identifiers for another person
+            # between our insert and our select.
+            resolved.append(
+                ValidationError("These identifiers belong to different contacts.", "conflict")
+            )
+            continue
+        resolved.append(cast(int, ids.pop()))
+    return resolved

@@ -1,0 +1,306 @@
+"""Creating messages, their contacts and their tracked links, one or ten thousand at a time.
+
+Everything is set-based: campaigns, creatives and offers are resolved with one
+query each, contacts are upserted as a set (`contact_resolve_bulk`), messages and
+links are inserted with `bulk_create`. A message `external_id` makes a call
+idempotent: a message already stored under it is returned as it is, with its
+links, and nothing is created for it. The whole call is one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NoReturn, cast
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from tracking.models import Campaign, Channel, Creative, Link, Message
+from tracking.services.contacts import (
+    EXTERNAL_ID_MAX_LENGTH,
+    ContactSpec,
+    contact_resolve_bulk,
+    contact_spec_normalize,
+)
+
+logger = logging.getLogger(__name__)
+
+# URL-safe and unambiguous when read aloud or copied by hand: no 0/O/o, 1/l/I.
+LINK_CODE_ALPHABET = "23456789abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
+LINK_CODE_MIN_LENGTH = 7
+LINKS_PER_MESSAGE_MAX = 20
+BATCH_SIZE = 5000
+ERRORS_REPORTED_MAX = 50
+# Two calls with the same new external ids at the same moment: the loser's insert
+# fails on the unique constraint once the winner commits, and its retry finds them.
+ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSpec:
+    contact: ContactSpec
+    channel: str
+    campaign: str
+    creative: str
+    offer: int
+    sent_at: datetime
+    external_id: str | None = None
+    links: int = 1
+
+
+@dataclass(slots=True)
+class MessageResult:
+    message: Message
+    links: list[Link] = field(default_factory=list)
+    created: bool = True
+
+
+def link_code_generate() -> str:
+    length = settings.LINK_CODE_LENGTH
+    if length < LINK_CODE_MIN_LENGTH:
+        raise ImproperlyConfigured(f"LINK_CODE_LENGTH must be at least {LINK_CODE_MIN_LENGTH}")
+    return "".join(secrets.choice(LINK_CODE_ALPHABET) for _ in range(length))
+
+
+def link_short_url(*, code: str) -> str:
+    return f"{settings.SHORT_LINK_BASE_URL.rstrip('/')}/{code}"
+
+
+def message_create(
+    *,
+    contact: ContactSpec,
+    channel: str,
+    campaign: str,
+    creative: str,
+    offer: int,
+    sent_at: datetime,
+    external_id: str | None = None,
+    links: int = 1,
+) -> MessageResult:
+    """One message; ValidationError keys name the field (`contact.phone`, `offer`, ...)."""
+    spec = MessageSpec(
+        contact=contact,
+        channel=channel,
+        campaign=campaign,
+        creative=creative,
+        offer=offer,
+        sent_at=sent_at,
+        external_id=external_id,
+        links=links,
+    )
+    try:
+        return message_create_bulk(items=[spec])[0]
+    except ValidationError as error:
+        raise ValidationError(
+            {key.removeprefix("0."): messages for key, messages in error.message_dict.items()}
+        ) from error
+
+
+def message_create_bulk(*, items: Sequence[MessageSpec]) -> list[MessageResult]:
+    """One result per item, in order. ValidationError keys are `<index>.<field>`.
+
+    Nothing is written unless every item is valid.
+    """
+    if len(items) > settings.MESSAGES_BULK_MAX:
+        raise ValidationError(
+            {"items": f"At most {settings.MESSAGES_BULK_MAX} messages per call, got {len(items)}."}
+        )
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                return _create_bulk(items)
+        except IntegrityError:
+            if attempt == ATTEMPTS:
+                raise
+            logger.info("message_create_bulk: concurrent insert, retrying (attempt %d)", attempt)
+    raise AssertionError("unreachable")
+
+
+def _create_bulk(items: Sequence[MessageSpec]) -> list[MessageResult]:
+    errors: dict[str, list[str]] = defaultdict(list)
+
+    def fail(index: int, key: str, message: str) -> None:
+        errors[f"{index}.{key}"].append(message)
+
+    contacts: list[ContactSpec | None] = []
+    channels = set(Channel.values)
+    for index, item in enumerate(items):
+        try:
+            contacts.append(contact_spec_normalize(spec=item.contact))
+        except ValidationError as error:
+            contacts.append(None)
+            if hasattr(error, "error_dict"):
+                for name, texts in error.message_dict.items():
+                    for text in texts:
+                        fail(index, f"contact.{name}", text)
+            else:
+                for text in error.messages:
+                    fail(index, "contact", text)
+        if item.channel not in channels:
+            fail(index, "channel", f"Must be one of: {', '.join(sorted(channels))}.")
+        if timezone.is_naive(item.sent_at):
+            fail(index, "sent_at", "Give a time zone, e.g. 2026-01-31T12:00:00Z.")
+        if item.external_id is not None and not (
+            0 < len(item.external_id) <= EXTERNAL_ID_MAX_LENGTH
+        ):
+            fail(index, "external_id", f"Between 1 and {EXTERNAL_ID_MAX_LENGTH} characters.")
+        if not 1 <= item.links <= LINKS_PER_MESSAGE_MAX:
+            fail(index, "links", f"Between 1 and {LINKS_PER_MESSAGE_MAX} links per message.")
+
+    campaigns, creatives, offers = _resolve_catalog(items)
+    for index, item in enumerate(items):
+        if item.campaign not in campaigns:
+            fail(index, "campaign", f"No campaign with slug {item.campaign!r}.")
+        elif (campaigns[item.campaign].pk, item.creative) not in creatives:
+            fail(index, "creative", f"No creative {item.creative!r} in campaign {item.campaign!r}.")
+        if item.offer not in offers:
+            fail(index, "offer", f"No offer with id {item.offer}.")
+    if errors:
+        _raise(errors)
+
+    # Idempotency: items whose external id is already stored, or repeated in this call.
+    wanted_external_ids = {item.external_id for item in items if item.external_id}
+    stored = {
+        message.external_id: message
+        for message in Message.objects.filter(external_id__in=wanted_external_ids)
+    }
+    new_indexes: list[int] = []
+    first_index_of: dict[str, int] = {}
+    for index, item in enumerate(items):
+        if item.external_id and item.external_id in stored:
+            continue
+        if item.external_id:
+            if item.external_id in first_index_of:
+                continue
+            first_index_of[item.external_id] = index
+        new_indexes.append(index)
+
+    new_specs = [contacts[index] for index in new_indexes]
+    contact_ids = contact_resolve_bulk(specs=[spec for spec in new_specs if spec is not None])
+    resolved_ids: list[int] = []
+    for index, contact_id in zip(new_indexes, contact_ids, strict=True):
+        if isinstance(contact_id, ValidationError):
+            for text in contact_id.messages:
+                fail(index, "contact", text)
+        else:
+            resolved_ids.append(contact_id)
+    if errors:
+        _raise(errors)
+
+    new_messages = [
+        Message(
+            contact_id=contact_id,
+            campaign=campaigns[items[index].campaign],
+            creative=creatives[(campaigns[items[index].campaign].pk, items[index].creative)],
+            offer_id=items[index].offer,
+            channel=items[index].channel,
+            sent_at=items[index].sent_at,
+            external_id=items[index].external_id,
+        )
+        for index, contact_id in zip(new_indexes, resolved_ids, strict=True)
+    ]
+    Message.objects.bulk_create(new_messages, batch_size=BATCH_SIZE)
+    created_links = _links_create(
+        [
+            (message, items[index].links)
+            for index, message in zip(new_indexes, new_messages, strict=True)
+        ]
+    )
+
+    stored_links: dict[int, list[Link]] = defaultdict(list)
+    for link in Link.objects.filter(message__in=stored.values()).order_by("id"):
+        stored_links[link.message_id].append(link)
+
+    by_index = dict(zip(new_indexes, new_messages, strict=True))
+    results: list[MessageResult] = []
+    for index, item in enumerate(items):
+        if index in by_index:
+            message = by_index[index]
+            results.append(MessageResult(message=message, links=created_links[message.pk]))
+        elif item.external_id in stored:
+            message = stored[item.external_id]
+            results.append(
+                MessageResult(message=message, links=stored_links[message.pk], created=False)
+            )
+        else:  # repeated in this very call: the same message as its first occurrence
+            first = results[first_index_of[item.external_id or ""]]
+            results.append(MessageResult(message=first.message, links=first.links, created=False))
+    logger.info("messages created: %d of %d", len(new_messages), len(items))
+    return results
+
+
+def _raise(errors: dict[str, list[str]]) -> NoReturn:
+    """At most `ERRORS_REPORTED_MAX` fields: ten thousand copies of one mistake help nobody."""
+    shown = dict(list(errors.items())[:ERRORS_REPORTED_MAX])
+    if len(errors) > ERRORS_REPORTED_MAX:
+        shown["items"] = [f"{len(errors) - ERRORS_REPORTED_MAX} more invalid fields not shown."]
+    raise ValidationError(shown)
+
+
+def _resolve_catalog(
+    items: Sequence[MessageSpec],
+) -> tuple[dict[str, Campaign], dict[tuple[int, str], Creative], set[int]]:
+    campaign_slugs = {item.campaign for item in items}
+    campaigns = {c.slug: c for c in Campaign.objects.filter(slug__in=campaign_slugs)}
+    creative_keys = {
+        (campaigns[item.campaign].pk, item.creative) for item in items if item.campaign in campaigns
+    }
+    condition = Q()
+    for campaign_id in {campaign_id for campaign_id, _ in creative_keys}:
+        condition |= Q(
+            campaign_id=campaign_id,
+            slug__in=[slug for owner, slug in creative_keys if owner == campaign_id],
+        )
+    creatives = (
+        {(c.campaign_id, c.slug): c for c in Creative.objects.filter(condition)}
+        if creative_keys
+        else {}
+    )
+    # `tracking` does not import `attribution`: reach the offer table through the foreign key.
+    offer_model = cast(type[models.Model], Message._meta.get_field("offer").related_model)
+    offer_ids = {item.offer for item in items}
+    offers = set(offer_model._default_manager.filter(pk__in=offer_ids).values_list("pk", flat=True))
+    return campaigns, creatives, offers
+
+
+def _links_create(wanted: list[tuple[Message, int]]) -> dict[int, list[Link]]:
+    """Links with fresh random codes; only a code that is already taken is drawn again.
+
+    The insert skips conflicting codes instead of failing, then one select tells
+    which rows are ours, so a collision (with a stored link, or with a concurrent
+    call) costs a second round for the colliding links only.
+    """
+    pending = [
+        (message.pk, link_code_generate()) for message, count in wanted for _ in range(count)
+    ]
+    by_message: dict[int, list[Link]] = defaultdict(list)
+    while pending:
+        batch: dict[str, int] = {}
+        redraw: list[int] = []
+        for message_id, code in pending:
+            if code in batch:
+                redraw.append(message_id)
+            else:
+                batch[code] = message_id
+        Link.objects.bulk_create(
+            [Link(message_id=message_id, code=code) for code, message_id in batch.items()],
+            ignore_conflicts=True,
+            batch_size=BATCH_SIZE,
+        )
+        for link in Link.objects.filter(code__in=list(batch)).order_by("id"):
+            owner = batch.pop(link.code)
+            if owner == link.message_id:
+                by_message[owner].append(link)
+            else:
+                redraw.append(owner)
+        redraw.extend(batch.values())
+        pending = [(message_id, link_code_generate()) for message_id in redraw]
+    return by_message
