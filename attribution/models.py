@@ -133,6 +133,9 @@ class Postback(models.Model):
     )
     attempts = models.PositiveIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # When a task for this row was last put on the queue; the sweeper waits a
+    # while after this before it enqueues the row again.
+    last_enqueued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

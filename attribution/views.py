@@ -1,5 +1,78 @@
-from django.http import HttpRequest, HttpResponse
+"""`/postback/<network_slug>/`: read the request, hand it to the intake service, answer."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.views.decorators.csrf import csrf_exempt
+
+from attribution.services.intake import IncomingPostback, postback_receive
+
+FORM = "application/x-www-form-urlencoded"
 
 
+def client_ip(request: HttpRequest) -> str:
+    """REMOTE_ADDR, or the last hop of the trusted proxy's header when one is configured.
+
+    The last entry is the one our own proxy wrote; anything before it came from the
+    caller and proves nothing.
+    """
+    header = settings.POSTBACK_TRUSTED_PROXY_HEADER
+    if header:
+        forwarded = str(request.META.get(header, ""))
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1]
+    return str(request.META.get("REMOTE_ADDR", ""))
+
+
+def _read_body(request: HttpRequest) -> tuple[str, str, str]:
+    """The body as text, the content type it is stored under, and what was wrong with it."""
+    content_type = str(request.META.get("CONTENT_TYPE", ""))
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return "", content_type, f"body is larger than {limit} bytes"
+    if content_type.lower().startswith("multipart/form-data"):
+        try:
+            form = request.POST
+        except (MultiPartParserError, RequestDataTooBig, ValueError):
+            return "", content_type, "multipart body is malformed"
+        # Stored as the equivalent form body, so the worker can read it again.
+        return urlencode(list(form.items())), FORM, ""
+    return raw.decode("utf-8", errors="replace"), content_type, ""
+
+
+def _query_string(request: HttpRequest) -> str:
+    # WSGI hands the raw query bytes over as latin-1 text.
+    raw = str(request.META.get("QUERY_STRING", ""))
+    try:
+        return raw.encode("latin-1").decode("utf-8", errors="replace")
+    except UnicodeEncodeError:
+        return raw
+
+
+@csrf_exempt
 def postback_intake(request: HttpRequest, network_slug: str) -> HttpResponse:
-    raise NotImplementedError("issue 5")
+    if request.method not in ("GET", "POST"):
+        return JsonResponse({"error": "use GET or POST"}, status=405)
+    body, content_type, body_problem = _read_body(request)
+    headers = {str(name): str(value) for name, value in request.headers.items()}
+    incoming = IncomingPostback(
+        method=request.method or "GET",
+        query_string=_query_string(request),
+        body=body,
+        content_type=content_type,
+        headers=headers,
+        client_ip=client_ip(request),
+        body_problem=body_problem,
+    )
+    answer = postback_receive(network_slug=network_slug, incoming=incoming)
+    if answer.text_response:
+        return HttpResponse("success=true;", content_type="text/plain")
+    return JsonResponse(answer.payload, status=answer.status_code)

@@ -1,0 +1,148 @@
+"""Attribution models as pure functions: candidate clicks in, a decision out.
+
+Nothing here touches the database. The caller loads the click the network named
+(`named_click`) and that contact's clicks on the same offer, turns them into
+`CandidateClick`s and asks `attribution_decide` which one, if any, gets the credit.
+
+A candidate is a click of the same contact on the same offer, neither bot nor
+preview, at or before the conversion time T and no older than the offer's
+`click_window_days` (a click exactly `click_window_days` before T still counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+FIRST_CLICK = "first_click"
+LAST_CLICK = "last_click"
+COOPERATIVE = "cooperative"
+
+# Why a conversion got no credit.
+REASON_UNKNOWN_CLICK = "unknown_click"
+REASON_NO_CLICK_ID = "no_click_id"
+REASON_OUTSIDE_WINDOW = "outside_window"
+REASON_BOT_CLICK = "bot_click"
+REASON_FUTURE_TIME = "future_time"
+REASON_TOO_OLD = "too_old"
+REASON_OFFER_MISMATCH = "offer_mismatch"
+REASON_CLICK_AFTER_CONVERSION = "click_after_conversion"
+
+# A network's clock may run a little ahead of ours; beyond this a time is refused.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+MAX_CONVERSION_AGE = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class CandidateClick:
+    id: int
+    occurred_at: datetime
+    channel: str
+    is_bot: bool = False
+    is_preview: bool = False
+
+
+@dataclass(frozen=True)
+class OfferWindows:
+    click_window_days: int = 30
+    sms_window_days: int = 1
+    email_window_days: int = 5
+
+    def channel_window(self, channel: str) -> timedelta:
+        """A channel's window, never longer than the offer's click window."""
+        days = {"sms": self.sms_window_days, "email": self.email_window_days}.get(
+            channel, self.click_window_days
+        )
+        return timedelta(days=min(days, self.click_window_days))
+
+
+@dataclass(frozen=True)
+class Decision:
+    click_id: int | None
+    reason: str = ""
+
+    @property
+    def attributed(self) -> bool:
+        return self.click_id is not None
+
+
+def _is_human(click: CandidateClick) -> bool:
+    return not click.is_bot and not click.is_preview
+
+
+def candidates_in_window(
+    clicks: Sequence[CandidateClick], *, windows: OfferWindows, occurred_at: datetime
+) -> list[CandidateClick]:
+    """Human clicks at or before T and no older than the click window, oldest first."""
+    earliest = occurred_at - timedelta(days=windows.click_window_days)
+    return sorted(
+        (
+            click
+            for click in clicks
+            if _is_human(click) and earliest <= click.occurred_at <= occurred_at
+        ),
+        key=lambda click: (click.occurred_at, click.id),
+    )
+
+
+def first_click(
+    candidates: Sequence[CandidateClick], *, windows: OfferWindows, occurred_at: datetime
+) -> CandidateClick | None:
+    return candidates[0] if candidates else None
+
+
+def last_click(
+    candidates: Sequence[CandidateClick], *, windows: OfferWindows, occurred_at: datetime
+) -> CandidateClick | None:
+    return candidates[-1] if candidates else None
+
+
+def cooperative(
+    candidates: Sequence[CandidateClick], *, windows: OfferWindows, occurred_at: datetime
+) -> CandidateClick | None:
+    """The latest candidate whose own channel's window is still open at T."""
+    open_ones = [
+        click
+        for click in candidates
+        if occurred_at - click.occurred_at <= windows.channel_window(click.channel)
+    ]
+    return open_ones[-1] if open_ones else None
+
+
+MODELS: dict[str, Callable[..., CandidateClick | None]] = {
+    FIRST_CLICK: first_click,
+    LAST_CLICK: last_click,
+    COOPERATIVE: cooperative,
+}
+
+
+def attribution_decide(
+    *,
+    model: str,
+    named_click: CandidateClick | None,
+    clicks: Sequence[CandidateClick],
+    windows: OfferWindows,
+    occurred_at: datetime,
+    received_at: datetime,
+) -> Decision:
+    """Which click gets the credit for a conversion at `occurred_at`.
+
+    `clicks` are the named click's contact's clicks on the same offer (bots and
+    previews included: they explain a `bot_click` refusal, never win).
+    """
+    if occurred_at > received_at + FUTURE_TOLERANCE:
+        return Decision(None, REASON_FUTURE_TIME)
+    if occurred_at < received_at - MAX_CONVERSION_AGE:
+        return Decision(None, REASON_TOO_OLD)
+    if named_click is None:
+        return Decision(None, REASON_UNKNOWN_CLICK)
+    candidates = candidates_in_window(clicks, windows=windows, occurred_at=occurred_at)
+    chosen = MODELS.get(model, first_click)(candidates, windows=windows, occurred_at=occurred_at)
+    if chosen is not None:
+        return Decision(chosen.id, "")
+    if not candidates and not _is_human(named_click):
+        return Decision(None, REASON_BOT_CLICK)
+    if named_click.occurred_at > occurred_at and not candidates:
+        return Decision(None, REASON_CLICK_AFTER_CONVERSION)
+    return Decision(None, REASON_OUTSIDE_WINDOW)

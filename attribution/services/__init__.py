@@ -1,0 +1,1 @@
+"""Every write of the attribution app: intake, processing, recovery, networks and offers."""

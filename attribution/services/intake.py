@@ -1,0 +1,213 @@
+"""Postback intake: check who is calling, keep the raw request, answer.
+
+The raw row is committed before the answer and the processing task is enqueued
+only after that commit, so a postback we said `accepted` to is always in the
+database, whatever happens to the queue afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from attribution.models import Conversion, Network, Postback
+from attribution.services.parsing import (
+    PostbackInvalid,
+    clean_text,
+    postback_parse,
+    request_fields,
+    token_from,
+    without_secrets,
+)
+
+logger = logging.getLogger(__name__)
+
+SECRET_HEADERS = {"x-postback-token", "authorization", "cookie", "proxy-authorization"}
+MAX_HEADER_LENGTH = 1000
+MAX_SLUG_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class IncomingPostback:
+    """What the view read from the request, and nothing Django-specific."""
+
+    method: str
+    query_string: str
+    body: str
+    content_type: str
+    headers: Mapping[str, str]
+    client_ip: str
+    body_problem: str = ""
+
+
+@dataclass(frozen=True)
+class IntakeAnswer:
+    status_code: int
+    payload: dict[str, Any]
+    postback_id: int | None = None
+    text_response: bool = False
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def network_token_matches(*, network: Network, token: str, now: datetime) -> bool:
+    """Constant time in the token: both hashes are always compared."""
+    offered = token_hash(token)
+    current = hmac.compare_digest(offered, network.postback_token_hash)
+    previous_valid = bool(
+        network.previous_token_hash
+        and network.previous_token_valid_until
+        and network.previous_token_valid_until > now
+    )
+    previous = hmac.compare_digest(offered, network.previous_token_hash or "-" * 64)
+    return current or (previous and previous_valid)
+
+
+def network_allows_ip(*, network: Network, client_ip: str) -> bool:
+    if not network.allowed_ips:
+        return True
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    for cidr in network.allowed_ips:
+        try:
+            if address in ipaddress.ip_network(cidr, strict=False):
+                return True
+        except ValueError:
+            logger.warning("network %s has a malformed allowlist entry", network.slug)
+    return False
+
+
+def _stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {
+        clean_text(name)[:200]: clean_text(value)[:MAX_HEADER_LENGTH]
+        for name, value in headers.items()
+        if name.lower() not in SECRET_HEADERS
+    }
+
+
+def _stored_ip(client_ip: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(client_ip))
+    except ValueError:
+        return None
+
+
+def postback_receive(*, network_slug: str, incoming: IncomingPostback) -> IntakeAnswer:
+    """Authenticate, store and acknowledge one postback (see INTERFACES.md, Postbacks)."""
+    network = None
+    if len(network_slug) <= MAX_SLUG_LENGTH and "\x00" not in network_slug:
+        network = Network.objects.filter(slug=network_slug).first()
+    if network is None:
+        return IntakeAnswer(404, {"error": "unknown network"})
+
+    now = timezone.now()
+    try:
+        fields = request_fields(
+            query_string=incoming.query_string,
+            body=incoming.body,
+            content_type=incoming.content_type,
+        )
+    except PostbackInvalid:
+        fields = {}
+    aliases = network.parameter_aliases if isinstance(network.parameter_aliases, dict) else {}
+    token = _header(incoming.headers, "X-Postback-Token") or token_from(fields, aliases)
+    if not token:
+        return IntakeAnswer(403, {"error": "postback token missing"})
+    if not network_token_matches(network=network, token=token, now=now):
+        return IntakeAnswer(403, {"error": "postback token is wrong"})
+    if not network_allows_ip(network=network, client_ip=incoming.client_ip):
+        return IntakeAnswer(403, {"error": "address not allowed for this network"})
+
+    query_string, body = without_secrets(
+        query_string=incoming.query_string,
+        body=incoming.body,
+        content_type=incoming.content_type,
+        network_aliases=aliases,
+    )
+    problem = incoming.body_problem or _problem(
+        network=network, query_string=query_string, body=body, incoming=incoming, now=now
+    )
+    postback = Postback(
+        network=network,
+        method=clean_text(incoming.method)[:8],
+        query_string=clean_text(query_string),
+        body=clean_text(body),
+        content_type=clean_text(incoming.content_type)[:200],
+        headers=_stored_headers(incoming.headers),
+        source_ip=_stored_ip(incoming.client_ip),
+        status=Postback.Status.INVALID if problem else Postback.Status.RECEIVED,
+        reason=problem[:500],
+    )
+    with transaction.atomic():
+        postback.save()
+        if not problem:
+            postback_enqueue_on_commit(postback_ids=[postback.pk])
+    if problem:
+        return IntakeAnswer(400, {"error": problem, "postback_id": postback.pk}, postback.pk)
+    return IntakeAnswer(
+        200,
+        {"status": "accepted", "postback_id": postback.pk},
+        postback.pk,
+        text_response=network.response_format == Network.ResponseFormat.TEXT,
+    )
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return ""
+
+
+def _problem(
+    *, network: Network, query_string: str, body: str, incoming: IncomingPostback, now: datetime
+) -> str:
+    try:
+        parsed = postback_parse(
+            query_string=query_string,
+            body=body,
+            content_type=incoming.content_type,
+            received_at=now,
+            parameter_aliases=network.parameter_aliases,
+            status_map=network.status_map,
+            default_currency=network.currency,
+        )
+    except PostbackInvalid as error:
+        return str(error)
+    if not parsed.click_id and parsed.conversion_id:
+        known = Conversion.objects.filter(
+            network=network, conversion_id=parsed.conversion_id
+        ).exists()
+        if not known:
+            return "click_id is required (conversion_id names no known conversion)"
+    return ""
+
+
+def postback_enqueue_on_commit(*, postback_ids: list[int], countdown: float = 0) -> None:
+    """Put one processing task per postback on the queue once the transaction commits."""
+    from attribution.tasks import process_postback
+
+    def enqueue() -> None:
+        for postback_id in postback_ids:
+            if countdown:
+                process_postback.apply_async((postback_id,), countdown=countdown)
+            else:
+                process_postback.delay(postback_id)
+
+    # robust: a broker that is down must not turn an accepted postback into a 500;
+    # the row stays `received` and the sweeper enqueues it again.
+    transaction.on_commit(enqueue, robust=True)

@@ -1,0 +1,326 @@
+"""From a raw postback (query string, body) to the fields of a conversion.
+
+Pure functions: the intake uses them to answer 400 at once, the worker uses them
+again on the stored row, so both always agree on what a postback means.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from attribution.models import ConversionStatus
+
+CLICK_ID = "click_id"
+CONVERSION_ID = "conversion_id"
+PAYOUT = "payout"
+CURRENCY = "currency"
+STATUS = "status"
+OCCURRED_AT = "occurred_at"
+TOKEN = "token"  # noqa: S105 (a parameter name, not a secret)
+OFFER_ID = "offer_id"
+
+STANDARD_ALIASES: dict[str, tuple[str, ...]] = {
+    CLICK_ID: ("click_id", "clickid", "aff_sub", "sub1", "subid", "cid", "transaction_id"),
+    CONVERSION_ID: ("conversion_id", "txid", "tid", "order_id", "adv_sub", "event_id"),
+    PAYOUT: ("payout", "amount", "sum", "revenue"),
+    CURRENCY: ("currency", "cnv_currency"),
+    STATUS: ("status", "conversion_status"),
+    OCCURRED_AT: ("occurred_at", "timestamp", "conversion_unix_timestamp", "datetime"),
+    TOKEN: ("token", "security_token", "verification_token", "key"),
+    OFFER_ID: ("offer_id",),
+}
+TOKEN_HEADER = "X-Postback-Token"  # noqa: S105
+
+STATUS_SYNONYMS: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            *("approved", "approve", "confirmed", "success", "successful", "completed"),
+            *("complete", "paid", "accepted", "sale", "valid", "ok"),
+        ],
+        ConversionStatus.APPROVED.value,
+    ),
+    **dict.fromkeys(
+        ["pending", "hold", "on_hold", "onhold", "waiting", "processing", "new", "open"],
+        ConversionStatus.PENDING.value,
+    ),
+    **dict.fromkeys(
+        [
+            *("rejected", "reject", "declined", "decline", "denied", "invalid", "fraud"),
+            *("cancelled", "canceled", "failed", "trash"),
+        ],
+        ConversionStatus.REJECTED.value,
+    ),
+    **dict.fromkeys(
+        [
+            *("reversed", "reverse", "reversal", "chargeback", "charged_back", "refund"),
+            *("refunded", "returned", "void", "voided", "clawback"),
+        ],
+        ConversionStatus.REVERSED.value,
+    ),
+}
+
+MAX_ID_LENGTH = 255
+# Conversion.payout is NUMERIC(12, 4).
+MAX_PAYOUT = Decimal("99999999.9999")
+PAYOUT_PLACES = Decimal("0.0001")
+CURRENCY_PATTERN = re.compile(r"^[A-Za-z]{3}$")
+# Some networks send milliseconds where seconds are asked for; no second count
+# of this size is a real conversion time.
+MILLISECONDS_THRESHOLD = 100_000_000_000
+
+
+class PostbackInvalid(ValueError):
+    """A postback that can never become a conversion as sent; `str()` names the field."""
+
+
+@dataclass(frozen=True)
+class ParsedPostback:
+    click_id: str
+    conversion_id: str | None
+    payout: Decimal | None
+    currency: str
+    status: str
+    occurred_at: datetime
+    offer_id: int | None
+
+
+def clean_text(value: str) -> str:
+    """PostgreSQL text cannot hold NUL; everything else is kept as sent."""
+    return value.replace("\x00", "\ufffd")
+
+
+def _is_json(content_type: str, body: str) -> bool:
+    return "json" in content_type.lower() or body.lstrip()[:1] in ("{", "[")
+
+
+def _is_form(content_type: str) -> bool:
+    return "x-www-form-urlencoded" in content_type.lower()
+
+
+def body_fields(*, body: str, content_type: str) -> dict[str, Any]:
+    """The parameters in a body: a JSON object, or a form. Anything else carries none."""
+    if not body.strip():
+        return {}
+    if _is_json(content_type, body):
+        try:
+            decoded = json.loads(body)
+        except (ValueError, RecursionError) as error:
+            raise PostbackInvalid("body is not valid JSON") from error
+        if not isinstance(decoded, dict):
+            raise PostbackInvalid("JSON body must be an object")
+        return decoded
+    if _is_form(content_type):
+        return _first_values(parse_qsl(body, keep_blank_values=True))
+    return {}
+
+
+def _first_values(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name, value in pairs:
+        fields.setdefault(name, value)
+    return fields
+
+
+def request_fields(*, query_string: str, body: str, content_type: str) -> dict[str, Any]:
+    """Query parameters and body parameters together; the body wins a name clash."""
+    fields = _first_values(parse_qsl(query_string, keep_blank_values=True))
+    fields.update(body_fields(body=body, content_type=content_type))
+    return fields
+
+
+def aliases_for(field: str, network_aliases: Mapping[str, Any]) -> list[str]:
+    """The network's own names first (it knows its own payload), then the standard ones."""
+    extra = network_aliases.get(field) or []
+    if isinstance(extra, str):
+        extra = [extra]
+    names = [str(name) for name in extra if isinstance(name, str | int)]
+    return names + [name for name in STANDARD_ALIASES[field] if name not in names]
+
+
+def _lookup(fields: Mapping[str, Any], names: Sequence[str]) -> tuple[str, Any] | None:
+    for name in names:
+        value = fields.get(name)
+        if value is None:
+            continue
+        if isinstance(value, str) and not value.strip():
+            continue
+        return name, value
+    return None
+
+
+def _as_text(name: str, value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise PostbackInvalid(f"{name} must be a string")
+    return str(value).strip()
+
+
+def token_from(fields: Mapping[str, Any], network_aliases: Mapping[str, Any]) -> str | None:
+    found = _lookup(fields, aliases_for(TOKEN, network_aliases))
+    if found is None or not isinstance(found[1], str | int):
+        return None
+    return str(found[1])
+
+
+def _identifier(fields: Mapping[str, Any], field: str, aliases: Mapping[str, Any]) -> str:
+    found = _lookup(fields, aliases_for(field, aliases))
+    if found is None:
+        return ""
+    name, value = found
+    text = clean_text(_as_text(name, value))
+    if len(text) > MAX_ID_LENGTH:
+        raise PostbackInvalid(f"{name} is longer than {MAX_ID_LENGTH} characters")
+    return text
+
+
+def _payout(fields: Mapping[str, Any], aliases: Mapping[str, Any]) -> Decimal | None:
+    found = _lookup(fields, aliases_for(PAYOUT, aliases))
+    if found is None:
+        return None
+    name, value = found
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise PostbackInvalid(f"{name} must be a non-negative decimal number")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation as error:
+        raise PostbackInvalid(f"{name} must be a non-negative decimal number") from error
+    if not amount.is_finite() or amount < 0:
+        raise PostbackInvalid(f"{name} must be a non-negative decimal number")
+    amount = amount.quantize(PAYOUT_PLACES)
+    if amount > MAX_PAYOUT:
+        raise PostbackInvalid(f"{name} must be at most {MAX_PAYOUT}")
+    return amount
+
+
+def _currency(fields: Mapping[str, Any], aliases: Mapping[str, Any], default: str) -> str:
+    found = _lookup(fields, aliases_for(CURRENCY, aliases))
+    if found is None:
+        return default
+    name, value = found
+    text = _as_text(name, value)
+    if not CURRENCY_PATTERN.match(text):
+        raise PostbackInvalid(f"{name} must be a 3-letter ISO 4217 code")
+    return text.upper()
+
+
+def _status(
+    fields: Mapping[str, Any], aliases: Mapping[str, Any], status_map: Mapping[str, Any]
+) -> str:
+    found = _lookup(fields, aliases_for(STATUS, aliases))
+    if found is None:
+        return ConversionStatus.APPROVED.value
+    name, value = found
+    text = _as_text(name, value)
+    mapped = status_map.get(text)
+    if mapped is None:
+        mapped = {str(key).lower(): target for key, target in status_map.items()}.get(text.lower())
+    if mapped is None:
+        mapped = STATUS_SYNONYMS.get(text.lower().replace("-", "_").replace(" ", "_"))
+    if mapped not in ConversionStatus.values:
+        raise PostbackInvalid(f"{name} {text[:40]!r} is not a known status")
+    return str(mapped)
+
+
+def parse_time(name: str, value: Any) -> datetime:
+    """Unix seconds (or milliseconds) or ISO 8601; a time without a zone is UTC."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise PostbackInvalid(f"{name} must be unix seconds or an ISO 8601 time")
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = None
+    try:
+        if seconds is not None:
+            if seconds != seconds or seconds < 0:
+                raise ValueError(text)
+            if seconds >= MILLISECONDS_THRESHOLD:
+                seconds /= 1000
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        moment = datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError) as error:
+        raise PostbackInvalid(f"{name} must be unix seconds or an ISO 8601 time") from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as error:
+        raise PostbackInvalid(f"{name} is out of range") from error
+
+
+def _occurred_at(
+    fields: Mapping[str, Any], aliases: Mapping[str, Any], received_at: datetime
+) -> datetime:
+    found = _lookup(fields, aliases_for(OCCURRED_AT, aliases))
+    if found is None:
+        return received_at
+    return parse_time(*found)
+
+
+def _offer_id(fields: Mapping[str, Any], aliases: Mapping[str, Any]) -> int | None:
+    found = _lookup(fields, aliases_for(OFFER_ID, aliases))
+    if found is None:
+        return None
+    name, value = found
+    text = _as_text(name, value)
+    if not text.isdigit() or len(text) > 18:
+        raise PostbackInvalid(f"{name} must be a whole number")
+    return int(text)
+
+
+def postback_parse(
+    *,
+    query_string: str,
+    body: str,
+    content_type: str,
+    received_at: datetime,
+    parameter_aliases: Mapping[str, Any],
+    status_map: Mapping[str, Any],
+    default_currency: str,
+) -> ParsedPostback:
+    """Everything a conversion needs, or `PostbackInvalid` naming the first bad field."""
+    aliases = parameter_aliases if isinstance(parameter_aliases, Mapping) else {}
+    statuses = status_map if isinstance(status_map, Mapping) else {}
+    fields = request_fields(query_string=query_string, body=body, content_type=content_type)
+    click_id = _identifier(fields, CLICK_ID, aliases)
+    conversion_id = _identifier(fields, CONVERSION_ID, aliases) or None
+    if not click_id and not conversion_id:
+        raise PostbackInvalid("click_id is required (or a conversion_id of a known conversion)")
+    return ParsedPostback(
+        click_id=click_id,
+        conversion_id=conversion_id,
+        payout=_payout(fields, aliases),
+        currency=_currency(fields, aliases, default_currency),
+        status=_status(fields, aliases, statuses),
+        occurred_at=_occurred_at(fields, aliases, received_at),
+        offer_id=_offer_id(fields, aliases),
+    )
+
+
+def without_secrets(
+    *, query_string: str, body: str, content_type: str, network_aliases: Mapping[str, Any]
+) -> tuple[str, str]:
+    """The query string and body as stored: every token parameter taken out."""
+    secret_names = set(aliases_for(TOKEN, network_aliases))
+    pairs = parse_qsl(query_string, keep_blank_values=True)
+    if any(name in secret_names for name, _ in pairs):
+        query_string = urlencode([(n, v) for n, v in pairs if n not in secret_names])
+    if body.strip():
+        if _is_json(content_type, body):
+            try:
+                decoded = json.loads(body)
+            except (ValueError, RecursionError):
+                decoded = None
+            if isinstance(decoded, dict) and secret_names & decoded.keys():
+                body = json.dumps({k: v for k, v in decoded.items() if k not in secret_names})
+        elif _is_form(content_type):
+            pairs = parse_qsl(body, keep_blank_values=True)
+            if any(name in secret_names for name, _ in pairs):
+                body = urlencode([(n, v) for n, v in pairs if n not in secret_names])
+    return query_string, body

@@ -1,0 +1,608 @@
+"""From stored postbacks to conversions, status events and attribution decisions.
+
+A processing task names one postback; it takes that row and up to
+`batch_size - 1` other waiting rows, all locked `FOR UPDATE SKIP LOCKED` inside
+one transaction, and decides them together with a handful of set-based queries.
+The row lock is the claim: a worker that dies mid-way loses its connection,
+PostgreSQL rolls the transaction back and the rows are `received` again for the
+sweeper. Everything a postback changes (its conversion, the events, its own
+status) commits together, so each postback counts exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import DataError, IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from attribution.attribution_models import (
+    REASON_NO_CLICK_ID,
+    REASON_OFFER_MISMATCH,
+    REASON_UNKNOWN_CLICK,
+    CandidateClick,
+    Decision,
+    OfferWindows,
+    attribution_decide,
+)
+from attribution.models import Conversion, ConversionEvent, ConversionStatus, Postback
+from attribution.services.intake import postback_enqueue_on_commit
+from attribution.services.parsing import ParsedPostback, PostbackInvalid, postback_parse
+from tracking.models import Click, Message
+
+logger = logging.getLogger(__name__)
+
+APPROVED = ConversionStatus.APPROVED.value
+PENDING = ConversionStatus.PENDING.value
+REJECTED = ConversionStatus.REJECTED.value
+REVERSED = ConversionStatus.REVERSED.value
+
+# Which status may follow which. A reversal is final; a rejection may be
+# overturned on review; an approval never goes back to pending (a late,
+# out-of-order "pending" is ignored rather than taking the money out).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    PENDING: frozenset({APPROVED, REJECTED, REVERSED}),
+    APPROVED: frozenset({REJECTED, REVERSED}),
+    REJECTED: frozenset({APPROVED}),
+    REVERSED: frozenset(),
+}
+# Reports count approved and pending conversions as revenue.
+EARNING_STATUSES = frozenset({APPROVED, PENDING})
+
+ConversionKey = tuple[int, str, str]
+
+
+def revenue_of(status: str, payout: Decimal) -> Decimal:
+    return payout if status in EARNING_STATUSES else Decimal(0)
+
+
+@dataclass(frozen=True)
+class Transition:
+    status: str
+    payout: Decimal
+    changed: bool
+    note: str
+
+
+def conversion_transition(
+    *, status: str, payout: Decimal, new_status: str, new_payout: Decimal | None
+) -> Transition:
+    """What a later postback does to a conversion: a new status, a new payout, or nothing."""
+    target_payout = payout if new_payout is None else new_payout
+    if new_status != status and new_status not in TRANSITIONS[status]:
+        return Transition(status, payout, False, f"ignored: {status} -> {new_status} not allowed")
+    if new_status == status and target_payout == payout:
+        return Transition(status, payout, False, "no change (duplicate)")
+    return Transition(new_status, target_payout, True, f"{status} -> {new_status}")
+
+
+@dataclass(frozen=True)
+class ProcessOutcome:
+    claimed: int = 0
+    processed: int = 0
+    invalid: int = 0
+    deferred: int = 0
+    failed: int = 0
+
+
+@dataclass
+class _Work:
+    postback: Postback
+    parsed: ParsedPostback
+    key: ConversionKey
+    note: str = ""
+    conversion_id: int | None = None
+
+
+@dataclass
+class _NamedClick:
+    id: int
+    occurred_at: datetime
+    contact_id: int
+    offer_id: int
+    channel: str
+    is_bot: bool
+    is_preview: bool
+    network_id: int
+    windows: OfferWindows
+    model: str
+    payout: Decimal | None
+
+
+@dataclass
+class _Credit:
+    decision: Decision
+    model: str = ""
+    click: dict[str, Any] = field(default_factory=dict)
+    default_payout: Decimal | None = None
+
+
+def postback_process(*, postback_id: int, batch_size: int = 1) -> ProcessOutcome:
+    """Process one postback (and up to `batch_size - 1` other waiting ones). Safe to repeat."""
+    counted = Postback.objects.filter(pk=postback_id, status=Postback.Status.RECEIVED).update(
+        attempts=F("attempts") + 1
+    )
+    if not counted:
+        return ProcessOutcome()
+    try:
+        return _process_claimed(own_id=postback_id, batch_size=batch_size)
+    except (DataError, IntegrityError):
+        logger.warning("postback batch of %s failed; deciding one by one", postback_id)
+    return _process_alone(postback_id)
+
+
+def _process_alone(postback_id: int) -> ProcessOutcome:
+    """After a batch failed on bad data: each postback on its own, failures marked."""
+    outcome = ProcessOutcome()
+    try:
+        outcome = _process_claimed(own_id=postback_id, batch_size=1)
+    except (DataError, IntegrityError) as error:
+        Postback.objects.filter(pk=postback_id, status=Postback.Status.RECEIVED).update(
+            status=Postback.Status.FAILED,
+            reason=f"could not be stored: {type(error).__name__}: {error}"[:500],
+            processed_at=timezone.now(),
+        )
+        return ProcessOutcome(failed=1)
+    return outcome
+
+
+def _claim(*, own_id: int, batch_size: int) -> list[int]:
+    table = Postback._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE id = %s AND status = %s FOR UPDATE SKIP LOCKED",  # noqa: S608
+            [own_id, Postback.Status.RECEIVED],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        if not ids or batch_size <= 1:
+            return ids
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE status = %s AND id <> %s "  # noqa: S608
+            "ORDER BY received_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
+            [Postback.Status.RECEIVED, own_id, batch_size - 1],
+        )
+        ids.extend(row[0] for row in cursor.fetchall())
+    return ids
+
+
+def _process_claimed(*, own_id: int, batch_size: int) -> ProcessOutcome:
+    with transaction.atomic():
+        ids = _claim(own_id=own_id, batch_size=batch_size)
+        if not ids:
+            return ProcessOutcome()
+        if settings.POSTBACK_TEST_SLEEP_AFTER_CLAIM_SECONDS:
+            time.sleep(settings.POSTBACK_TEST_SLEEP_AFTER_CLAIM_SECONDS)
+        return _decide(ids)
+
+
+def _decide(ids: list[int]) -> ProcessOutcome:
+    now = timezone.now()
+    postbacks = list(Postback.objects.filter(pk__in=ids).select_related("network").order_by("id"))
+    works: list[_Work] = []
+    invalid: dict[int, str] = {}
+    for postback in postbacks:
+        network = postback.network
+        try:
+            parsed = postback_parse(
+                query_string=postback.query_string,
+                body=postback.body,
+                content_type=postback.content_type,
+                received_at=postback.received_at,
+                parameter_aliases=network.parameter_aliases,
+                status_map=network.status_map,
+                default_currency=network.currency,
+            )
+        except PostbackInvalid as error:
+            invalid[postback.pk] = str(error)
+            continue
+        key: ConversionKey = (
+            (network.pk, "conversion", parsed.conversion_id)
+            if parsed.conversion_id
+            else (network.pk, "click", parsed.click_id)
+        )
+        works.append(_Work(postback=postback, parsed=parsed, key=key))
+
+    named = _named_clicks({work.parsed.click_id for work in works if work.parsed.click_id})
+    grace = timedelta(seconds=settings.CLICK_VISIBILITY_GRACE_SECONDS)
+    deferred: list[_Work] = []
+    blocked_keys: set[ConversionKey] = set()
+    ready: list[_Work] = []
+    for work in works:
+        too_young = (
+            work.parsed.click_id
+            and work.parsed.click_id not in named
+            and now - work.postback.received_at < grace
+        )
+        # Later postbacks of the same conversion wait too, so their order holds.
+        if too_young or work.key in blocked_keys:
+            deferred.append(work)
+            blocked_keys.add(work.key)
+        else:
+            ready.append(work)
+
+    by_key: dict[ConversionKey, list[_Work]] = defaultdict(list)
+    for work in ready:
+        by_key[work.key].append(work)
+    firsts = {key: group[0] for key, group in by_key.items()}
+    credits = _credits(list(firsts.values()), named)
+
+    inserted = _insert_conversions(firsts, credits, now)
+    existing = _lock_existing([key for key in by_key if key not in inserted])
+    events: list[ConversionEvent] = []
+    changed: dict[int, Conversion] = {}
+    for key, group in by_key.items():
+        if key in inserted:
+            conversion = inserted[key]
+            first = group[0]
+            first.conversion_id = conversion.pk
+            first.note = f"new conversion ({conversion.status})"
+            events.append(
+                ConversionEvent(
+                    conversion_id=conversion.pk,
+                    postback_id=first.postback.pk,
+                    from_status="",
+                    to_status=conversion.status,
+                    payout=conversion.payout,
+                    revenue_delta=revenue_of(conversion.status, conversion.payout),
+                )
+            )
+            rest = group[1:]
+        elif key in existing:
+            conversion = existing[key]
+            rest = group
+        else:
+            # Keyed on a conversion id alone and nothing to create it from.
+            for work in group:
+                invalid[work.postback.pk] = "click_id is required (no conversion with this id)"
+            continue
+        for work in rest:
+            step = conversion_transition(
+                status=conversion.status,
+                payout=conversion.payout,
+                new_status=work.parsed.status,
+                new_payout=work.parsed.payout,
+            )
+            work.conversion_id = conversion.pk
+            work.note = step.note
+            if not step.changed:
+                continue
+            events.append(
+                ConversionEvent(
+                    conversion_id=conversion.pk,
+                    postback_id=work.postback.pk,
+                    from_status=conversion.status,
+                    to_status=step.status,
+                    payout=step.payout,
+                    revenue_delta=revenue_of(step.status, step.payout)
+                    - revenue_of(conversion.status, conversion.payout),
+                )
+            )
+            conversion.status = step.status
+            conversion.payout = step.payout
+            conversion.updated_at = now
+            changed[conversion.pk] = conversion
+
+    if changed:
+        Conversion.objects.bulk_update(
+            list(changed.values()), ["status", "payout", "updated_at"], batch_size=1000
+        )
+    ConversionEvent.objects.bulk_create(events, batch_size=1000)
+    done = [work for work in ready if work.postback.pk not in invalid]
+    _mark_postbacks(done, invalid, now)
+    if deferred:
+        Postback.objects.filter(pk__in=[work.postback.pk for work in deferred]).update(
+            last_enqueued_at=now
+        )
+        postback_enqueue_on_commit(
+            postback_ids=[work.postback.pk for work in deferred],
+            countdown=min(3.0, float(settings.CLICK_VISIBILITY_GRACE_SECONDS)),
+        )
+    return ProcessOutcome(
+        claimed=len(ids), processed=len(done), invalid=len(invalid), deferred=len(deferred)
+    )
+
+
+def _named_clicks(click_ids: set[str]) -> dict[str, _NamedClick]:
+    if not click_ids:
+        return {}
+    rows = Click.objects.filter(click_id__in=click_ids).values(
+        "id",
+        "click_id",
+        "occurred_at",
+        "contact_id",
+        "offer_id",
+        "channel",
+        "is_bot",
+        "is_preview",
+        "offer__network_id",
+        "offer__click_window_days",
+        "offer__sms_window_days",
+        "offer__email_window_days",
+        "offer__attribution_model",
+        "offer__payout",
+    )
+    return {
+        row["click_id"]: _NamedClick(
+            id=row["id"],
+            occurred_at=row["occurred_at"],
+            contact_id=row["contact_id"],
+            offer_id=row["offer_id"],
+            channel=row["channel"],
+            is_bot=row["is_bot"],
+            is_preview=row["is_preview"],
+            network_id=row["offer__network_id"],
+            windows=OfferWindows(
+                click_window_days=row["offer__click_window_days"],
+                sms_window_days=row["offer__sms_window_days"],
+                email_window_days=row["offer__email_window_days"],
+            ),
+            model=row["offer__attribution_model"],
+            payout=row["offer__payout"],
+        )
+        for row in rows
+    }
+
+
+def _credits(firsts: list[_Work], named: dict[str, _NamedClick]) -> dict[ConversionKey, _Credit]:
+    """The attribution decision for every conversion this batch may create."""
+    credits: dict[ConversionKey, _Credit] = {}
+    wanted: list[tuple[ConversionKey, _NamedClick, datetime]] = []
+    received: dict[ConversionKey, datetime] = {}
+    for work in firsts:
+        parsed = work.parsed
+        received[work.key] = work.postback.received_at
+        click = named.get(parsed.click_id) if parsed.click_id else None
+        if not parsed.click_id:
+            credits[work.key] = _Credit(Decision(None, REASON_NO_CLICK_ID))
+            continue
+        if click is not None and (
+            click.network_id != work.postback.network_id
+            or (parsed.offer_id is not None and parsed.offer_id != click.offer_id)
+        ):
+            credits[work.key] = _Credit(Decision(None, REASON_OFFER_MISMATCH))
+            continue
+        # Without the click, or with an impossible time, no candidate query is needed.
+        early = attribution_decide(
+            model="",
+            named_click=None,
+            clicks=[],
+            windows=OfferWindows(),
+            occurred_at=parsed.occurred_at,
+            received_at=work.postback.received_at,
+        )
+        if click is None or early.reason != REASON_UNKNOWN_CLICK:
+            credits[work.key] = _Credit(early, click.model if click else "")
+            continue
+        wanted.append((work.key, click, parsed.occurred_at))
+
+    candidates = _candidate_clicks(wanted)
+    for key, click, occurred_at in wanted:
+        rows = candidates.get(key, [])
+        decision = attribution_decide(
+            model=click.model,
+            named_click=_candidate(click),
+            clicks=[row["candidate"] for row in rows],
+            windows=click.windows,
+            occurred_at=occurred_at,
+            received_at=received[key],
+        )
+        chosen = next((row for row in rows if row["candidate"].id == decision.click_id), {})
+        credits[key] = _Credit(decision, click.model, chosen, click.payout)
+    return credits
+
+
+def _candidate(click: _NamedClick) -> CandidateClick:
+    return CandidateClick(
+        id=click.id,
+        occurred_at=click.occurred_at,
+        channel=click.channel,
+        is_bot=click.is_bot,
+        is_preview=click.is_preview,
+    )
+
+
+def _candidate_clicks(
+    wanted: list[tuple[ConversionKey, _NamedClick, datetime]],
+) -> dict[ConversionKey, list[dict[str, Any]]]:
+    """Every human click of each contact on each offer inside its window, in one query."""
+    if not wanted:
+        return {}
+    click_table = Click._meta.db_table
+    message_table = Message._meta.db_table
+    positions = list(range(len(wanted)))
+    contacts = [click.contact_id for _, click, _ in wanted]
+    offers = [click.offer_id for _, click, _ in wanted]
+    earliest = [t - timedelta(days=click.windows.click_window_days) for _, click, t in wanted]
+    latest = [t for _, _, t in wanted]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT wanted.position, click.id, click.occurred_at, click.channel, click.is_bot,
+                   click.is_preview, click.message_id, click.contact_id, click.offer_id,
+                   message.creative_id, message.campaign_id
+            FROM unnest(%s::int[], %s::bigint[], %s::bigint[], %s::timestamptz[],
+                        %s::timestamptz[])
+                 AS wanted(position, contact_id, offer_id, earliest, latest)
+            JOIN {click_table} click
+              ON click.contact_id = wanted.contact_id AND click.offer_id = wanted.offer_id
+             AND click.occurred_at BETWEEN wanted.earliest AND wanted.latest
+             AND NOT click.is_bot AND NOT click.is_preview
+            JOIN {message_table} message ON message.id = click.message_id
+            """,  # noqa: S608
+            [positions, contacts, offers, earliest, latest],
+        )
+        rows = cursor.fetchall()
+    found: dict[ConversionKey, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        key = wanted[row[0]][0]
+        found[key].append(
+            {
+                "candidate": CandidateClick(
+                    id=row[1],
+                    occurred_at=row[2],
+                    channel=row[3],
+                    is_bot=row[4],
+                    is_preview=row[5],
+                ),
+                "message_id": row[6],
+                "contact_id": row[7],
+                "offer_id": row[8],
+                "creative_id": row[9],
+                "campaign_id": row[10],
+            }
+        )
+    return found
+
+
+INSERT_COLUMNS = (
+    ("network_id", "bigint"),
+    ("conversion_id", "varchar"),
+    ("click_id", "varchar"),
+    ("status", "varchar"),
+    ("payout", "numeric"),
+    ("currency", "varchar"),
+    ("occurred_at", "timestamptz"),
+    ("received_at", "timestamptz"),
+    ("processed", "boolean"),
+    ("processed_at", "timestamptz"),
+    ("attributed", "boolean"),
+    ("reason", "varchar"),
+    ("attribution_model", "varchar"),
+    ("credited_click_id", "bigint"),
+    ("message_id", "bigint"),
+    ("creative_id", "bigint"),
+    ("campaign_id", "bigint"),
+    ("offer_id", "bigint"),
+    ("contact_id", "bigint"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+)
+
+
+def _insert_conversions(
+    firsts: dict[ConversionKey, _Work], credits: dict[ConversionKey, _Credit], now: datetime
+) -> dict[ConversionKey, Conversion]:
+    """`INSERT ... ON CONFLICT DO NOTHING RETURNING`: the rows this transaction created.
+
+    Keys are inserted in one fixed order, so two batches that share keys wait on
+    each other instead of deadlocking.
+    """
+    rows: list[Conversion] = []
+    for key in sorted(k for k in firsts if k in credits):
+        work = firsts[key]
+        credit = credits[key]
+        click = credit.click
+        parsed = work.parsed
+        payout = parsed.payout
+        if payout is None:
+            payout = credit.default_payout or Decimal(0)
+        rows.append(
+            Conversion(
+                network_id=work.postback.network_id,
+                conversion_id=parsed.conversion_id,
+                click_id=parsed.click_id,
+                status=parsed.status,
+                payout=payout,
+                currency=parsed.currency,
+                occurred_at=parsed.occurred_at,
+                received_at=work.postback.received_at,
+                processed=True,
+                processed_at=now,
+                attributed=credit.decision.attributed,
+                reason=credit.decision.reason,
+                attribution_model=credit.model,
+                credited_click_id=credit.decision.click_id,
+                message_id=click.get("message_id"),
+                creative_id=click.get("creative_id"),
+                campaign_id=click.get("campaign_id"),
+                offer_id=click.get("offer_id"),
+                contact_id=click.get("contact_id"),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    if not rows:
+        return {}
+    names = [name for name, _ in INSERT_COLUMNS]
+    arrays = [[getattr(row, name) for row in rows] for name in names]
+    unnest = ", ".join(f"%s::{sql_type}[]" for _, sql_type in INSERT_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Conversion._meta.db_table} ({', '.join(names)}) "  # noqa: S608
+            f"SELECT * FROM unnest({unnest}) "
+            "ON CONFLICT DO NOTHING RETURNING id, network_id, conversion_id, click_id",
+            arrays,
+        )
+        returned = cursor.fetchall()
+    by_identity = {(row.network_id, row.conversion_id, row.click_id): row for row in rows}
+    inserted: dict[ConversionKey, Conversion] = {}
+    for pk, network_id, conversion_id, click_id in returned:
+        row = by_identity[(network_id, conversion_id, click_id)]
+        row.pk = pk
+        row._state.adding = False
+        inserted[
+            (network_id, "conversion", conversion_id)
+            if conversion_id
+            else (network_id, "click", click_id)
+        ] = row
+    return inserted
+
+
+def _lock_existing(keys: Iterable[ConversionKey]) -> dict[ConversionKey, Conversion]:
+    by_network: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for network_id, kind, value in keys:
+        by_network[network_id][kind].append(value)
+    found: dict[ConversionKey, Conversion] = {}
+    for network_id, kinds in by_network.items():
+        if kinds["conversion"]:
+            for conversion in (
+                Conversion.objects.select_for_update()
+                .filter(network_id=network_id, conversion_id__in=kinds["conversion"])
+                .order_by("id")
+            ):
+                found[(network_id, "conversion", str(conversion.conversion_id))] = conversion
+        if kinds["click"]:
+            for conversion in (
+                Conversion.objects.select_for_update()
+                .filter(
+                    network_id=network_id,
+                    conversion_id__isnull=True,
+                    click_id__in=kinds["click"],
+                )
+                .order_by("id")
+            ):
+                found[(network_id, "click", conversion.click_id)] = conversion
+    return found
+
+
+def _mark_postbacks(done: list[_Work], invalid: dict[int, str], now: datetime) -> None:
+    ids = [work.postback.pk for work in done] + list(invalid)
+    statuses = [Postback.Status.PROCESSED.value] * len(done) + [
+        Postback.Status.INVALID.value
+    ] * len(invalid)
+    reasons = [work.note[:500] for work in done] + [reason[:500] for reason in invalid.values()]
+    conversions = [work.conversion_id for work in done] + [None] * len(invalid)
+    if not ids:
+        return
+    table = Postback._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} AS postback
+               SET status = marks.status, reason = marks.reason,
+                   conversion_id = marks.conversion_id, processed_at = %s
+              FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::bigint[])
+                   AS marks(id, status, reason, conversion_id)
+             WHERE postback.id = marks.id AND postback.status = %s
+            """,  # noqa: S608
+            [now, ids, statuses, reasons, conversions, Postback.Status.RECEIVED],
+        )
