@@ -189,3 +189,28 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 LOGGING = build_logging(
     log_format=env.str("LOG_FORMAT", default="plain"), level=env.str("LOG_LEVEL", default="INFO")
 )
+
+# --- attribution (postbacks) -------------------------------------------------
+
+# A header such as "HTTP_X_FORWARDED_FOR" whose last hop is the client address;
+# only set it when a proxy you run writes that header. Empty: REMOTE_ADDR.
+POSTBACK_TRUSTED_PROXY_HEADER = env.str("POSTBACK_TRUSTED_PROXY_HEADER", default="")
+# A live click reaches the table up to ~2 s after its redirect: a postback naming
+# an unknown click this young is tried again later instead of called unknown.
+CLICK_VISIBILITY_GRACE_SECONDS = env.int("CLICK_VISIBILITY_GRACE_SECONDS", default=10)
+# How many other waiting postbacks a processing task takes along with its own.
+POSTBACK_BATCH_SIZE = env.int("POSTBACK_BATCH_SIZE", default=500)
+# The sweeper enqueues a postback again once it has waited this long since it was last queued.
+POSTBACK_SWEEP_AFTER_SECONDS = env.int("POSTBACK_SWEEP_AFTER_SECONDS", default=120)
+POSTBACK_MAX_ATTEMPTS = env.int("POSTBACK_MAX_ATTEMPTS", default=10)
+# Tests only: the processing task sleeps this long after claiming, so a test can kill it there.
+POSTBACK_TEST_SLEEP_AFTER_CLAIM_SECONDS = env.float(
+    "POSTBACK_TEST_SLEEP_AFTER_CLAIM_SECONDS", default=0.0
+)
+# The database row, not the queue, is the source of truth: every minute, postbacks
+# still waiting are enqueued again (see attribution/services/recovery.py).
+CELERY_BEAT_SCHEDULE["attribution-sweep-postbacks"] = {
+    "task": "attribution.sweep_postbacks",
+    "schedule": 60.0,
+    "options": {"expires": 55},
+}
