@@ -1,3 +1,7 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from reports.apis import DailyReportApi
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("reports/daily/", DailyReportApi.as_view(), name="reports-daily"),
+]

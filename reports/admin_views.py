@@ -1,0 +1,170 @@
+"""The daily report page inside the admin: `/admin/reports/daily/` and its CSV twin.
+
+Query parameters (all optional): `dimension` (message, creative, offer, campaign, network;
+default campaign), `start` and `end` (YYYY-MM-DD, default the last 30 days), `key` (one
+id of that dimension: the links from the message/creative/offer/campaign pages use it),
+`o` (sort column, `-` prefix for descending; default `-revenue`).
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from reports.charts import chart_build
+from reports.models import DailyReport, Dimension
+from reports.selectors import (
+    SORTABLE,
+    TABLE_LIMIT,
+    ReportInputError,
+    ReportQuery,
+    report_freshness,
+    report_key_name,
+    report_query_parse,
+    report_rows_by_key,
+    report_series,
+    report_totals,
+)
+from reports.services import rollup_today
+
+COLUMNS = (
+    ("sends", "Sends"),
+    ("clicks", "Clicks"),
+    ("unique_clicks", "Unique clicks"),
+    ("bot_clicks", "Bot & preview clicks"),
+    ("conversions", "Conversions"),
+    ("revenue", "Revenue"),
+    ("epc", "EPC"),
+    ("revenue_per_send", "Revenue / send"),
+    ("rejected_conversions", "Rejected"),
+    ("reversed_conversions", "Reversed"),
+    ("reversed_revenue", "Reversed revenue"),
+)
+DEFAULT_ORDER = "-revenue"
+
+
+def _parse(request: HttpRequest) -> tuple[ReportQuery, str]:
+    params = request.GET
+    query = report_query_parse(
+        dimension=params.get("dimension"),
+        start=params.get("start"),
+        end=params.get("end"),
+        key=params.get("key"),
+        default_end=rollup_today(),
+    )
+    order = params.get("o") or DEFAULT_ORDER
+    if order.lstrip("-") not in SORTABLE:
+        raise ReportInputError(f"Cannot sort by {order.lstrip('-')!r}.")
+    return query, order
+
+
+def daily_report_view(request: HttpRequest) -> HttpResponse:
+    context: dict[str, Any] = {
+        **admin.site.each_context(request),
+        "title": "Daily report",
+        "opts": DailyReport._meta,
+        "dimensions": Dimension.choices,
+        "columns": COLUMNS,
+        "params": request.GET,
+        "freshness": report_freshness(),
+        "time_zone": settings.REPORTS_TIME_ZONE,
+    }
+    try:
+        query, order = _parse(request)
+    except ReportInputError as error:
+        context["error"] = str(error)
+        return TemplateResponse(request, "admin/reports/daily_report.html", context, status=400)
+    rows, key_count = report_rows_by_key(query=query, order=order)
+    base = {"dimension": query.dimension, "start": query.start, "end": query.end}
+    if query.key is not None:
+        base["key"] = query.key
+    context.update(
+        {
+            "query": query,
+            "dimension_label": Dimension(query.dimension).label,
+            "order": order,
+            "rows": rows,
+            "key_count": key_count,
+            "limit": TABLE_LIMIT,
+            "totals": report_totals(query=query),
+            "chart": chart_build(series=report_series(query=query)),
+            "key_name": (
+                report_key_name(dimension=query.dimension, key=query.key)
+                if query.key is not None
+                else ""
+            ),
+            "headers": _headers(base, order),
+            "csv_url": reverse("admin:reports_daily_csv") + "?" + urlencode({**base, "o": order}),
+            "recompute_url": reverse("admin:reports_rollupjob_add")
+            + "?"
+            + urlencode({"start": query.start, "end": query.end}),
+            "dimension_links": [
+                (value, label, "?" + urlencode({**base, "dimension": value, "o": order}))
+                for value, label in Dimension.choices
+                if query.key is None
+            ],
+        }
+    )
+    return TemplateResponse(request, "admin/reports/daily_report.html", context)
+
+
+def daily_report_csv_view(request: HttpRequest) -> HttpResponse:
+    """The table of the page, same query, same order, same rows, as CSV."""
+    try:
+        query, order = _parse(request)
+    except ReportInputError as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
+    rows, _ = report_rows_by_key(query=query, order=order)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="report-{query.dimension}-{query.start}-{query.end}.csv"'
+    )
+    writer = csv.writer(response)
+    writer.writerow(["dimension", "key", "name", *(name for name, _ in COLUMNS)])
+    for row in rows:
+        writer.writerow(
+            [query.dimension, row.key, _csv_safe(row.name), *(row.values[n] for n, _ in COLUMNS)]
+        )
+    return response
+
+
+def _csv_safe(text: str) -> str:
+    # A name starting with = + - @ would run as a formula in a spreadsheet.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def _headers(base: dict[str, Any], order: str) -> list[dict[str, Any]]:
+    headers = []
+    for name, label in (("key", "Key"), *COLUMNS):
+        current = order.lstrip("-") == name
+        descending = order.startswith("-")
+        # First click sorts the biggest first; clicking the sorted column flips it.
+        next_order = name if current and descending else f"-{name}"
+        if name == "key" and not current:
+            next_order = "key"
+        headers.append(
+            {
+                "name": name,
+                "label": label,
+                "sorted": current,
+                "descending": current and descending,
+                "url": "?" + urlencode({**base, "o": next_order}),
+            }
+        )
+    return headers
+
+
+def report_url(*, dimension: str, key: int, start: date | None = None) -> str:
+    """The report rows of one message/creative/offer/campaign/network (for other admin pages)."""
+    params: dict[str, Any] = {"dimension": dimension, "key": key}
+    if start is not None:
+        params["start"] = start
+    return reverse("admin:reports_daily") + "?" + urlencode(params)

@@ -1,0 +1,74 @@
+"""`GET /api/v1/reports/daily/`: the stored daily cells of one dimension over a date range."""
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.pagination import StandardPagination
+from reports.models import Dimension
+from reports.selectors import (
+    ReportInputError,
+    report_query_parse,
+    report_rows_as_dicts,
+    report_rows_by_day_and_key,
+)
+from reports.services import rollup_today
+
+
+class DailyReportRowSerializer(serializers.Serializer[dict[str, Any]]):
+    day = serializers.DateField()
+    dimension = serializers.CharField()
+    key = serializers.IntegerField()
+    name = serializers.CharField()
+    sends = serializers.IntegerField()
+    clicks = serializers.IntegerField()
+    unique_clicks = serializers.IntegerField()
+    bot_clicks = serializers.IntegerField()
+    conversions = serializers.IntegerField()
+    rejected_conversions = serializers.IntegerField()
+    reversed_conversions = serializers.IntegerField()
+    revenue = serializers.DecimalField(max_digits=16, decimal_places=4)
+    reversed_revenue = serializers.DecimalField(max_digits=16, decimal_places=4)
+    epc = serializers.DecimalField(max_digits=16, decimal_places=4)
+    revenue_per_send = serializers.DecimalField(max_digits=16, decimal_places=4)
+
+
+class DailyReportApi(APIView):
+    pagination_class = StandardPagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("dimension", OpenApiTypes.STR, enum=Dimension.values, required=True),
+            OpenApiParameter("start", OpenApiTypes.DATE, required=True),
+            OpenApiParameter("end", OpenApiTypes.DATE, required=True),
+            OpenApiParameter("key", OpenApiTypes.INT, description="Only this message/offer/... id"),
+        ],
+        responses=DailyReportRowSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        missing = [name for name in ("dimension", "start", "end") if not params.get(name)]
+        if missing:
+            return Response({"error": f"Missing parameter: {', '.join(missing)}."}, status=400)
+        try:
+            query = report_query_parse(
+                dimension=params.get("dimension"),
+                start=params.get("start"),
+                end=params.get("end"),
+                key=params.get("key"),
+                default_end=rollup_today(),
+            )
+        except ReportInputError as error:
+            return Response({"error": str(error)}, status=400)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(
+            report_rows_by_day_and_key(query=query), request, view=self
+        )
+        rows = report_rows_as_dicts(dimension=query.dimension, rows=page or [])
+        serializer = DailyReportRowSerializer(rows, many=True)  # type: ignore[arg-type]
+        return paginator.get_paginated_response(serializer.data)

@@ -1,0 +1,293 @@
+"""Every read of the reports: the rollup rows of a date range, summed per key or per day.
+
+Ratios are computed here, never stored: `epc` = revenue / unique clicks and
+`revenue_per_send` = revenue / sends, both 0 when the divisor is 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Model,
+    QuerySet,
+    Sum,
+    When,
+)
+from django.urls import NoReverseMatch, reverse
+
+from attribution.models import Network, Offer
+from reports.models import DailyRollup, Dimension, RollupWatermark
+from tracking.models import Campaign, Creative, Message
+
+COUNTS = (
+    "sends",
+    "clicks",
+    "unique_clicks",
+    "bot_clicks",
+    "conversions",
+    "rejected_conversions",
+    "reversed_conversions",
+)
+AMOUNTS = ("revenue", "reversed_revenue")
+SUMMED = COUNTS + AMOUNTS
+RATIOS = ("epc", "revenue_per_send")
+# What the table can be sorted by: every column but the name.
+SORTABLE = ("key", *SUMMED, *RATIOS)
+MAX_RANGE_DAYS = 366
+# The page and its CSV show at most this many keys (the top ones by the chosen order).
+TABLE_LIMIT = 500
+CENT = Decimal("0.0001")
+
+DIMENSION_MODELS: dict[str, type[Model]] = {
+    Dimension.MESSAGE: Message,
+    Dimension.CREATIVE: Creative,
+    Dimension.OFFER: Offer,
+    Dimension.CAMPAIGN: Campaign,
+    Dimension.NETWORK: Network,
+}
+
+
+class ReportInputError(ValueError):
+    """The request named a range or dimension the report cannot answer; the text says why."""
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    dimension: str
+    start: date
+    end: date
+    key: int | None = None
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+
+@dataclass
+class ReportRow:
+    key: int
+    day: date | None = None
+    name: str = ""
+    admin_url: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        # Lets templates and serializers read `row.clicks` like a model field.
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
+
+
+def report_query_parse(
+    *,
+    dimension: str | None,
+    start: str | None,
+    end: str | None,
+    key: str | None = None,
+    default_end: date,
+    default_days: int = 30,
+) -> ReportQuery:
+    """Check a report request. Missing dates default to the `default_days` up to `default_end`."""
+    dimension = dimension or Dimension.CAMPAIGN
+    if dimension not in Dimension.values:
+        raise ReportInputError(
+            f"Unknown dimension {dimension!r}: choose one of {', '.join(Dimension.values)}."
+        )
+    end_day = _date_parse(end, "end") if end else default_end
+    start_day = _date_parse(start, "start") if start else end_day - timedelta(days=default_days - 1)
+    if start_day > end_day:
+        raise ReportInputError(f"The start ({start_day}) is after the end ({end_day}).")
+    if (end_day - start_day).days + 1 > MAX_RANGE_DAYS:
+        raise ReportInputError(f"The range is longer than {MAX_RANGE_DAYS} days.")
+    key_id: int | None = None
+    if key:
+        try:
+            key_id = int(key)
+        except ValueError:
+            raise ReportInputError(f"The key {key!r} is not an id.") from None
+    return ReportQuery(dimension=dimension, start=start_day, end=end_day, key=key_id)
+
+
+def _date_parse(text: str, name: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ReportInputError(f"The {name} date {text!r} is not a YYYY-MM-DD date.") from None
+
+
+def _rollups(query: ReportQuery) -> QuerySet[DailyRollup]:
+    rows = DailyRollup.objects.filter(
+        dimension=query.dimension, day__gte=query.start, day__lte=query.end
+    )
+    if query.key is not None:
+        rows = rows.filter(key=query.key)
+    return rows
+
+
+def _with_ratios(values: dict[str, Any]) -> dict[str, Any]:
+    for name in SUMMED:
+        values[name] = values.get(name) or (Decimal(0) if name in AMOUNTS else 0)
+    revenue: Decimal = values["revenue"]
+    values["epc"] = (
+        (revenue / values["unique_clicks"]).quantize(CENT)
+        if values["unique_clicks"]
+        else Decimal(0)
+    )
+    values["revenue_per_send"] = (
+        (revenue / values["sends"]).quantize(CENT) if values["sends"] else Decimal(0)
+    )
+    return values
+
+
+def report_totals(*, query: ReportQuery) -> dict[str, Any]:
+    sums = _rollups(query).aggregate(**{name: Sum(name) for name in SUMMED})
+    return _with_ratios(dict(sums))
+
+
+def report_rows_by_key(
+    *, query: ReportQuery, order: str = "-revenue", limit: int = TABLE_LIMIT
+) -> tuple[list[ReportRow], int]:
+    """One row per key over the range, sorted by `order` (a SORTABLE name, `-` for descending),
+    at most `limit` of them; and how many keys there are in all."""
+    descending = order.startswith("-")
+    column = order.lstrip("-")
+    if column not in SORTABLE:
+        raise ReportInputError(f"Cannot sort by {column!r}.")
+    grouped = _rollups(query).values("key").annotate(**{name: Sum(name) for name in SUMMED})
+    if column == "epc":
+        grouped = grouped.annotate(
+            sort_value=_ratio_expression("revenue", "unique_clicks")
+        ).order_by(("-" if descending else "") + "sort_value", "key")
+    elif column == "revenue_per_send":
+        grouped = grouped.annotate(sort_value=_ratio_expression("revenue", "sends")).order_by(
+            ("-" if descending else "") + "sort_value", "key"
+        )
+    else:
+        grouped = grouped.order_by(("-" if descending else "") + column, "key")
+    key_count = _rollups(query).aggregate(keys=Count("key", distinct=True))["keys"]
+    items: list[dict[str, Any]] = list(cast(Any, grouped[:limit]))
+    rows = [
+        ReportRow(key=item["key"], values=_with_ratios({n: item[n] for n in SUMMED}))
+        for item in items
+    ]
+    _names_attach(query.dimension, rows)
+    return rows, key_count
+
+
+def _ratio_expression(numerator: str, denominator: str) -> Any:
+    return Case(
+        When(
+            **{f"{denominator}__gt": 0},
+            then=ExpressionWrapper(
+                F(numerator) * Decimal("1.0") / F(denominator), output_field=DecimalField()
+            ),
+        ),
+        default=Decimal(0),
+        output_field=DecimalField(),
+    )
+
+
+def report_rows_by_day_and_key(*, query: ReportQuery) -> QuerySet[DailyRollup]:
+    """The stored cells of the range, day by day, for the API (paginated by the caller)."""
+    return _rollups(query).order_by("day", "key")
+
+
+def report_rows_as_dicts(*, dimension: str, rows: Iterable[DailyRollup]) -> list[dict[str, Any]]:
+    """API rows: stored cells with their ratios and the key's name."""
+    cells = [
+        ReportRow(
+            key=row.key,
+            day=row.day,
+            values=_with_ratios({name: getattr(row, name) for name in SUMMED}),
+        )
+        for row in rows
+    ]
+    _names_attach(dimension, cells, with_admin_urls=False)
+    return [
+        {"day": cell.day, "dimension": dimension, "key": cell.key, "name": cell.name, **cell.values}
+        for cell in cells
+    ]
+
+
+def report_series(*, query: ReportQuery) -> list[dict[str, Any]]:
+    """Per day of the range (every day, zeros included): clicks, conversions, revenue."""
+    sums: dict[date, dict[str, Any]] = {
+        item["day"]: cast(dict[str, Any], item)
+        for item in _rollups(query)
+        .values("day")
+        .annotate(clicks=Sum("clicks"), conversions=Sum("conversions"), revenue=Sum("revenue"))
+    }
+    return [
+        {
+            "day": day,
+            "clicks": sums.get(day, {}).get("clicks") or 0,
+            "conversions": sums.get(day, {}).get("conversions") or 0,
+            "revenue": sums.get(day, {}).get("revenue") or Decimal(0),
+        }
+        for day in query.days
+    ]
+
+
+def report_freshness() -> datetime | None:
+    """Until when new rows have been folded into the rollups by the every-minute task."""
+    watermark = RollupWatermark.objects.filter(name="touched").first()
+    return watermark.scanned_until if watermark else None
+
+
+def report_key_name(*, dimension: str, key: int) -> str:
+    rows = [ReportRow(key=key)]
+    _names_attach(dimension, rows, with_admin_urls=False)
+    return rows[0].name
+
+
+def _names_attach(
+    dimension: str, rows: Sequence[ReportRow], *, with_admin_urls: bool = True
+) -> None:
+    model = DIMENSION_MODELS[dimension]
+    objects: QuerySet[Any] = model._default_manager.all()
+    if model is Creative:
+        objects = objects.select_related("campaign")
+    by_id = objects.in_bulk({row.key for row in rows})
+    opts = model._meta
+    for row in rows:
+        found = by_id.get(row.key)
+        row.name = str(found) if found is not None else f"#{row.key} (deleted)"
+        if with_admin_urls and found is not None:
+            try:
+                row.admin_url = reverse(
+                    f"admin:{opts.app_label}_{opts.model_name}_change", args=[row.key]
+                )
+            except NoReverseMatch:
+                row.admin_url = ""
+
+
+__all__ = [
+    "DIMENSION_MODELS",
+    "MAX_RANGE_DAYS",
+    "RATIOS",
+    "SORTABLE",
+    "SUMMED",
+    "TABLE_LIMIT",
+    "ReportInputError",
+    "ReportQuery",
+    "ReportRow",
+    "report_freshness",
+    "report_key_name",
+    "report_query_parse",
+    "report_rows_as_dicts",
+    "report_rows_by_day_and_key",
+    "report_rows_by_key",
+    "report_series",
+    "report_totals",
+]
