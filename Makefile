@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint format services stop-services migrate demo bench faults clean
+.PHONY: run test browser lint format services stop-services migrate demo bench faults clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,25 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: services lint
+# The browser test drives Debian's chromium through Playwright (never `playwright install`).
+CHROMIUM_PATH ?= /usr/bin/chromium
+export CHROMIUM_PATH
+
+browser:
+	@if [ -x "$(CHROMIUM_PATH)" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Debian's chromium for the browser test..."; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q && apt-get install -y -q chromium; } || \
+		echo "WARNING: apt-get could not install chromium: the browser test (tests/e2e) will fail."; \
+	else \
+		echo "WARNING: $(CHROMIUM_PATH) is missing and cannot be installed here (needs apt-get" \
+			"and root). Install Debian's chromium or set CHROMIUM_PATH: the browser test" \
+			"(tests/e2e) will fail until then."; \
+	fi
+
+test: services lint browser
 	$(PY) -m pytest
 
 bench: migrate
