@@ -170,7 +170,9 @@ def _create_bulk(items: Sequence[MessageSpec]) -> list[MessageResult]:
     wanted_external_ids = {item.external_id for item in items if item.external_id}
     stored = {
         message.external_id: message
-        for message in Message.objects.filter(external_id__in=wanted_external_ids)
+        for message in Message.objects.filter(external_id__in=wanted_external_ids).select_related(
+            "campaign", "creative"
+        )
     }
     new_indexes: list[int] = []
     first_index_of: dict[str, int] = {}

@@ -1,0 +1,133 @@
+import pytest
+
+from tests.factories import CampaignFactory, CreativeFactory
+from tracking.models import Campaign, Creative
+
+
+@pytest.mark.django_db
+def test_create_campaign_answers_201_with_its_id(api_client):
+    # when
+    response = api_client.post(
+        "/api/v1/campaigns/", {"slug": "black-friday", "name": "Black Friday"}, format="json"
+    )
+
+    # then
+    assert response.status_code == 201, response.json()
+    campaign = Campaign.objects.get(pk=response.json()["id"])
+    assert campaign.slug == "black-friday"
+    assert response.json()["name"] == "Black Friday"
+
+
+@pytest.mark.django_db
+def test_create_creative_answers_201_and_belongs_to_its_campaign(api_client):
+    # given
+    campaign = CampaignFactory.create()
+
+    # when
+    response = api_client.post(
+        "/api/v1/creatives/",
+        {"campaign": campaign.pk, "slug": "v1", "name": "Version 1", "body": "Hi {link}"},
+        format="json",
+    )
+
+    # then
+    assert response.status_code == 201, response.json()
+    creative = Creative.objects.get(pk=response.json()["id"])
+    assert creative.campaign == campaign
+    assert creative.body == "Hi {link}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"slug": "taken", "name": "x"}, "slug"),
+        ({"slug": "has space", "name": "x"}, "slug"),
+        ({"slug": "ok"}, "name"),
+        ({"slug": "ok", "name": "x", "owner": "me"}, "owner"),
+        ({"slug": 12, "name": ["a", "list"]}, "name"),
+    ],
+)
+def test_bad_campaign_is_a_400_naming_the_field(api_client, body, field):
+    # given
+    CampaignFactory.create(slug="taken")
+
+    # when
+    response = api_client.post("/api/v1/campaigns/", body, format="json")
+
+    # then
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
+    assert Campaign.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_bad_creative_is_a_400_naming_the_field(api_client):
+    # given
+    existing = CreativeFactory.create(slug="v1")
+
+    # when
+    unknown_campaign = api_client.post(
+        "/api/v1/creatives/", {"campaign": 99999, "slug": "v2", "name": "x"}, format="json"
+    )
+    duplicate = api_client.post(
+        "/api/v1/creatives/",
+        {"campaign": existing.campaign_id, "slug": "v1", "name": "x"},
+        format="json",
+    )
+
+    # then
+    assert unknown_campaign.status_code == 400
+    assert "campaign" in unknown_campaign.json()["fields"]
+    assert duplicate.status_code == 400
+    assert "slug" in duplicate.json()["error"]
+    assert Creative.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_campaigns_and_creatives_are_listed_paginated_and_shown(api_client):
+    # given
+    creatives = [CreativeFactory.create() for _ in range(3)]
+
+    # when
+    campaigns = api_client.get("/api/v1/campaigns/?page_size=2")
+    listing = api_client.get("/api/v1/creatives/")
+    detail = api_client.get(f"/api/v1/creatives/{creatives[0].pk}/")
+    campaign = api_client.get(f"/api/v1/campaigns/{creatives[0].campaign_id}/")
+    missing = api_client.get("/api/v1/campaigns/999999/")
+
+    # then
+    assert campaigns.json()["count"] == 3
+    assert len(campaigns.json()["results"]) == 2
+    assert listing.json()["count"] == 3
+    assert detail.json()["slug"] == creatives[0].slug
+    assert campaign.json()["slug"] == creatives[0].campaign.slug
+    assert missing.status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/api/v1/campaigns/", "/api/v1/creatives/"])
+def test_catalog_is_staff_only(client, url):
+    # when
+    response = client.post(url, {"slug": "x", "name": "x"})
+
+    # then
+    assert response.status_code in (401, 403)
+
+
+@pytest.mark.django_db
+def test_openapi_schema_documents_the_tracking_endpoints(api_client):
+    # when
+    response = api_client.get("/api/v1/schema/", HTTP_ACCEPT="application/json")
+
+    # then
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    for path in [
+        "/api/v1/campaigns/",
+        "/api/v1/creatives/{id}/",
+        "/api/v1/messages/",
+        "/api/v1/messages/bulk/",
+        "/api/v1/messages/{id}/",
+    ]:
+        assert path in paths

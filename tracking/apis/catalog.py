@@ -1,0 +1,39 @@
+"""`/api/v1/campaigns/` and `/api/v1/creatives/`."""
+
+from typing import Any
+
+from rest_framework import generics
+from rest_framework.serializers import BaseSerializer
+
+from tracking.apis.errors import service_errors_as_400
+from tracking.models import Campaign, Creative
+from tracking.serializers import CampaignSerializer, CreativeSerializer
+from tracking.services.campaigns import campaign_create, creative_create
+
+
+class CampaignListCreateApi(generics.ListCreateAPIView[Campaign]):
+    queryset = Campaign.objects.order_by("-id")
+    serializer_class = CampaignSerializer
+
+    def perform_create(self, serializer: BaseSerializer[Any]) -> None:
+        with service_errors_as_400():
+            serializer.instance = campaign_create(**serializer.validated_data)
+
+
+class CampaignDetailApi(generics.RetrieveAPIView[Campaign]):
+    queryset = Campaign.objects.all()
+    serializer_class = CampaignSerializer
+
+
+class CreativeListCreateApi(generics.ListCreateAPIView[Creative]):
+    queryset = Creative.objects.order_by("-id")
+    serializer_class = CreativeSerializer
+
+    def perform_create(self, serializer: BaseSerializer[Any]) -> None:
+        with service_errors_as_400():
+            serializer.instance = creative_create(**serializer.validated_data)
+
+
+class CreativeDetailApi(generics.RetrieveAPIView[Creative]):
+    queryset = Creative.objects.all()
+    serializer_class = CreativeSerializer
