@@ -144,7 +144,21 @@ class Click(models.Model):
             models.Index(fields=["message", "occurred_at"], name="click_message_time"),
             models.Index(fields=["occurred_at"], name="click_occurred_at"),
             models.Index(fields=["recorded_at"], name="click_recorded_at"),
+            # The duplicate check: same link and truncated address within a window.
+            models.Index(fields=["link", "ip", "occurred_at"], name="click_link_ip_time"),
         ]
 
     def __str__(self) -> str:
         return self.click_id
+
+
+class ClickSpoolOffset(models.Model):
+    """How far the drainer has read one spool file; moved in the same transaction
+    as the clicks it read, so a crash can neither lose nor repeat a click."""
+
+    file_name = models.CharField(max_length=255, unique=True)
+    offset = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.file_name}@{self.offset}"

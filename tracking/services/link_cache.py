@@ -1,15 +1,64 @@
-"""Invalidation of the redirect's link lookup cache.
+"""The redirect's link lookup: an in-process cache, and its invalidation.
 
-Each web process keeps resolved links in memory. Anything that changes what a
+Each web process keeps resolved links in a dict. Anything that changes what a
 link resolves to (an offer's destination or status, a link's message) calls
-`link_cache_invalidate()` after its commit; every process notices the new
-generation and drops its entries.
+`link_cache_invalidate()` inside its transaction; after the commit the shared
+generation in Redis goes up, and every process, which compares the generation at
+most every `LINK_CACHE_CHECK_SECONDS`, stops trusting its entries.
+
+An entry that is no longer trusted (older generation, or older than
+`LINK_CACHE_MAX_AGE_SECONDS`, a safety net for a lost invalidation) is read again
+from PostgreSQL; while PostgreSQL is unreachable it is still served, so a known
+link keeps redirecting through a database outage. While Redis is unreachable the
+entries are kept and the check is retried later.
 """
 
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.utils.encoding import iri_to_uri
+from redis.exceptions import RedisError
+
+from tracking.selectors import link_target_get
+
+logger = logging.getLogger(__name__)
 
 GENERATION_KEY = "linkcache:generation"
+CLICK_ID_MACRO = "{click_id}"
+# A code nobody has asked for recently is not worth a dict slot for long.
+NEGATIVE_ENTRY_SECONDS = 5.0
+REDIS_RETRY_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class CachedLink:
+    link_id: int
+    # The destination with every macro but {click_id} filled in, already ASCII.
+    location: str
+    # False when the offer is paused or its destination is unusable.
+    available: bool
+    forward_query_string: bool
+
+
+class _State:
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[CachedLink | None, int, float]] = {}
+        self.epoch = 0
+        self.generation: int | None = None
+        self.next_check = 0.0
+        self.lock = threading.Lock()
+
+
+_state = _State()
 
 
 def link_cache_generation() -> int:
@@ -17,11 +66,113 @@ def link_cache_generation() -> int:
 
 
 def link_cache_invalidate() -> None:
+    """Call inside the transaction that changed an offer or a link."""
+
     def bump() -> None:
         try:
-            cache.incr(GENERATION_KEY)
-        except ValueError:
-            cache.add(GENERATION_KEY, 1, timeout=None)
-            cache.incr(GENERATION_KEY)
+            try:
+                cache.incr(GENERATION_KEY)
+            except ValueError:
+                cache.add(GENERATION_KEY, 1, timeout=None)
+                cache.incr(GENERATION_KEY)
+        except RedisError:
+            # Other processes pick the change up within LINK_CACHE_MAX_AGE_SECONDS.
+            logger.exception("link cache generation not bumped: Redis unavailable")
+        link_cache_clear()
 
     transaction.on_commit(bump)
+
+
+def link_cache_clear() -> None:
+    """Forget every entry of this process (tests, and after a local invalidation)."""
+    with _state.lock:
+        _state.entries.clear()
+        _state.epoch += 1
+        _state.next_check = 0.0
+
+
+def link_cache_lookup(*, code: str) -> CachedLink | None:
+    """The cached answer for `code`, reading PostgreSQL once on a miss.
+
+    Raises `django.db.DatabaseError` only when PostgreSQL is unreachable and this
+    process has never resolved `code`.
+    """
+    now = time.monotonic()
+    state = _state
+    if now >= state.next_check:
+        _check_generation(now)
+    hit = state.entries.get(code)
+    if hit is not None:
+        link, epoch, loaded_at = hit
+        max_age = NEGATIVE_ENTRY_SECONDS if link is None else settings.LINK_CACHE_MAX_AGE_SECONDS
+        if epoch == state.epoch and now - loaded_at < max_age:
+            return link
+    epoch = state.epoch
+    try:
+        row = link_target_get(code=code)
+    except DatabaseError:
+        if hit is not None and hit[0] is not None:
+            logger.warning("database unavailable: serving a link from the cache")
+            return hit[0]
+        raise
+    link = cached_link_from_row(row) if row is not None else None
+    with state.lock:
+        # An invalidation that arrived while we were reading wins over what we read.
+        if epoch == state.epoch:
+            if len(state.entries) >= settings.LINK_CACHE_MAX_ENTRIES:
+                state.entries.clear()
+            state.entries[code] = (link, epoch, now)
+    return link
+
+
+def _check_generation(now: float) -> None:
+    state = _state
+    state.next_check = now + settings.LINK_CACHE_CHECK_SECONDS
+    try:
+        generation = link_cache_generation()
+    except RedisError:
+        state.next_check = now + REDIS_RETRY_SECONDS
+        logger.warning("link cache generation unknown: Redis unavailable, keeping entries")
+        return
+    if generation != state.generation:
+        with state.lock:
+            if state.generation is not None:
+                state.epoch += 1
+            state.generation = generation
+
+
+def cached_link_from_row(row: dict[str, Any]) -> CachedLink:
+    destination: str = row["message__offer__destination_url"] or ""
+    values = {
+        "{message_id}": str(row["message_id"]),
+        "{offer_id}": str(row["message__offer_id"]),
+        "{campaign}": row["message__campaign__slug"],
+        "{creative}": row["message__creative__slug"],
+        "{channel}": row["message__channel"],
+    }
+    location = destination
+    for macro in (*values, CLICK_ID_MACRO):
+        # An operator may paste a destination whose braces are already percent-encoded.
+        name = macro[1:-1]
+        for encoded in (f"%7B{name}%7D", f"%7b{name}%7d"):
+            location = location.replace(encoded, macro)
+    for macro, value in values.items():
+        location = location.replace(macro, quote(value, safe=""))
+    location = CLICK_ID_MACRO.join(iri_to_uri(part) for part in location.split(CLICK_ID_MACRO))
+    usable = _is_http_url(location)
+    if not usable:
+        logger.error("link %s: offer destination is not an http(s) URL", row["id"])
+    return CachedLink(
+        link_id=row["id"],
+        location=location,
+        available=usable and row["message__offer__status"] == "active",
+        forward_query_string=bool(row["message__offer__forward_query_string"]),
+    )
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url.replace(CLICK_ID_MACRO, "x"))
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

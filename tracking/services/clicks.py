@@ -1,0 +1,244 @@
+"""Recording clicks: the redirect's one spool write, and the set-based insert shared
+by the drainer and the click import.
+
+Duplicates (`is_duplicate`): a click is a duplicate when an earlier click that is not
+a preview, on the same link, from the same truncated address and user agent,
+happened at most `CLICK_DUPLICATE_WINDOW` before it (exactly at the edge counts as
+a duplicate). Earlier clicks are looked for both in the table and in the same batch.
+A click inserted later with an older time does not change flags already stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from ipaddress import ip_address, ip_network
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from tracking.selectors import link_ids_by_code
+from tracking.services.flags import click_flags
+from tracking.services.spool import spool_writer
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT_MAX = 512
+REFERRER_MAX = 512
+PURPOSE_MAX = 64
+CLICK_ID_BYTES = 16  # 22 URL-safe characters
+
+_encode_line = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+
+
+def click_id_generate() -> str:
+    return secrets.token_urlsafe(CLICK_ID_BYTES)
+
+
+def ip_truncate(value: str) -> str | None:
+    """/24 of an IPv4 address, /48 of an IPv6 one; None for anything else."""
+    parts = value.split(".")
+    if len(parts) == 4 and all(part.isdigit() and len(part) <= 3 for part in parts):
+        if all(int(part) <= 255 for part in parts):
+            return f"{int(parts[0])}.{int(parts[1])}.{int(parts[2])}.0"
+        return None
+    try:
+        address = ip_address(value.strip().split("%", 1)[0])
+    except ValueError:
+        return None
+    if address.version == 4:
+        return str(ip_network(f"{address}/24", strict=False).network_address)
+    if address.ipv4_mapped is not None:
+        return ip_truncate(str(address.ipv4_mapped))
+    return str(ip_network(f"{address}/48", strict=False).network_address)
+
+
+def client_address(meta: Mapping[str, str]) -> str:
+    """The client's address, trusting `X-Forwarded-For` only from our own proxies."""
+    hops = settings.CLICK_TRUSTED_PROXY_COUNT
+    if hops:
+        forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [part for part in forwarded if part]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return meta.get("REMOTE_ADDR", "")
+
+
+def click_record(*, link_id: int, method: str, meta: Mapping[str, str]) -> str:
+    """Append the click to this process's spool file; returns its click_id.
+
+    Raises `SpoolWriteError` when the line is not durably in the spool.
+    """
+    click_id = secrets.token_urlsafe(CLICK_ID_BYTES)
+    purpose = (
+        meta.get("HTTP_SEC_PURPOSE")
+        or meta.get("HTTP_PURPOSE")
+        or meta.get("HTTP_X_PURPOSE")
+        or meta.get("HTTP_X_MOZ")
+        or ""
+    )
+    line = _encode_line(
+        {
+            "c": click_id,
+            "t": time.time(),
+            "l": link_id,
+            "ip": ip_truncate(client_address(meta)),
+            "ua": meta.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
+            "r": meta.get("HTTP_REFERER", "")[:REFERRER_MAX],
+            "m": method,
+            "p": purpose[:PURPOSE_MAX],
+        }
+    )
+    spool_writer.append(f"{line}\n".encode("ascii"))
+    return click_id
+
+
+@dataclass(frozen=True)
+class ClickInput:
+    click_id: str
+    occurred_at: datetime
+    link_id: int
+    ip: str | None
+    user_agent: str
+    referrer: str = ""
+    method: str = "GET"
+    purpose: str = ""
+    is_imported: bool = False
+
+
+def _clean_text(value: str, limit: int) -> str:
+    # PostgreSQL text cannot hold NUL.
+    return value.replace("\x00", "")[:limit]
+
+
+_INSERT_SQL = """
+INSERT INTO tracking_click (
+    click_id, occurred_at, link_id, message_id, contact_id, offer_id, channel,
+    user_agent, referrer, ip, method, is_bot, is_preview, is_duplicate, is_imported,
+    recorded_at
+)
+SELECT
+    incoming.click_id, incoming.occurred_at, incoming.link_id, message.id,
+    message.contact_id, message.offer_id, message.channel,
+    incoming.user_agent, incoming.referrer, incoming.ip, incoming.method,
+    incoming.is_bot, incoming.is_preview,
+    COALESCE(incoming.occurred_at - incoming.previous_in_batch <= %(window)s, FALSE)
+    OR EXISTS (
+        SELECT 1 FROM tracking_click AS earlier
+        WHERE earlier.link_id = incoming.link_id
+          AND earlier.ip IS NOT DISTINCT FROM incoming.ip
+          AND earlier.user_agent = incoming.user_agent
+          AND NOT earlier.is_preview
+          AND earlier.occurred_at >= incoming.occurred_at - %(window)s
+          AND earlier.occurred_at <= incoming.occurred_at
+          AND earlier.click_id <> incoming.click_id
+    ),
+    incoming.is_imported, now()
+FROM (
+    SELECT click_incoming.*,
+        max(occurred_at) FILTER (WHERE NOT is_preview) OVER (
+            PARTITION BY link_id, ip, user_agent
+            ORDER BY occurred_at, position
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ) AS previous_in_batch
+    FROM click_incoming
+) AS incoming
+JOIN tracking_link AS link ON link.id = incoming.link_id
+JOIN tracking_message AS message ON message.id = link.message_id
+ORDER BY incoming.position
+ON CONFLICT (click_id) DO NOTHING
+"""
+
+
+def clicks_insert(*, clicks: Sequence[ClickInput]) -> int:
+    """Flag and insert clicks in one statement; returns how many rows were new.
+
+    Idempotent on `click_id`. Clicks of links that no longer exist are skipped.
+    Must run inside a transaction (the staging table lives until its commit).
+    """
+    if not clicks:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE click_incoming ("
+            " position integer, click_id text, occurred_at timestamptz, link_id bigint,"
+            " ip inet, user_agent text, referrer text, method text,"
+            " is_bot boolean, is_preview boolean, is_imported boolean"
+            ") ON COMMIT DROP"
+        )
+        with cursor.copy(
+            "COPY click_incoming (position, click_id, occurred_at, link_id, ip, user_agent,"
+            " referrer, method, is_bot, is_preview, is_imported) FROM STDIN"
+        ) as copy:
+            for position, click in enumerate(clicks):
+                user_agent = _clean_text(click.user_agent, USER_AGENT_MAX)
+                flags = click_flags(
+                    user_agent=user_agent, method=click.method, purpose=click.purpose
+                )
+                copy.write_row(
+                    (
+                        position,
+                        click.click_id,
+                        click.occurred_at,
+                        click.link_id,
+                        click.ip,
+                        user_agent,
+                        _clean_text(click.referrer, REFERRER_MAX),
+                        _clean_text(click.method, 8),
+                        flags.is_bot,
+                        flags.is_preview,
+                        click.is_imported,
+                    )
+                )
+        cursor.execute(_INSERT_SQL, {"window": settings.CLICK_DUPLICATE_WINDOW})  # type: ignore[dict-item]
+        inserted = cursor.rowcount
+        cursor.execute("DROP TABLE click_incoming")
+    return inserted
+
+
+@dataclass(frozen=True)
+class ClickImportItem:
+    code: str
+    occurred_at: datetime
+    user_agent: str
+    ip: str | None
+
+
+class ClickImportInvalid(ValueError):
+    def __init__(self, *, index: int, field: str, message: str) -> None:
+        super().__init__(f"item {index}: {field}: {message}")
+        self.index = index
+        self.field = field
+        self.message = message
+
+
+def clicks_import(*, items: Sequence[ClickImportItem]) -> list[str]:
+    """History from another tracker, all or nothing; the new click ids in the order given."""
+    link_ids = link_ids_by_code(codes=sorted({item.code for item in items}))
+    for index, item in enumerate(items):
+        if item.code not in link_ids:
+            raise ClickImportInvalid(index=index, field="code", message="unknown link code")
+    clicks = [
+        ClickInput(
+            click_id=click_id_generate(),
+            occurred_at=item.occurred_at,
+            link_id=link_ids[item.code],
+            ip=ip_truncate(item.ip) if item.ip else None,
+            user_agent=item.user_agent,
+            is_imported=True,
+        )
+        for item in items
+    ]
+    with transaction.atomic():
+        inserted = clicks_insert(clicks=clicks)
+        if inserted != len(clicks):
+            # A link vanished between the check and the insert: write nothing.
+            raise ClickImportInvalid(
+                index=0, field="code", message="a link was removed during the import"
+            )
+    return [click.click_id for click in clicks]
