@@ -131,3 +131,15 @@ def test_openapi_schema_documents_the_tracking_endpoints(api_client):
         "/api/v1/messages/{id}/",
     ]:
         assert path in paths
+
+
+@pytest.mark.django_db
+def test_api_docs_page_loads_its_assets_from_our_own_static_files(admin_client_logged_in):
+    # when
+    response = admin_client_logged_in.get("/api/v1/docs/")
+
+    # then
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "/static/drf_spectacular_sidecar/redoc/" in page
+    assert "cdn" not in page.lower()
