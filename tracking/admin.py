@@ -1,0 +1,245 @@
+"""Admin for contacts, campaigns, creatives, messages, links and clicks.
+
+Built for large tables: foreign keys as raw ids, related rows joined in one
+query, no full `COUNT(*)` (see `LargeTablePaginator`), exact-match search on
+indexed columns. Messages, links and clicks are written by the API and the
+redirect, so here they are read-only; contacts are cleaned like the API cleans them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+
+from tracking.models import Campaign, Click, Contact, Creative, Link, Message
+from tracking.services.contacts import contact_normalize_email, contact_normalize_phone
+
+COUNT_LIMIT = 10_000
+
+
+class LargeTablePaginator(Paginator):
+    """Counts at most `COUNT_LIMIT` rows of a filtered list, and estimates an unfiltered one
+    from PostgreSQL's statistics, so a page of a table of millions stays a fast query."""
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet):
+            return len(queryset)
+        if not queryset.query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [queryset.model._meta.db_table],
+                )
+                row = cursor.fetchone()
+            estimate = int(row[0]) if row else -1
+            if estimate > COUNT_LIMIT:
+                return estimate
+        return queryset.values("pk")[: COUNT_LIMIT + 1].count()
+
+
+def mask_phone(phone: str | None) -> str:
+    """`+12015550123` -> `+1201•••0123`: enough to tell contacts apart, not to call one."""
+    if not phone:
+        return ""
+    if len(phone) <= 9:
+        return phone[:2] + "•••" + phone[-2:]
+    return phone[:5] + "•••" + phone[-4:]
+
+
+def mask_email(email: str | None) -> str:
+    """`jane.doe@example.com` -> `j•••@example.com`."""
+    if not email:
+        return ""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}•••@{domain}"
+
+
+class LargeTableAdmin(admin.ModelAdmin):
+    paginator = LargeTablePaginator
+    show_full_result_count = False
+    list_per_page = 50
+
+
+class ReadOnlyAdmin(LargeTableAdmin):
+    """Rows written by the API or the redirect: shown, searched, never edited here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class ContactForm(forms.ModelForm):
+    class Meta:
+        model = Contact
+        fields = ["phone", "email", "external_id"]
+
+    def clean_phone(self) -> str | None:
+        phone = self.cleaned_data.get("phone")
+        return contact_normalize_phone(phone=phone) if phone else None
+
+    def clean_email(self) -> str | None:
+        email = self.cleaned_data.get("email")
+        return contact_normalize_email(email=email) if email else None
+
+    def clean_external_id(self) -> str | None:
+        return (self.cleaned_data.get("external_id") or "").strip() or None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not any(cleaned.get(name) for name in ("phone", "email", "external_id")):
+            raise ValidationError("Give a phone, an email or an external id.")
+        return cleaned
+
+
+@admin.register(Contact)
+class ContactAdmin(LargeTableAdmin):
+    form = ContactForm
+    list_display = ["id", "phone_masked", "email_masked", "external_id", "created_at", "journey"]
+    search_fields = ["=phone", "=email", "=external_id"]
+    search_help_text = "Exact phone (with country code), email or external id"
+    readonly_fields = ["created_at", "journey"]
+    ordering = ["-id"]
+
+    @admin.display(description="phone")
+    def phone_masked(self, contact: Contact) -> str:
+        return mask_phone(contact.phone)
+
+    @admin.display(description="email")
+    def email_masked(self, contact: Contact) -> str:
+        return mask_email(contact.email)
+
+    @admin.display(description="journey")
+    def journey(self, contact: Contact) -> str:
+        if contact.pk is None:
+            return ""
+        try:
+            url = reverse("reports_contact_journey", args=[contact.pk])
+        except NoReverseMatch:
+            return ""
+        return format_html('<a href="{}">journey</a>', url)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Contact], search_term: str
+    ) -> tuple[QuerySet[Contact], bool]:
+        # Operators paste phones as they see them: "+1 (201) 555-0123" finds +12015550123.
+        term = search_term.strip()
+        if term.startswith("+") or term.replace(" ", "").replace("-", "").isdigit():
+            with contextlib.suppress(ValidationError):  # not a phone after all: search as typed
+                term = contact_normalize_phone(phone=term if term.startswith("+") else f"+{term}")
+        elif "@" in term:
+            term = term.lower()
+        return super().get_search_results(request, queryset, term)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(LargeTableAdmin):
+    list_display = ["id", "slug", "name", "created_at"]
+    search_fields = ["slug", "name"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["created_at"]
+    ordering = ["-id"]
+
+
+@admin.register(Creative)
+class CreativeAdmin(LargeTableAdmin):
+    list_display = ["id", "slug", "name", "campaign", "created_at"]
+    list_select_related = ["campaign"]
+    search_fields = ["slug", "name", "campaign__slug"]
+    autocomplete_fields = ["campaign"]
+    readonly_fields = ["created_at"]
+    ordering = ["-id"]
+
+
+class LinkInline(admin.TabularInline):
+    model = Link
+    fields = ["code", "created_at"]
+    readonly_fields = ["code", "created_at"]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "sent_at",
+        "channel",
+        "campaign",
+        "creative_slug",
+        "offer",
+        "contact_id",
+        "external_id",
+    ]
+    list_select_related = ["campaign", "creative", "offer"]
+    list_filter = ["channel"]
+    search_fields = ["=external_id", "=campaign__slug", "=links__code"]
+    search_help_text = "Exact external id, campaign slug or link code"
+    raw_id_fields = ["contact", "campaign", "creative", "offer"]
+    inlines = [LinkInline]
+    ordering = ["-id"]
+
+    @admin.display(description="creative", ordering="creative__slug")
+    def creative_slug(self, message: Message) -> str:
+        return message.creative.slug
+
+
+@admin.register(Link)
+class LinkAdmin(ReadOnlyAdmin):
+    list_display = ["code", "message_id", "campaign", "channel", "created_at"]
+    list_select_related = ["message__campaign"]
+    search_fields = ["=code", "=message__external_id"]
+    search_help_text = "Exact link code or message external id"
+    raw_id_fields = ["message"]
+    ordering = ["-id"]
+
+    @admin.display(description="campaign")
+    def campaign(self, link: Link) -> str:
+        return link.message.campaign.slug
+
+    @admin.display(description="channel")
+    def channel(self, link: Link) -> str:
+        return link.message.channel
+
+
+@admin.register(Click)
+class ClickAdmin(ReadOnlyAdmin):
+    list_display = [
+        "click_id",
+        "occurred_at",
+        "link_code",
+        "channel",
+        "is_bot",
+        "is_preview",
+        "is_duplicate",
+        "is_imported",
+        "ip",
+    ]
+    list_select_related = ["link"]
+    list_filter = ["channel", "is_bot", "is_preview", "is_duplicate", "is_imported"]
+    search_fields = ["=click_id", "=link__code"]
+    search_help_text = "Exact click id or link code"
+    raw_id_fields = ["link", "message", "contact", "offer"]
+    ordering = ["-occurred_at"]
+
+    @admin.display(description="link", ordering="link__code")
+    def link_code(self, click: Click) -> str:
+        return click.link.code
