@@ -1,4 +1,7 @@
+import socket
+
 import pytest
+from django.db import connections
 from django.test import override_settings
 
 
@@ -27,3 +30,32 @@ def test_healthz_answers_503_when_redis_is_down(client):
     assert response.status_code == 503
     assert response.json()["redis"]["ok"] is False
     assert response.json()["database"]["ok"] is True
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_healthz_answers_503_when_the_database_is_down(client):
+    # given: this process's connection pointed at a port where nothing listens
+    # (the shared PostgreSQL server keeps running for everyone else)
+    database = connections["default"]
+    saved = dict(database.settings_dict)
+    database.close()
+    database.settings_dict.update(HOST="127.0.0.1", PORT=str(_closed_port()))
+    try:
+        # when
+        response = client.get("/healthz")
+    finally:
+        database.close()
+        database.settings_dict.clear()
+        database.settings_dict.update(saved)
+
+    # then
+    assert response.status_code == 503
+    assert response.json()["database"]["ok"] is False
+    assert response.json()["redis"]["ok"] is True
+    assert response.json()["status"] != "ok"
