@@ -1,3 +1,12 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from attribution import apis
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("networks/", apis.NetworkListCreateApi.as_view(), name="network-list"),
+    path("networks/<int:pk>/", apis.NetworkDetailApi.as_view(), name="network-detail"),
+    path("offers/", apis.OfferListCreateApi.as_view(), name="offer-list"),
+    path("offers/<int:pk>/", apis.OfferDetailApi.as_view(), name="offer-detail"),
+    path("conversions/", apis.ConversionListApi.as_view(), name="conversion-list"),
+    path("conversions/<int:pk>/", apis.ConversionDetailApi.as_view(), name="conversion-detail"),
+]

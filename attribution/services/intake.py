@@ -121,7 +121,8 @@ def postback_receive(*, network_slug: str, incoming: IncomingPostback) -> Intake
             content_type=incoming.content_type,
         )
     except PostbackInvalid:
-        fields = {}
+        # The body is unreadable; the token may still be in the query string.
+        fields = request_fields(query_string=incoming.query_string, body="", content_type="")
     aliases = network.parameter_aliases if isinstance(network.parameter_aliases, dict) else {}
     token = _header(incoming.headers, "X-Postback-Token") or token_from(fields, aliases)
     if not token:
@@ -189,9 +190,12 @@ def _problem(
     except PostbackInvalid as error:
         return str(error)
     if not parsed.click_id and parsed.conversion_id:
-        known = Conversion.objects.filter(
-            network=network, conversion_id=parsed.conversion_id
-        ).exists()
+        # The conversion may still be in this network's backlog (an approval and its
+        # reversal sent seconds apart): the worker decides once the backlog is done.
+        known = (
+            Conversion.objects.filter(network=network, conversion_id=parsed.conversion_id).exists()
+            or Postback.objects.filter(network=network, status=Postback.Status.RECEIVED).exists()
+        )
         if not known:
             return "click_id is required (conversion_id names no known conversion)"
     return ""

@@ -232,11 +232,20 @@ def _decide(ids: list[int]) -> ProcessOutcome:
     by_key: dict[ConversionKey, list[_Work]] = defaultdict(list)
     for work in ready:
         by_key[work.key].append(work)
-    firsts = {key: group[0] for key, group in by_key.items()}
+    # Only a postback with a click id can create a conversion; one with a conversion
+    # id alone changes an existing one.
+    firsts = {key: group[0] for key, group in by_key.items() if group[0].parsed.click_id}
     credits = _credits(list(firsts.values()), named)
 
     inserted = _insert_conversions(firsts, credits, now)
     existing = _lock_existing([key for key in by_key if key not in inserted])
+    for key in [key for key in by_key if key not in inserted and key not in existing]:
+        group = by_key.pop(key)
+        if _earlier_postbacks_waiting(group[0].postback, claimed=ids):
+            deferred.extend(group)
+            continue
+        for work in group:
+            invalid[work.postback.pk] = "click_id is required (no conversion with this id)"
     events: list[ConversionEvent] = []
     changed: dict[int, Conversion] = {}
     for key, group in by_key.items():
@@ -256,14 +265,9 @@ def _decide(ids: list[int]) -> ProcessOutcome:
                 )
             )
             rest = group[1:]
-        elif key in existing:
+        else:
             conversion = existing[key]
             rest = group
-        else:
-            # Keyed on a conversion id alone and nothing to create it from.
-            for work in group:
-                invalid[work.postback.pk] = "click_id is required (no conversion with this id)"
-            continue
         for work in rest:
             step = conversion_transition(
                 status=conversion.status,
@@ -296,7 +300,12 @@ def _decide(ids: list[int]) -> ProcessOutcome:
             list(changed.values()), ["status", "payout", "updated_at"], batch_size=1000
         )
     ConversionEvent.objects.bulk_create(events, batch_size=1000)
-    done = [work for work in ready if work.postback.pk not in invalid]
+    deferred_ids = {work.postback.pk for work in deferred}
+    done = [
+        work
+        for work in ready
+        if work.postback.pk not in invalid and work.postback.pk not in deferred_ids
+    ]
     _mark_postbacks(done, invalid, now)
     if deferred:
         Postback.objects.filter(pk__in=[work.postback.pk for work in deferred]).update(
@@ -308,6 +317,17 @@ def _decide(ids: list[int]) -> ProcessOutcome:
         )
     return ProcessOutcome(
         claimed=len(ids), processed=len(done), invalid=len(invalid), deferred=len(deferred)
+    )
+
+
+def _earlier_postbacks_waiting(postback: Postback, *, claimed: list[int]) -> bool:
+    """Could the conversion this postback changes still be in its network's backlog?"""
+    return (
+        Postback.objects.filter(
+            network_id=postback.network_id, status=Postback.Status.RECEIVED, pk__lt=postback.pk
+        )
+        .exclude(pk__in=claimed)
+        .exists()
     )
 
 

@@ -1,0 +1,58 @@
+"""Reads of the attribution app that are more than a `.get()`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from attribution.models import Conversion, Network, Offer, Postback
+from attribution.services.parsing import clean_text
+
+
+def network_list() -> QuerySet[Network]:
+    return Network.objects.order_by("id")
+
+
+def offer_list(*, network_id: int | None = None) -> QuerySet[Offer]:
+    offers = Offer.objects.select_related("network").order_by("id")
+    if network_id is not None:
+        offers = offers.filter(network_id=network_id)
+    return offers
+
+
+def conversion_list(
+    *, network_slug: str | None = None, conversion_id: str | None = None
+) -> QuerySet[Conversion]:
+    """Newest first, with what the API shows of each (the credited click's public id)."""
+    conversions = Conversion.objects.select_related("network", "credited_click").order_by("-id")
+    # Stored text never holds NUL (see parsing.clean_text); PostgreSQL refuses it in a query.
+    if network_slug:
+        conversions = conversions.filter(network__slug=clean_text(network_slug))
+    if conversion_id:
+        conversions = conversions.filter(conversion_id=clean_text(conversion_id))
+    return conversions
+
+
+def postback_ids_for_replay(
+    *,
+    network_slug: str | None = None,
+    statuses: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    ids: Sequence[int] = (),
+) -> QuerySet[Postback, int]:
+    """The ids of the postbacks an operator picked, oldest first."""
+    postbacks = Postback.objects.order_by("id")
+    if network_slug:
+        postbacks = postbacks.filter(network__slug=network_slug)
+    if statuses:
+        postbacks = postbacks.filter(status__in=statuses)
+    if since:
+        postbacks = postbacks.filter(received_at__gte=since)
+    if until:
+        postbacks = postbacks.filter(received_at__lt=until)
+    if ids:
+        postbacks = postbacks.filter(pk__in=ids)
+    return postbacks.values_list("pk", flat=True)
