@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 
 from tracking.models import ClickSpoolOffset
@@ -34,7 +35,6 @@ from tracking.services.spool import (
 
 logger = logging.getLogger(__name__)
 
-BATCH_BYTES = 2 * 1024 * 1024
 REJECTED_DIRECTORY = "rejected"
 # Tests kill the drainer at a chosen point: "after_insert" (the insert ran, nothing
 # committed) or "after_commit" (clicks and offset committed, file not yet cleaned up).
@@ -117,7 +117,7 @@ def _drain_file(*, path: Path, report: DrainReport) -> bool:
             if not _take_lock():
                 return False
             offset = _offset_of(path.name)
-            chunk = spool_read(path=path, offset=offset, max_bytes=BATCH_BYTES)
+            chunk = spool_read(path=path, offset=offset, max_bytes=settings.CLICK_DRAIN_BATCH_BYTES)
             if not chunk.lines:
                 break
             clicks: list[ClickInput] = []

@@ -1,0 +1,132 @@
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.test import Client
+
+from tests.factories import LinkFactory
+from tracking.models import Click, Link
+from tracking.services.link_cache import link_cache_clear
+from tracking.services.spool import spool_writer
+
+PHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+)
+OTHER_PHONE = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.6367.82 Mobile Safari/537.36"
+)
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def spool_dir(settings, tmp_path) -> Iterator[Path]:
+    settings.CLICK_SPOOL_DIR = tmp_path / "spool"
+    link_cache_clear()
+    yield settings.CLICK_SPOOL_DIR
+    spool_writer.close()
+    link_cache_clear()
+
+
+def make_link(**fields: Any) -> Link:
+    return cast(Link, LinkFactory(**fields))
+
+
+def drain(spool_dir: Path) -> None:
+    call_command("drain_clicks", "--once", "--spool-dir", str(spool_dir))
+
+
+def click_at(client: Client, link: Link, when: datetime, **headers: str) -> None:
+    headers.setdefault("HTTP_USER_AGENT", PHONE)
+    headers.setdefault("REMOTE_ADDR", "198.51.100.20")
+    with time_machine.travel(when, tick=False):
+        assert client.get(f"/{link.code}", **headers).status_code == 302  # type: ignore[arg-type]
+
+
+def duplicate_flags(link: Link) -> list[bool]:
+    return list(
+        Click.objects.filter(link=link)
+        .order_by("occurred_at")
+        .values_list("is_duplicate", flat=True)
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("drained_between", [False, True], ids=["same batch", "across batches"])
+@pytest.mark.parametrize(
+    ("seconds_later", "duplicate"),
+    [(1, True), (3599, True), (3600, True), (3601, False)],
+    ids=["1s", "59m59s", "exactly 1h", "1h and 1s"],
+)
+def test_same_person_on_the_same_link_within_the_window_is_a_duplicate(
+    client, spool_dir, seconds_later, duplicate, drained_between
+):
+    # given
+    link = make_link()
+    click_at(client, link, START)
+    if drained_between:
+        drain(spool_dir)
+
+    # when
+    click_at(client, link, START + timedelta(seconds=seconds_later))
+    drain(spool_dir)
+
+    # then
+    assert duplicate_flags(link) == [False, duplicate]
+
+
+@pytest.mark.django_db
+def test_the_window_is_a_setting(client, spool_dir, settings):
+    # given
+    settings.CLICK_DUPLICATE_WINDOW = timedelta(minutes=10)
+    link = make_link()
+
+    # when
+    click_at(client, link, START)
+    click_at(client, link, START + timedelta(minutes=10))
+    click_at(client, link, START + timedelta(minutes=20, seconds=1))
+    drain(spool_dir)
+
+    # then
+    assert duplicate_flags(link) == [False, True, False]
+
+
+@pytest.mark.django_db
+def test_another_agent_another_network_or_another_link_is_not_a_duplicate(client, spool_dir):
+    # given
+    link = make_link()
+    other_link = make_link(message=link.message)
+
+    # when
+    click_at(client, link, START)
+    click_at(client, link, START + timedelta(minutes=1), HTTP_USER_AGENT=OTHER_PHONE)
+    click_at(client, link, START + timedelta(minutes=2), REMOTE_ADDR="198.51.101.20")
+    click_at(client, other_link, START + timedelta(minutes=3))
+    # Same /24 after truncation: the same visitor as far as we may know.
+    click_at(client, link, START + timedelta(minutes=4), REMOTE_ADDR="198.51.100.99")
+    drain(spool_dir)
+
+    # then
+    assert duplicate_flags(link) == [False, False, False, True]
+    assert duplicate_flags(other_link) == [False]
+
+
+@pytest.mark.django_db
+def test_a_preview_fetch_does_not_make_the_persons_click_a_duplicate(client, spool_dir):
+    # given: the phone's own prefetch, then the person taps the link
+    link = make_link()
+    click_at(client, link, START, HTTP_SEC_PURPOSE="prefetch")
+
+    # when
+    click_at(client, link, START + timedelta(seconds=5))
+    drain(spool_dir)
+
+    # then
+    first, second = Click.objects.filter(link=link).order_by("occurred_at")
+    assert (first.is_preview, first.is_duplicate) == (True, False)
+    assert (second.is_preview, second.is_duplicate) == (False, False)
