@@ -126,18 +126,6 @@ LINK_CACHE_CHECK_SECONDS = env.float("LINK_CACHE_CHECK_SECONDS", default=1.0)
 LINK_CACHE_MAX_AGE_SECONDS = env.float("LINK_CACHE_MAX_AGE_SECONDS", default=300.0)
 LINK_CACHE_MAX_ENTRIES = env.int("LINK_CACHE_MAX_ENTRIES", default=200_000)
 REDIRECT_RETRY_AFTER_SECONDS = env.int("REDIRECT_RETRY_AFTER_SECONDS", default=5)
-# A web process starts a new spool file after this many bytes.
-CLICK_SPOOL_ROTATE_BYTES = env.int("CLICK_SPOOL_ROTATE_BYTES", default=64 * 1024 * 1024)
-# How often `drain_clicks` looks for new clicks (a click is visible within 2 s).
-CLICK_DRAIN_INTERVAL_SECONDS = env.float("CLICK_DRAIN_INTERVAL_SECONDS", default=0.2)
-# Proxies in front of the app that append to X-Forwarded-For (0: use the socket address).
-CLICK_TRUSTED_PROXY_COUNT = env.int("CLICK_TRUSTED_PROXY_COUNT", default=0)
-# The redirect's in-process link cache: how often it asks Redis whether links changed,
-# how long an entry is trusted at most, and how many entries a process keeps.
-LINK_CACHE_CHECK_SECONDS = env.float("LINK_CACHE_CHECK_SECONDS", default=1.0)
-LINK_CACHE_MAX_AGE_SECONDS = env.float("LINK_CACHE_MAX_AGE_SECONDS", default=300.0)
-LINK_CACHE_MAX_ENTRIES = env.int("LINK_CACHE_MAX_ENTRIES", default=200_000)
-REDIRECT_RETRY_AFTER_SECONDS = env.int("REDIRECT_RETRY_AFTER_SECONDS", default=5)
 
 # --- Django REST framework ---------------------------------------------------
 
