@@ -1,0 +1,753 @@
+"""A demo that drives the real paths, so the dashboard fills the way production would.
+
+`simulation_run` plays `days` days of sends to `contacts` people, through:
+
+- messages: `message_create_bulk` (the service the API calls);
+- clicks of past days: `clicks_import` (the service behind `POST /api/v1/clicks/import/`,
+  the real path for history; those clicks are flagged `is_imported`);
+- clicks of today: the redirect itself, `GET`/`HEAD /<code>` through Django's test
+  `Client` in this process (URL routing, middleware, view, spool), then one pass of the
+  drainer (`drain_clicks --once`);
+- postbacks: `/postback/<slug>/` through the same `Client`, with each network's token;
+- processing: each postback is also processed here, in order, by calling the worker's
+  service (`postback_process`) directly. A worker that is running (as in `make run`)
+  may take some first; processing is safe to run twice, and status changes (reversals,
+  pending ones approved) are sent only once every first postback is decided, so the
+  outcome does not depend on who was faster;
+- rollups: every simulated day is recomputed (`rollup_recompute_range`).
+
+Behaviour: SMS and email; iMessage and WhatsApp link previews; scanners and scripts
+(some with `HEAD`); people on iPhone Safari, Android Chrome and desktop Chrome (Gmail);
+duplicate taps within minutes; conversions minutes or days later (some too late for
+their offer's window), pending ones approved or rejected later, approved ones
+reversed; a few postbacks naming unknown or bot clicks and one malformed one; four
+offers with first-click, last-click and cooperative attribution and different windows.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+from tqdm import tqdm
+
+from attribution.models import Network, Offer, Postback
+from attribution.services.catalog import network_create, network_rotate_token, offer_create
+from attribution.services.processing import postback_process
+from reports.services import rollup_recompute_range, rollup_today
+from tracking.models import Campaign, Creative, Message
+from tracking.services.campaigns import campaign_create, creative_create
+from tracking.services.clicks import ClickImportItem, clicks_import
+from tracking.services.contacts import ContactSpec
+from tracking.services.messages import MessageSpec, message_create_bulk
+
+logger = logging.getLogger(__name__)
+
+MAX_CONTACTS = 100_000
+MAX_DAYS = 90
+MESSAGE_BATCH = 2_000
+IMPORT_BATCH = 2_000
+# How long to wait for a running worker to finish postbacks it took before we could.
+WORKER_WAIT_SECONDS = 120.0
+
+UA_IPHONE_SAFARI = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+)
+UA_ANDROID_CHROME = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/124.0.6367.113 Mobile Safari/537.36"
+)
+# A Gmail reader on a desktop: the click opens in their own browser.
+UA_DESKTOP_CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+)
+UA_MAC_SAFARI = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Safari/605.1.15"
+)
+UA_IMESSAGE_PREVIEW = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_1) AppleWebKit/601.2.4 "
+    "(KHTML, like Gecko) Version/9.0.1 Safari/601.2.4 facebookexternalhit/1.1 "
+    "Facebot Twitterbot/1.0"
+)
+UA_WHATSAPP_PREVIEW = "WhatsApp/2.24.8.78 A"
+UA_BOTS = (
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "python-requests/2.31.0",
+    "curl/8.5.0",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+)
+
+
+@dataclass(frozen=True)
+class DemoNetwork:
+    slug: str
+    name: str
+    # "query": GET with the network's own parameter names; "json": POST JSON + header token.
+    style: str
+
+
+@dataclass(frozen=True)
+class DemoOffer:
+    key: str
+    name: str
+    network: str
+    attribution_model: str
+    click_window_days: int
+    sms_window_days: int
+    email_window_days: int
+    payout: Decimal
+    conversion_rate: float
+    path: str
+
+
+@dataclass(frozen=True)
+class DemoCreative:
+    slug: str
+    name: str
+    body: str
+    # Multiplies the campaign's click rate: the A/B difference the report should show.
+    appeal: float
+
+
+@dataclass(frozen=True)
+class DemoCampaign:
+    slug: str
+    name: str
+    channels: tuple[str, ...]
+    offers: tuple[str, ...]
+    creatives: tuple[DemoCreative, ...]
+    # Chance that a contact gets this campaign on a given day.
+    daily_reach: float
+
+
+NETWORKS = (
+    DemoNetwork("demo-adnet", "AdNet (demo)", "query"),
+    DemoNetwork("demo-leadhub", "LeadHub (demo)", "json"),
+)
+OFFERS = (
+    DemoOffer(
+        "solar", "Solar quotes (demo)", "demo-adnet", "first_click", 30, 1, 5,
+        Decimal("42.00"), 0.12, "solar",
+    ),
+    DemoOffer(
+        "card", "Cashback card (demo)", "demo-adnet", "last_click", 7, 1, 5,
+        Decimal("85.00"), 0.1, "card",
+    ),
+    DemoOffer(
+        "mealkit", "Meal kit (demo)", "demo-leadhub", "cooperative", 14, 1, 5,
+        Decimal("12.50"), 0.22, "meals",
+    ),
+    DemoOffer(
+        "vpn", "VPN trial (demo)", "demo-leadhub", "last_click", 3, 1, 3,
+        Decimal("6.00"), 0.25, "vpn",
+    ),
+)  # fmt: skip
+CAMPAIGNS = (
+    DemoCampaign(
+        "demo-spring-sale",
+        "Spring sale (demo)",
+        channels=("sms", "email"),
+        offers=("mealkit",),
+        creatives=(
+            DemoCreative("short", "Short copy", "Fresh meals, 50% off: {link}", 1.0),
+            DemoCreative("emoji", "Emoji copy", "🥗 Half-price dinners this week {link}", 1.35),
+        ),
+        daily_reach=0.30,
+    ),
+    DemoCampaign(
+        "demo-flash-sms",
+        "Flash deals SMS (demo)",
+        channels=("sms",),
+        offers=("card", "vpn"),
+        creatives=(
+            DemoCreative("urgent", "Urgent", "Today only: {link}", 1.2),
+            DemoCreative("plain", "Plain", "A deal for you: {link}", 0.8),
+        ),
+        daily_reach=0.25,
+    ),
+    DemoCampaign(
+        "demo-newsletter",
+        "Weekly newsletter (demo)",
+        channels=("email",),
+        offers=("solar", "card"),
+        creatives=(
+            DemoCreative("digest", "Digest", "This week's picks: {link}", 1.0),
+            DemoCreative("story", "Story", "How Sam cut her bills: {link}", 1.25),
+        ),
+        daily_reach=0.20,
+    ),
+)
+AREA_CODES = ("201", "202", "212", "312", "415", "617", "713", "305", "206", "303")
+# A few public-looking /8 blocks for client addresses (they are truncated to /24 anyway).
+ADDRESS_BLOCKS = (24, 50, 67, 73, 98, 107, 174, 184)
+
+
+@dataclass
+class SimulationSummary:
+    contacts: int = 0
+    messages: int = 0
+    imported_clicks: int = 0
+    live_requests: int = 0
+    postbacks: int = 0
+    postbacks_rejected: int = 0
+    status_changes: int = 0
+    rollup_rows: int = 0
+    start: date | None = None
+    end: date | None = None
+
+    def __str__(self) -> str:
+        return (
+            f"{self.contacts} contacts, {self.messages} messages, "
+            f"{self.imported_clicks} imported clicks, {self.live_requests} live link requests, "
+            f"{self.postbacks} postbacks ({self.status_changes} status changes, "
+            f"{self.postbacks_rejected} refused), {self.rollup_rows} rollup rows "
+            f"from {self.start} to {self.end}"
+        )
+
+
+@dataclass
+class Catalog:
+    networks: dict[str, tuple[Network, str]]
+    offers: dict[str, Offer]
+
+
+@dataclass
+class Person:
+    phone: str | None
+    email: str | None
+    mobile_agent: str
+    desktop_agent: str
+    address: str
+    previews_links: bool
+
+
+@dataclass
+class PlannedMessage:
+    spec: MessageSpec
+    person: Person
+    offer: DemoOffer
+    appeal: float
+    code: str = ""
+
+
+@dataclass
+class PlannedClick:
+    message: PlannedMessage
+    at: datetime
+    user_agent: str
+    address: str
+    method: str = "GET"
+    # A person's first tap: the only kind that may convert.
+    converts: bool = False
+    click_id: str = ""
+
+
+@dataclass
+class PlannedConversion:
+    click: PlannedClick
+    conversion_id: str
+    at: datetime | None
+    status: str
+    later_status: str | None
+    payout: Decimal
+    # Names a click id no tracker of ours issued: the worker waits a grace period for
+    # such a click to show up before it decides `unknown_click`.
+    stray: bool = False
+
+
+def simulation_exists() -> bool:
+    """True once a simulation has sent messages: `make run` must not add a second demo."""
+    return Message.objects.filter(campaign__slug__in=[c.slug for c in CAMPAIGNS]).exists()
+
+
+def simulation_catalog_ensure() -> Catalog:
+    """The demo networks, offers, campaigns and creatives, created through the services
+    once. A network that already exists gets a new token: it is shown only at creation."""
+    networks: dict[str, tuple[Network, str]] = {}
+    for demo_network in NETWORKS:
+        existing = Network.objects.filter(slug=demo_network.slug).first()
+        if existing is None:
+            networks[demo_network.slug] = network_create(
+                slug=demo_network.slug, name=demo_network.name
+            )
+        else:
+            token = network_rotate_token(network=existing, grace=timedelta(0))
+            networks[demo_network.slug] = (existing, token)
+    offers: dict[str, Offer] = {}
+    for demo_offer in OFFERS:
+        network = networks[demo_offer.network][0]
+        offer = Offer.objects.filter(name=demo_offer.name, network=network).first()
+        if offer is None:
+            offer = offer_create(
+                name=demo_offer.name,
+                network=network,
+                destination_url=(
+                    f"https://offers.example.com/{demo_offer.path}"
+                    "?click_id={click_id}&m={message_id}&c={campaign}&cr={creative}&ch={channel}"
+                ),
+                click_window_days=demo_offer.click_window_days,
+                attribution_model=demo_offer.attribution_model,
+                sms_window_days=demo_offer.sms_window_days,
+                email_window_days=demo_offer.email_window_days,
+                payout=demo_offer.payout,
+            )
+        offers[demo_offer.key] = offer
+    for demo_campaign in CAMPAIGNS:
+        campaign = Campaign.objects.filter(slug=demo_campaign.slug).first()
+        if campaign is None:
+            campaign = campaign_create(slug=demo_campaign.slug, name=demo_campaign.name)
+        for demo_creative in demo_campaign.creatives:
+            if not Creative.objects.filter(campaign=campaign, slug=demo_creative.slug).exists():
+                creative_create(
+                    campaign=campaign,
+                    slug=demo_creative.slug,
+                    name=demo_creative.name,
+                    body=demo_creative.body,
+                )
+    return Catalog(networks=networks, offers=offers)
+
+
+def simulation_run(
+    *, contacts: int, days: int, seed: int = 2026, progress: bool = False
+) -> SimulationSummary:
+    """Play the demo; see the module docstring for what goes through which path."""
+    if not 1 <= contacts <= MAX_CONTACTS:
+        raise ValueError(f"contacts must be between 1 and {MAX_CONTACTS}")
+    if not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"days must be between 1 and {MAX_DAYS}")
+    return _Simulation(contacts=contacts, days=days, seed=seed, progress=progress).run()
+
+
+class _Simulation:
+    def __init__(self, *, contacts: int, days: int, seed: int, progress: bool) -> None:
+        self.random = random.Random(seed)  # noqa: S311 - a demo, not a secret
+        self.contacts = contacts
+        self.days = days
+        self.progress = progress
+        self.now = timezone.now()
+        self.zone = ZoneInfo(settings.REPORTS_TIME_ZONE)
+        self.today = rollup_today()
+        self.start_of_today = datetime.combine(self.today, datetime.min.time(), tzinfo=self.zone)
+        # Different on each run, so `--force` adds a second round instead of colliding.
+        self.run_tag = secrets.token_hex(4)
+        self.client = Client(raise_request_exception=True)
+        self.host = _allowed_host()
+        self.first_day = self.today - timedelta(days=days - 1)
+        self.summary = SimulationSummary(contacts=contacts, start=self.first_day, end=self.today)
+
+    def _bar(self, iterable: Iterable[Any], *, description: str, total: int | None = None) -> Any:
+        return tqdm(iterable, desc=description, total=total, disable=not self.progress, unit="item")
+
+    def run(self) -> SimulationSummary:
+        catalog = simulation_catalog_ensure()
+        people = self._people()
+        messages = self._send(self._plan_messages(people, catalog))
+        clicks = self._plan_clicks(messages)
+        self._import_past_clicks([click for click in clicks if click.at < self.start_of_today])
+        self._request_today([click for click in clicks if click.at >= self.start_of_today])
+        call_command("drain_clicks", "--once")
+        conversions = self._plan_conversions(clicks)
+        first_ids = self._post_conversions(catalog, conversions, stage="first")
+        self._process(first_ids, description="postbacks")
+        later_ids = self._post_conversions(catalog, conversions, stage="later")
+        self._process(later_ids, description="status changes")
+        # Not waited for: the worker decides them once the click grace period is over.
+        stray_ids = self._post_conversions(catalog, conversions, stage="stray")
+        self._process(stray_ids, description="unknown clicks", wait=False)
+        self._recompute()
+        logger.info("simulation done: %s", self.summary)
+        return self.summary
+
+    # --- people and messages ---------------------------------------------------------
+
+    def _people(self) -> list[Person]:
+        people = []
+        for index in range(self.contacts):
+            area = AREA_CODES[(index // 10_000) % len(AREA_CODES)]
+            has_phone = self.random.random() < 0.85
+            has_email = not has_phone or self.random.random() < 0.6
+            iphone = self.random.random() < 0.55
+            people.append(
+                Person(
+                    phone=f"+1{area}555{index % 10_000:04d}" if has_phone else None,
+                    email=f"demo.contact{index}@example.com" if has_email else None,
+                    mobile_agent=UA_IPHONE_SAFARI if iphone else UA_ANDROID_CHROME,
+                    desktop_agent=(
+                        UA_DESKTOP_CHROME if self.random.random() < 0.7 else UA_MAC_SAFARI
+                    ),
+                    address=self._address(),
+                    previews_links=iphone or self.random.random() < 0.3,
+                )
+            )
+        return people
+
+    def _address(self) -> str:
+        block = self.random.choice(ADDRESS_BLOCKS)
+        second, third, fourth = (self.random.randint(0, 255) for _ in range(3))
+        return f"{block}.{second}.{third}.{max(fourth, 1)}"
+
+    def _sent_at(self, day: date) -> datetime:
+        if day == self.today:
+            earliest = self.start_of_today
+            latest = self.now - timedelta(minutes=2)
+            if latest <= earliest:
+                return earliest
+            seconds = (latest - earliest).total_seconds()
+            return earliest + timedelta(seconds=self.random.uniform(0, seconds))
+        local = datetime.combine(day, datetime.min.time(), tzinfo=self.zone)
+        return local + timedelta(hours=self.random.uniform(8, 20))
+
+    def _plan_messages(self, people: Sequence[Person], catalog: Catalog) -> list[PlannedMessage]:
+        offers = {offer.key: offer for offer in OFFERS}
+        planned: list[PlannedMessage] = []
+        for day_index in range(self.days):
+            day = self.first_day + timedelta(days=day_index)
+            for campaign in CAMPAIGNS:
+                for person_index, person in enumerate(people):
+                    if self.random.random() >= campaign.daily_reach:
+                        continue
+                    creative = self.random.choice(campaign.creatives)
+                    offer = offers[self.random.choice(campaign.offers)]
+                    sent_at = self._sent_at(day)
+                    for channel in campaign.channels:
+                        address = person.phone if channel == "sms" else person.email
+                        if address is None:
+                            continue
+                        contact = (
+                            ContactSpec(phone=person.phone)
+                            if channel == "sms"
+                            else ContactSpec(email=person.email, phone=person.phone)
+                        )
+                        planned.append(
+                            PlannedMessage(
+                                spec=MessageSpec(
+                                    contact=contact,
+                                    channel=channel,
+                                    campaign=campaign.slug,
+                                    creative=creative.slug,
+                                    offer=catalog.offers[offer.key].pk,
+                                    sent_at=sent_at,
+                                    external_id=(
+                                        f"demo-{self.run_tag}-{day_index}-{campaign.slug}"
+                                        f"-{person_index}-{channel}"
+                                    ),
+                                ),
+                                person=person,
+                                offer=offer,
+                                appeal=creative.appeal,
+                            )
+                        )
+                        # The email of a two-channel campaign goes out a few hours later.
+                        sent_at = min(
+                            sent_at + timedelta(hours=self.random.uniform(1, 5)),
+                            max(sent_at, self.now - timedelta(minutes=1)),
+                        )
+        return planned
+
+    def _send(self, planned: list[PlannedMessage]) -> list[PlannedMessage]:
+        batches = list(_chunks(planned, MESSAGE_BATCH))
+        for batch in self._bar(batches, description="messages", total=len(batches)):
+            results = message_create_bulk(items=[item.spec for item in batch])
+            for item, result in zip(batch, results, strict=True):
+                item.code = result.links[0].code
+        self.summary.messages = len(planned)
+        return planned
+
+    # --- clicks ----------------------------------------------------------------------
+
+    def _plan_clicks(self, messages: Sequence[PlannedMessage]) -> list[PlannedClick]:
+        clicks: list[PlannedClick] = []
+        for message in messages:
+            clicks.extend(self._clicks_of(message))
+        latest = self.now - timedelta(seconds=30)
+        return [click for click in clicks if click.at <= latest]
+
+    def _clicks_of(self, message: PlannedMessage) -> Iterator[PlannedClick]:
+        sent_at = message.spec.sent_at
+        person = message.person
+        rng = self.random
+        if message.spec.channel == "sms":
+            if person.previews_links and rng.random() < 0.6:
+                agent = (
+                    UA_IMESSAGE_PREVIEW
+                    if person.mobile_agent == UA_IPHONE_SAFARI
+                    else UA_WHATSAPP_PREVIEW
+                )
+                yield PlannedClick(
+                    message, sent_at + timedelta(seconds=rng.uniform(2, 30)), agent, "17.58.0.1"
+                )
+            tap_rate, delay_minutes, agent = 0.3, 45.0, person.mobile_agent
+        else:
+            if rng.random() < 0.25:
+                # A mail security scanner follows every link, often with HEAD first.
+                at = sent_at + timedelta(seconds=rng.uniform(5, 120))
+                scanner = rng.choice(UA_BOTS)
+                yield PlannedClick(message, at, scanner, "40.94.0.1", method="HEAD")
+                yield PlannedClick(message, at + timedelta(seconds=1), scanner, "40.94.0.1")
+            tap_rate, delay_minutes = 0.15, 360.0
+            agent = person.desktop_agent if rng.random() < 0.6 else person.mobile_agent
+        if rng.random() < 0.01:
+            yield PlannedClick(
+                message, sent_at + timedelta(minutes=rng.uniform(1, 60)), rng.choice(UA_BOTS),
+                self._address(),
+            )  # fmt: skip
+        if rng.random() >= tap_rate * message.appeal:
+            return
+        at = sent_at + timedelta(minutes=rng.expovariate(1 / delay_minutes))
+        yield PlannedClick(message, at, agent, person.address, converts=True)
+        if rng.random() < 0.25:
+            # Tapped again a few minutes later: a duplicate, counted once.
+            yield PlannedClick(message, at + timedelta(minutes=rng.uniform(1, 10)), agent,
+                               person.address)  # fmt: skip
+        if rng.random() < 0.08:
+            # Came back the next day: a new unique click.
+            yield PlannedClick(message, at + timedelta(hours=rng.uniform(20, 30)), agent,
+                               person.address)  # fmt: skip
+
+    def _import_past_clicks(self, clicks: list[PlannedClick]) -> None:
+        clicks.sort(key=lambda click: click.at)
+        batches = list(_chunks(clicks, IMPORT_BATCH))
+        for batch in self._bar(batches, description="past clicks (import)", total=len(batches)):
+            click_ids = clicks_import(
+                items=[
+                    ClickImportItem(
+                        code=click.message.code,
+                        occurred_at=click.at,
+                        user_agent=click.user_agent,
+                        ip=click.address,
+                    )
+                    for click in batch
+                ]
+            )
+            for click, click_id in zip(batch, click_ids, strict=True):
+                click.click_id = click_id
+        self.summary.imported_clicks = len(clicks)
+
+    def _request_today(self, clicks: list[PlannedClick]) -> None:
+        clicks.sort(key=lambda click: click.at)
+        for click in self._bar(clicks, description="today's clicks (redirect)"):
+            path = f"/{click.message.code}"
+            headers = {
+                "HTTP_USER_AGENT": click.user_agent,
+                "REMOTE_ADDR": click.address,
+                "HTTP_HOST": self.host,
+            }
+            if click.method == "HEAD":
+                response = self.client.head(path, secure=True, **headers)
+            else:
+                response = self.client.get(path, secure=True, **headers)
+            if response.status_code != 302:
+                logger.warning("redirect answered %s for a demo link", response.status_code)
+                continue
+            query = parse_qs(urlsplit(response["Location"]).query)
+            click.click_id = query.get("click_id", [""])[0]
+            # Now, not the planned time: the redirect stamps the moment it is asked.
+            click.at = self.now
+        self.summary.live_requests = len(clicks)
+
+    # --- conversions -----------------------------------------------------------------
+
+    def _plan_conversions(self, clicks: Sequence[PlannedClick]) -> list[PlannedConversion]:
+        rng = self.random
+        conversions: list[PlannedConversion] = []
+        for click in clicks:
+            if not click.converts or not click.click_id:
+                continue
+            if rng.random() >= click.message.offer.conversion_rate:
+                continue
+            conversions.append(self._conversion(click))
+        bots = [c for c in clicks if c.click_id and c.user_agent in UA_BOTS]
+        for bot_click in bots[: max(1, len(conversions) // 40)]:
+            # Fraud: a conversion claimed on a scanner's click earns no credit.
+            conversions.append(self._conversion(bot_click))
+        for _ in range(max(1, len(conversions) // 50)):
+            if not clicks:
+                break
+            # A click id from another tracker: kept, unattributed (`unknown_click`).
+            unknown = PlannedClick(rng.choice(clicks).message, self.now, "", "")
+            unknown.click_id = f"unknown-{rng.getrandbits(64):016x}"
+            stray = self._conversion(unknown)
+            stray.stray = True
+            conversions.append(stray)
+        return conversions
+
+    def _conversion(self, click: PlannedClick) -> PlannedConversion:
+        rng = self.random
+        offer = click.message.offer
+        if click.at >= self.start_of_today:
+            at = None  # today: the network reports it as it happens
+        else:
+            roll = rng.random()
+            if roll < 0.7:
+                delay = timedelta(minutes=rng.uniform(3, 120))
+            elif roll < 0.93:
+                delay = timedelta(days=rng.uniform(1, 4))  # late
+            else:
+                delay = timedelta(days=rng.uniform(5, 20))  # late, maybe past the window
+            at = min(click.at + delay, self.now - timedelta(minutes=1))
+        roll = rng.random()
+        later: str | None = None
+        if roll < 0.73:
+            status = "approved"
+            if rng.random() < 0.08:
+                later = "reversed"
+        elif roll < 0.93:
+            status = "pending"
+            later = (
+                "approved" if rng.random() < 0.6 else ("rejected" if rng.random() < 0.4 else None)
+            )
+        else:
+            status = "rejected"
+        payout = (offer.payout * Decimal(str(round(rng.uniform(0.8, 1.2), 2)))).quantize(
+            Decimal("0.01")
+        )
+        return PlannedConversion(
+            click=click,
+            conversion_id=f"demo-{self.run_tag}-{rng.getrandbits(48):012x}",
+            at=at,
+            status=status,
+            later_status=later,
+            payout=payout,
+        )
+
+    def _post_conversions(
+        self, catalog: Catalog, conversions: Sequence[PlannedConversion], *, stage: str
+    ) -> list[int]:
+        work: list[tuple[PlannedConversion, str]]
+        if stage == "first":
+            work = [(c, c.status) for c in conversions if not c.stray]
+        elif stage == "later":
+            work = [(c, c.later_status) for c in conversions if c.later_status and not c.stray]
+        else:
+            work = [(c, c.status) for c in conversions if c.stray]
+        postback_ids: list[int] = []
+        description = {"first": "postbacks", "later": "status changes"}.get(stage, "strays")
+        for conversion, status in self._bar(work, description=f"{description} (intake)"):
+            postback_id = self._post(catalog, conversion, status)
+            if postback_id is not None:
+                postback_ids.append(postback_id)
+        if stage == "first":
+            postback_ids.extend(self._post_malformed(catalog))
+            self.summary.postbacks += len(work) + 1
+        else:
+            self.summary.postbacks += len(work)
+        if stage == "later":
+            self.summary.status_changes = len(work)
+        return postback_ids
+
+    def _post(self, catalog: Catalog, conversion: PlannedConversion, status: str) -> int | None:
+        network_slug = conversion.click.message.offer.network
+        network, token = catalog.networks[network_slug]
+        style = next(n.style for n in NETWORKS if n.slug == network_slug)
+        path = f"/postback/{network.slug}/"
+        if style == "query":
+            # AdNet's own words: clickid/txid/amount, unix time, "declined"/"chargeback".
+            words = {"rejected": "declined", "reversed": "chargeback"}
+            fields = {
+                "clickid": conversion.click.click_id,
+                "txid": conversion.conversion_id,
+                "amount": str(conversion.payout),
+                "status": words.get(status, status),
+                "token": token,
+            }
+            if conversion.at is not None:
+                fields["timestamp"] = str(int(conversion.at.timestamp()))
+            response = self.client.get(
+                f"{path}?{urlencode(fields)}", secure=True, HTTP_HOST=self.host
+            )
+        else:
+            body: dict[str, Any] = {
+                "click_id": conversion.click.click_id,
+                "conversion_id": conversion.conversion_id,
+                "payout": str(conversion.payout),
+                "currency": "USD",
+                "status": status,
+            }
+            if conversion.at is not None:
+                body["occurred_at"] = conversion.at.isoformat()
+            response = self.client.post(
+                path,
+                body,
+                content_type="application/json",
+                secure=True,
+                HTTP_HOST=self.host,
+                HTTP_X_POSTBACK_TOKEN=token,
+            )
+        if response.status_code != 200:
+            self.summary.postbacks_rejected += 1
+            logger.warning("demo postback answered %s", response.status_code)
+            return None
+        return int(response.json()["postback_id"])
+
+    def _post_malformed(self, catalog: Catalog) -> list[int]:
+        """One postback without a click id: answered 400, kept as invalid for the admin."""
+        network, token = catalog.networks["demo-adnet"]
+        response = self.client.get(
+            f"/postback/{network.slug}/?{urlencode({'amount': '3.00', 'token': token})}",
+            secure=True,
+            HTTP_HOST=self.host,
+        )
+        if response.status_code != 400:
+            logger.warning("malformed demo postback answered %s", response.status_code)
+        self.summary.postbacks_rejected += 1
+        return []
+
+    def _process(self, postback_ids: list[int], *, description: str, wait: bool = True) -> None:
+        for postback_id in self._bar(postback_ids, description=f"{description} (processing)"):
+            postback_process(postback_id=postback_id, batch_size=settings.POSTBACK_BATCH_SIZE)
+        if not wait:
+            return
+        deadline = time.monotonic() + WORKER_WAIT_SECONDS
+        while Postback.objects.filter(
+            pk__in=postback_ids, status=Postback.Status.RECEIVED
+        ).exists():
+            if time.monotonic() > deadline:
+                logger.warning("some demo postbacks are still waiting for a worker")
+                return
+            time.sleep(0.2)
+            for postback_id in Postback.objects.filter(
+                pk__in=postback_ids, status=Postback.Status.RECEIVED
+            ).values_list("pk", flat=True):
+                postback_process(postback_id=postback_id)
+
+    def _recompute(self) -> None:
+        start, end = self.first_day, self.today
+        total = (end - start).days + 1
+        with tqdm(total=total, desc="rollups", unit="day", disable=not self.progress) as bar:
+
+            def advance(day: date) -> None:
+                bar.update(1)
+
+            self.summary.rollup_rows = rollup_recompute_range(
+                start=start, end=end, on_day_done=advance
+            )
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for index in range(0, len(items), size):
+        yield items[index : index + size]
+
+
+def _allowed_host() -> str:
+    """A Host header the project accepts, for requests made in this process."""
+    for host in settings.ALLOWED_HOSTS:
+        host = host.lstrip(".")
+        if host and host != "*" and "*" not in host:
+            return host
+    return "localhost"
