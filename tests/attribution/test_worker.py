@@ -1,0 +1,128 @@
+"""With real Celery worker processes: the path a postback really takes, and its failures."""
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from attribution.models import Conversion, ConversionEvent, Postback
+from attribution.services.recovery import postback_sweep
+from tests.factories import TEST_POSTBACK_TOKEN, ClickFactory
+from tests.processes import celery_worker
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what or condition}")
+
+
+def send(client, network, **params) -> int:
+    response = client.get(f"/postback/{network.slug}/", {"token": TEST_POSTBACK_TOKEN, **params})
+    assert response.status_code == 200, response.content
+    return int(response.json()["postback_id"])
+
+
+def processed(postback_id: int) -> bool:
+    return Postback.objects.filter(pk=postback_id, status=Postback.Status.PROCESSED).exists()
+
+
+def row_is_locked(postback_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN")
+        cursor.execute(
+            "SELECT id FROM attribution_postback WHERE id = %s FOR UPDATE SKIP LOCKED",
+            [postback_id],
+        )
+        free = cursor.fetchone() is not None
+        cursor.execute("ROLLBACK")
+    return not free
+
+
+def test_a_postback_goes_from_intake_through_a_worker_to_a_conversion(worker, client, api_client):
+    # given
+    click = ClickFactory.create(occurred_at=timezone.now() - timedelta(minutes=30))
+    network = click.offer.network
+    # when
+    postback_id = send(client, network, click_id=click.click_id, txid="E2E-1", payout="8")
+    # then
+    wait_until(lambda: processed(postback_id), what="the worker to process the postback")
+    answer = api_client.get(
+        "/api/v1/conversions/", {"network": network.slug, "conversion_id": "E2E-1"}
+    )
+    [conversion] = answer.json()["results"]
+    assert conversion["processed"] is True
+    assert conversion["attributed"] is True
+    assert conversion["click_id"] == click.click_id
+    assert conversion["message"] == click.message_id
+    assert conversion["payout"] == "8.0000"
+
+
+def test_a_worker_killed_mid_task_loses_nothing_and_counts_once(client):
+    # given: a worker that stops for a long time right after claiming a postback
+    click = ClickFactory.create(occurred_at=timezone.now() - timedelta(minutes=30))
+    network = click.offer.network
+    stuck = celery_worker()
+    stuck.env["POSTBACK_TEST_SLEEP_AFTER_CLAIM_SECONDS"] = "120"
+    stuck.start()
+    try:
+        postback_id = send(client, network, click_id=click.click_id, txid="KILL-1")
+        wait_until(lambda: row_is_locked(postback_id), what="the worker to claim the postback")
+        # when: SIGKILL, mid-task
+        stuck.kill()
+    finally:
+        stuck.stop()
+    # then: its transaction died with it; the postback waits again, untouched
+    wait_until(lambda: not row_is_locked(postback_id), what="PostgreSQL to drop the claim")
+    assert Postback.objects.get(pk=postback_id).status == Postback.Status.RECEIVED
+    assert not Conversion.objects.exists()
+    # when: a new worker starts and the sweeper runs (its minute has come)
+    fresh = celery_worker().start()
+    try:
+        outcome = postback_sweep(now=timezone.now() + timedelta(minutes=10))
+        assert outcome.enqueued == 1
+        wait_until(lambda: processed(postback_id), what="the new worker to process it")
+    finally:
+        fresh.stop()
+    # then: exactly once
+    assert Conversion.objects.count() == 1
+    assert ConversionEvent.objects.count() == 1
+    assert Postback.objects.get(pk=postback_id).attempts == 2
+
+
+def test_the_sweeper_recovers_postbacks_whose_queue_was_wiped(client):
+    # given: five postbacks accepted while no worker runs
+    click = ClickFactory.create(occurred_at=timezone.now() - timedelta(minutes=30))
+    network = click.offer.network
+    ids = [send(client, network, click_id=click.click_id, txid=f"WIPE-{i}") for i in range(5)]
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    queue_key = f"{settings.REDIS_KEY_PREFIX}{settings.CELERY_TASK_DEFAULT_QUEUE}"
+    # the queue lives under this run's prefix, so two runs never take each other's tasks
+    assert broker.llen(queue_key) == 5
+    # when: every key of this run goes (as after a Redis restart without persistence)
+    for key in broker.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000):
+        broker.delete(key)
+    worker = celery_worker().start()
+    try:
+        assert not Postback.objects.filter(status=Postback.Status.PROCESSED).exists()
+        outcome = postback_sweep(now=timezone.now() + timedelta(minutes=10))
+        # then
+        assert outcome.enqueued == 5
+        wait_until(
+            lambda: all(processed(postback_id) for postback_id in ids),
+            what="the swept postbacks to be processed",
+        )
+    finally:
+        worker.stop()
+    assert Conversion.objects.count() == 5
+    assert ConversionEvent.objects.count() == 5
