@@ -572,6 +572,14 @@ class _Simulation:
             if rng.random() >= click.message.offer.conversion_rate:
                 continue
             conversions.append(self._conversion(click))
+        # Even a tiny demo shows each offer earning: an offer left without a conversion
+        # gets one, soon after its first eligible click, approved.
+        converted = {conversion.click.message.offer.key for conversion in conversions}
+        for click in clicks:
+            offer_key = click.message.offer.key
+            if click.converts and click.click_id and offer_key not in converted:
+                conversions.append(self._conversion(click, certain=True))
+                converted.add(offer_key)
         bots = [c for c in clicks if c.click_id and c.user_agent in UA_BOTS]
         for bot_click in bots[: max(1, len(conversions) // 40)]:
             # Fraud: a conversion claimed on a scanner's click earns no credit.
@@ -587,13 +595,13 @@ class _Simulation:
             conversions.append(stray)
         return conversions
 
-    def _conversion(self, click: PlannedClick) -> PlannedConversion:
+    def _conversion(self, click: PlannedClick, *, certain: bool = False) -> PlannedConversion:
         rng = self.random
         offer = click.message.offer
         if click.at >= self.start_of_today:
             at = None  # today: the network reports it as it happens
         else:
-            roll = rng.random()
+            roll = 0.0 if certain else rng.random()
             if roll < 0.7:
                 delay = timedelta(minutes=rng.uniform(3, 120))
             elif roll < 0.93:
@@ -601,11 +609,11 @@ class _Simulation:
             else:
                 delay = timedelta(days=rng.uniform(5, 20))  # late, maybe past the window
             at = min(click.at + delay, self.now - timedelta(minutes=1))
-        roll = rng.random()
+        roll = 0.0 if certain else rng.random()
         later: str | None = None
         if roll < 0.73:
             status = "approved"
-            if rng.random() < 0.08:
+            if not certain and rng.random() < 0.08:
                 later = "reversed"
         elif roll < 0.93:
             status = "pending"
