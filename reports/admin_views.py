@@ -83,6 +83,7 @@ def daily_report_view(request: HttpRequest) -> HttpResponse:
         context["error"] = str(error)
         return TemplateResponse(request, "admin/reports/daily_report.html", context, status=400)
     rows, key_count = report_rows_by_key(query=query, order=order)
+    series = report_series(query=query)
     base = {"dimension": query.dimension, "start": query.start, "end": query.end}
     if query.key is not None:
         base["key"] = query.key
@@ -94,8 +95,8 @@ def daily_report_view(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "key_count": key_count,
             "limit": TABLE_LIMIT,
-            "totals": report_totals(query=query),
-            "chart": chart_build(series=report_series(query=query)),
+            "totals": report_totals(series=series),
+            "chart": chart_build(series=series),
             "key_name": (
                 report_key_name(dimension=query.dimension, key=query.key)
                 if query.key is not None

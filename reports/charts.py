@@ -105,7 +105,9 @@ def chart_build(*, series: list[dict[str, Any]]) -> Chart:
     x_labels = [
         (x_of(index), item["day"].strftime("%b %d"))
         for index, item in enumerate(series)
-        if index % label_every == 0 or index == len(series) - 1
+        if index % label_every == 0
+        # The last day too, unless it would sit on the previous label.
+        or (index == len(series) - 1 and index % label_every > label_every // 2)
     ]
     return Chart(
         width=WIDTH,

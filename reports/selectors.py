@@ -150,9 +150,9 @@ def _with_ratios(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def report_totals(*, query: ReportQuery) -> dict[str, Any]:
-    sums = _rollups(query).aggregate(**{name: Sum(name) for name in SUMMED})
-    return _with_ratios(dict(sums))
+def report_totals(*, series: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sums of a `report_series` (one scan of the rollups serves the chart and totals)."""
+    return _with_ratios({name: sum(day[name] for day in series) for name in SUMMED})
 
 
 def report_rows_by_key(
@@ -175,8 +175,12 @@ def report_rows_by_key(
         )
     else:
         grouped = grouped.order_by(("-" if descending else "") + column, "key")
-    key_count = _rollups(query).aggregate(keys=Count("key", distinct=True))["keys"]
     items: list[dict[str, Any]] = list(cast(Any, grouped[:limit]))
+    key_count = (
+        len(items)
+        if len(items) < limit
+        else _rollups(query).aggregate(keys=Count("key", distinct=True))["keys"]
+    )
     rows = [
         ReportRow(key=item["key"], values=_with_ratios({n: item[n] for n in SUMMED}))
         for item in items
@@ -221,20 +225,13 @@ def report_rows_as_dicts(*, dimension: str, rows: Iterable[DailyRollup]) -> list
 
 
 def report_series(*, query: ReportQuery) -> list[dict[str, Any]]:
-    """Per day of the range (every day, zeros included): clicks, conversions, revenue."""
+    """Every day of the range (zeros included) with the sums of every metric that day."""
     sums: dict[date, dict[str, Any]] = {
         item["day"]: cast(dict[str, Any], item)
-        for item in _rollups(query)
-        .values("day")
-        .annotate(clicks=Sum("clicks"), conversions=Sum("conversions"), revenue=Sum("revenue"))
+        for item in _rollups(query).values("day").annotate(**{n: Sum(n) for n in SUMMED})
     }
     return [
-        {
-            "day": day,
-            "clicks": sums.get(day, {}).get("clicks") or 0,
-            "conversions": sums.get(day, {}).get("conversions") or 0,
-            "revenue": sums.get(day, {}).get("revenue") or Decimal(0),
-        }
+        {"day": day, **_with_ratios({n: sums.get(day, {}).get(n) for n in SUMMED})}
         for day in query.days
     ]
 

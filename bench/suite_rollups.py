@@ -1,0 +1,376 @@
+"""Rollups: recompute one day of 1,000,000 clicks and 20,000 conversions, against a single
+`SELECT ... GROUP BY` over the same rows; and the admin report page on 90 days of it.
+
+Runs in a child process on its own database (`creditflow_bench_rollups`, dropped, created
+and migrated each run) so it never touches the development data or another suite's setup.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from bench.figures import Figure
+
+logger = logging.getLogger("bench.rollups")
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DATABASE = "creditflow_bench_rollups"
+DAY = date(2026, 6, 10)
+CLICKS = 1_000_000
+CONVERSIONS = 20_000
+MESSAGES = 20_000
+OFFERS = 10
+CAMPAIGNS = 5
+CREATIVES_PER_CAMPAIGN = 10
+REPORT_DAYS = 90
+REPEAT = 3
+
+
+def run() -> list[Figure]:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.suite_rollups", "--child"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.local", "DJANGO_DEBUG": "0"},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"rollups bench failed:\n{result.stderr[-4000:]}")
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    return [
+        Figure(
+            name="rollups: recompute 1 day (1M clicks, 20k conversions)",
+            value=measured["recompute_ms"],
+            unit="ms",
+            baseline=measured["group_by_ms"],
+            baseline_name="one SELECT ... GROUP BY, same rows",
+            target="ratio <= 3",
+        ),
+        Figure(
+            name="rollups: report page, 90 days, by campaign",
+            value=measured["page_campaign_ms"],
+            unit="ms",
+            target="< 300 ms",
+        ),
+        Figure(
+            name="rollups: report page, 90 days, by offer",
+            value=measured["page_offer_ms"],
+            unit="ms",
+            target="< 300 ms",
+        ),
+        Figure(
+            name=f"rollups: report page, 90 days, by message ({MESSAGES:,} keys a day)",
+            value=measured["page_message_ms"],
+            unit="ms",
+            target="info (500 rows shown)",
+        ),
+    ]
+
+
+# --- the child process ---------------------------------------------------------------
+
+
+def _database_url_for_bench() -> str:
+    from config.env import env
+
+    url = env.str("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/creditflow")
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
+
+
+def _database_recreate(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+
+
+def _timed(action: Callable[[], Any], *, repeat: int = REPEAT) -> float:
+    """Median wall time in milliseconds, after one warm-up run."""
+    action()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def _insert_select(model: Any, given: dict[str, str], source: str) -> None:
+    """`INSERT INTO model (...) SELECT ... FROM source`: the `given` columns as SQL expressions
+    (no placeholders: `%` is the modulo operator there), every other NOT NULL column with its
+    model default (so fields added later do not break the seed)."""
+    from django.db import connection
+
+    columns, expressions, values = [], [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key and field.column not in given:
+            continue
+        if field.column in given:
+            columns.append(field.column)
+            expressions.append(given[field.column].replace("%", "%%"))
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            columns.append(field.column)
+            expressions.append("now()")
+        elif field.null:
+            continue
+        else:
+            # A default, or "" for a string field without one (as Django would save it).
+            default = field.get_default()
+            if default is None:
+                raise RuntimeError(f"bench seed: no value for {model.__name__}.{field.name}")
+            columns.append(field.column)
+            expressions.append("%s")
+            values.append(field.get_db_prep_save(default, connection))
+    sql = (
+        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "  # noqa: S608 - our names
+        f"SELECT {', '.join(expressions)} FROM {source.replace('%', '%%')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+
+
+def _seed() -> None:
+    from django.db import connection, transaction
+
+    from attribution.models import Conversion, Network, Offer
+    from tracking.models import Campaign, Click, Contact, Creative, Link, Message
+
+    day_start = f"'{DAY.isoformat()} 00:00:00+00'::timestamptz"
+    with transaction.atomic():
+        _insert_select(
+            Network,
+            {"slug": "'bench'", "name": "'Bench network'", "postback_token_hash": "md5('x')"},
+            "generate_series(1, 1)",
+        )
+        network_id = Network.objects.get().pk
+        _insert_select(
+            Offer,
+            {
+                "name": "'Offer ' || n",
+                "network_id": str(network_id),
+                "destination_url": "'https://offer.example.com/?c={click_id}'",
+            },
+            f"generate_series(1, {OFFERS}) AS n",
+        )
+        _insert_select(
+            Campaign,
+            {"slug": "'campaign-' || n", "name": "'Campaign ' || n"},
+            f"generate_series(1, {CAMPAIGNS}) AS n",
+        )
+        _insert_select(
+            Creative,
+            {
+                "campaign_id": "c.id",
+                "slug": "'creative-' || n",
+                "name": "'Creative ' || c.id || '/' || n",
+            },
+            f"tracking_campaign c CROSS JOIN generate_series(1, {CREATIVES_PER_CAMPAIGN}) AS n",
+        )
+        _insert_select(
+            Contact,
+            {"phone": "'+1200' || lpad(n::text, 7, '0')"},
+            f"generate_series(1, {MESSAGES}) AS n",
+        )
+        creatives = list(Creative.objects.order_by("pk").values_list("pk", "campaign_id"))
+        offers = list(Offer.objects.order_by("pk").values_list("pk", flat=True))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE bench_plan (n int, creative_id bigint, campaign_id bigint, "
+                "offer_id bigint)"
+            )
+            cursor.execute(
+                "INSERT INTO bench_plan SELECT n, (%s::bigint[])[1 + n %% %s], "
+                "(%s::bigint[])[1 + n %% %s], (%s::bigint[])[1 + n %% %s] "
+                "FROM generate_series(1, %s) AS n",
+                [
+                    [pk for pk, _ in creatives],
+                    len(creatives),
+                    [campaign for _, campaign in creatives],
+                    len(creatives),
+                    offers,
+                    len(offers),
+                    MESSAGES,
+                ],
+            )
+        _insert_select(
+            Message,
+            {
+                "contact_id": "ct.id",
+                "campaign_id": "p.campaign_id",
+                "creative_id": "p.creative_id",
+                "offer_id": "p.offer_id",
+                "channel": "CASE WHEN p.n % 3 = 0 THEN 'email' ELSE 'sms' END",
+                "sent_at": f"{day_start} + (p.n % 86400) * interval '1 second'",
+            },
+            "bench_plan p JOIN tracking_contact ct "
+            "ON ct.phone = '+1200' || lpad(p.n::text, 7, '0')",
+        )
+        _insert_select(
+            Link,
+            {"message_id": "m.id", "code": "'b' || m.id"},
+            "tracking_message m",
+        )
+        # Message ids are consecutive after a fresh migrate; clicks spread over them.
+        _insert_select(
+            Click,
+            {
+                "click_id": "'bench-click-' || lpad(n::text, 10, '0')",
+                "occurred_at": f"{day_start} + (n % 86399) * interval '1 second'",
+                "link_id": "l.id",
+                "message_id": "m.id",
+                "contact_id": "m.contact_id",
+                "offer_id": "m.offer_id",
+                "channel": "m.channel",
+                "is_bot": "n % 20 = 0",
+                "is_preview": "n % 33 = 0",
+                "is_duplicate": "n % 5 = 0",
+            },
+            f"generate_series(1, {CLICKS}) AS n "  # noqa: S608 - constants, no input
+            "JOIN tracking_message m ON m.id = (SELECT min(id) FROM tracking_message) "
+            f"+ (n % {MESSAGES}) "
+            "JOIN tracking_link l ON l.message_id = m.id",
+        )
+        _insert_select(
+            Conversion,
+            {
+                "network_id": str(network_id),
+                "conversion_id": "'bench-conv-' || n",
+                "status": "(ARRAY['approved','approved','approved','pending','rejected',"
+                "'reversed'])[1 + n % 6]",
+                "payout": "(5 + n % 20)::numeric",
+                "occurred_at": f"{day_start} + (n % 86399) * interval '1 second'",
+                "received_at": f"{day_start} + (n % 86399) * interval '1 second'",
+                "attributed": "n % 10 <> 0",
+                "message_id": "CASE WHEN n % 10 <> 0 THEN m.id END",
+                "creative_id": "CASE WHEN n % 10 <> 0 THEN m.creative_id END",
+                "campaign_id": "CASE WHEN n % 10 <> 0 THEN m.campaign_id END",
+                "offer_id": "m.offer_id",
+                "contact_id": "CASE WHEN n % 10 <> 0 THEN m.contact_id END",
+            },
+            f"generate_series(1, {CONVERSIONS}) AS n "  # noqa: S608 - constants, no input
+            "JOIN tracking_message m ON m.id = (SELECT min(id) FROM tracking_message) "
+            f"+ ((n * 7) % {MESSAGES})",
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+
+_GROUP_BY_SQL = """
+SELECT message_id,
+       count(*) FILTER (WHERE kind = 'click' AND NOT is_bot AND NOT is_preview),
+       count(*) FILTER (WHERE kind = 'click' AND NOT is_bot AND NOT is_preview
+                        AND NOT is_duplicate),
+       count(*) FILTER (WHERE kind = 'click' AND (is_bot OR is_preview)),
+       count(*) FILTER (WHERE kind IN ('approved', 'pending')),
+       sum(payout) FILTER (WHERE kind IN ('approved', 'pending'))
+FROM (
+    SELECT message_id, 'click' AS kind, is_bot, is_preview, is_duplicate, 0::numeric AS payout
+    FROM tracking_click WHERE occurred_at >= %(lo)s AND occurred_at < %(hi)s
+    UNION ALL
+    SELECT message_id, status, false, false, false, payout
+    FROM attribution_conversion WHERE occurred_at >= %(lo)s AND occurred_at < %(hi)s
+) AS rows
+GROUP BY message_id
+"""
+
+
+def _child() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    url = _database_url_for_bench()
+    _database_recreate(url)
+    os.environ["DATABASE_URL"] = url
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+
+    from reports.services import rollup_recompute_day
+
+    settings.ALLOWED_HOSTS = ["testserver", *settings.ALLOWED_HOSTS]
+    call_command("migrate", verbosity=0, interactive=False)
+    started = time.perf_counter()
+    _seed()
+    logger.info("seeded %s clicks in %.1fs", CLICKS, time.perf_counter() - started)
+
+    lo = f"{DAY.isoformat()} 00:00:00+00"
+    hi = f"{(DAY + timedelta(days=1)).isoformat()} 00:00:00+00"
+
+    def group_by() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(_GROUP_BY_SQL, {"lo": lo, "hi": hi})
+            cursor.fetchall()
+
+    group_by_ms = _timed(group_by)
+    recompute_ms = _timed(lambda: rollup_recompute_day(day=DAY))
+    logger.info("group by %.0f ms, recompute %.0f ms", group_by_ms, recompute_ms)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO reports_dailyrollup (day, dimension, key, sends, clicks, unique_clicks, "
+            "bot_clicks, conversions, rejected_conversions, reversed_conversions, revenue, "
+            "reversed_revenue, computed_at) "
+            "SELECT day - n, dimension, key, sends, clicks, unique_clicks, bot_clicks, "
+            "conversions, rejected_conversions, reversed_conversions, revenue, "
+            "reversed_revenue, computed_at "
+            "FROM reports_dailyrollup CROSS JOIN generate_series(1, %s) AS n WHERE day = %s",
+            [REPORT_DAYS - 1, DAY],
+        )
+        cursor.execute("ANALYZE reports_dailyrollup")
+
+    user = get_user_model().objects.create_user(username="bench", is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(user)
+    start = (DAY - timedelta(days=REPORT_DAYS - 1)).isoformat()
+
+    def page(dimension: str) -> Callable[[], None]:
+        def get() -> None:
+            response = client.get(
+                "/admin/reports/daily/",
+                {"dimension": dimension, "start": start, "end": DAY.isoformat()},
+            )
+            if response.status_code != 200:
+                raise RuntimeError(f"report page answered {response.status_code}")
+
+        return get
+
+    measured = {
+        "group_by_ms": group_by_ms,
+        "recompute_ms": recompute_ms,
+        "page_campaign_ms": _timed(page("campaign"), repeat=5),
+        "page_offer_ms": _timed(page("offer"), repeat=5),
+        "page_message_ms": _timed(page("message"), repeat=3),
+    }
+    logger.info("measured %s", measured)
+    sys.stdout.write(json.dumps(measured) + "\n")
+
+
+if __name__ == "__main__":
+    if "--child" in sys.argv:
+        _child()
+    else:
+        from bench.figures import markdown_table, write_results
+
+        figures = run()
+        sys.stdout.write(markdown_table(figures) + "\n")
+        write_results(figures)
