@@ -273,3 +273,20 @@ def test_a_drainer_killed_at_random_while_clicks_arrive_keeps_every_click_once(c
     click_ids = list(Click.objects.filter(link=link).values_list("click_id", flat=True))
     assert len(click_ids) == 120
     assert len(set(click_ids)) == 120
+
+
+@pytest.mark.django_db
+def test_one_web_process_appends_all_its_clicks_to_one_file(client, spool_dir, settings):
+    # given: the directory setting as production reads it from the environment
+    import environ
+
+    settings.CLICK_SPOOL_DIR = environ.Path(str(spool_dir))
+    link = make_link()
+
+    # when
+    click(client, link, 5)
+
+    # then
+    files = spool_files(directory=spool_dir)
+    assert len(files) == 1
+    assert files[0].read_bytes().count(b"\n") == 5

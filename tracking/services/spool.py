@@ -51,6 +51,7 @@ class SpoolWriter:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._directory: Path | None = None
+        self._directory_setting: object = None
         self._written = 0
         self._sequence = 0
         self._token = secrets.token_hex(4)
@@ -60,10 +61,16 @@ class SpoolWriter:
         with self._lock:
             if (
                 self._fd is None
-                or directory != self._directory
+                # The setting may be an `environ.Path`, which never equals a pathlib.Path:
+                # compare the setting itself.
+                or (
+                    directory is not self._directory_setting
+                    and directory != self._directory_setting
+                )
                 or self._written >= settings.CLICK_SPOOL_ROTATE_BYTES
             ):
-                self._open(Path(directory))
+                self._open(Path(str(directory)))
+                self._directory_setting = directory
             fd = self._fd
             assert fd is not None  # noqa: S101 (set by _open or it raised)
             try:

@@ -31,7 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=None, help="Seconds between passes.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        directory: Path = options["spool_dir"] or Path(settings.CLICK_SPOOL_DIR)
+        directory: Path = options["spool_dir"] or Path(str(settings.CLICK_SPOOL_DIR))
         interval: float = options["interval"] or settings.CLICK_DRAIN_INTERVAL_SECONDS
         if options["once"]:
             self._drain_until_empty(directory)
