@@ -269,3 +269,34 @@ def test_report_api_is_for_staff_only(client, db):
 
     # then
     assert response.status_code in (401, 403)
+
+
+def test_message_creative_campaign_offer_and_network_pages_link_to_their_report_rows(
+    admin_client_logged_in, two_offers
+):
+    # given
+    offer_a, _ = two_offers
+    message = offer_a.messages.first()
+    pages = {
+        "message": f"/admin/tracking/message/{message.pk}/change/",
+        "creative": f"/admin/tracking/creative/{message.creative_id}/change/",
+        "campaign": f"/admin/tracking/campaign/{message.campaign_id}/change/",
+        "offer": f"/admin/attribution/offer/{offer_a.pk}/change/",
+        "network": f"/admin/attribution/network/{offer_a.network_id}/change/",
+    }
+    keys = {
+        "message": message.pk,
+        "creative": message.creative_id,
+        "campaign": message.campaign_id,
+        "offer": offer_a.pk,
+        "network": offer_a.network_id,
+    }
+
+    for dimension, url in pages.items():
+        # when
+        response = admin_client_logged_in.get(url)
+
+        # then
+        assert response.status_code == 200, url
+        link = f"{REPORT_URL}?dimension={dimension}&amp;key={keys[dimension]}"
+        assert link in response.content.decode(), url
