@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from attribution.views import postback_intake
 from config.health import healthz
+from config.metrics import metrics_view
 from reports.admin_journey import journey_urls
 from tracking.views import redirect
 
@@ -20,6 +21,7 @@ urlpatterns = [
     path("admin/", include(journey_urls())),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include(api_patterns)),
     path("postback/<str:network_slug>/", postback_intake, name="postback"),
     # Last: every other single path segment is a short link code.

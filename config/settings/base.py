@@ -232,3 +232,13 @@ CELERY_BEAT_SCHEDULE["attribution-sweep-postbacks"] = {
     "schedule": 60.0,
     "options": {"expires": 55},
 }
+
+# --- observability ---------------------------------------------------------------
+
+# `/metrics` answers a staff session, or `Authorization: Bearer <METRICS_TOKEN>` when set.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Empty: `.run/prometheus/<REDIS_KEY_PREFIX>/` (see config/metrics.py).
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+# `/healthz` calls the queues stuck past these (status "degraded", still 200; `?strict=1` -> 503).
+HEALTH_POSTBACK_STUCK_SECONDS = env.int("HEALTH_POSTBACK_STUCK_SECONDS", default=300)
+HEALTH_QUEUE_DEPTH_MAX = env.int("HEALTH_QUEUE_DEPTH_MAX", default=10_000)

@@ -1,0 +1,319 @@
+"""Prometheus metrics, shared by every process of a deployment (multiprocess mode).
+
+granian runs several worker processes and Celery forks its pool, so each process writes
+its counters to a file in `PROMETHEUS_MULTIPROC_DIR` and `/metrics` adds them up. Gauges
+that describe shared state (click spool, queue depth, postbacks waiting, rollup age) are
+computed when `/metrics` is scraped, not kept by any one process.
+
+Call sites (cheap: one mmap write, no I/O):
+    metrics.redirect_outcome("redirect")        # tracking/views.py, per answered request
+    metrics.postback_outcome("accepted")        # attribution/views.py, per answered request
+    metrics.postback_processed("attributed")    # attribution worker, per decided postback
+Task latency is recorded by the Celery signals in `config/celery_app.py`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_safe
+
+
+def multiprocess_directory() -> Path:
+    """`PROMETHEUS_MULTIPROC_DIR`, else one directory per Redis key prefix under `.run/`,
+    so two deployments (or two test runs) on one machine never add up each other's counters."""
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or getattr(
+        settings, "PROMETHEUS_MULTIPROC_DIR", ""
+    )
+    if configured:
+        return Path(configured)
+    prefix = re.sub(r"[^A-Za-z0-9_-]+", "-", settings.REDIS_KEY_PREFIX).strip("-") or "default"
+    return Path(settings.BASE_DIR) / ".run" / "prometheus" / prefix
+
+
+_directory = multiprocess_directory()
+_directory.mkdir(parents=True, exist_ok=True)
+# prometheus_client picks single- or multi-process mode when it is first imported.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_directory))
+
+from prometheus_client import (  # noqa: E402
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+from prometheus_client.core import GaugeMetricFamily  # noqa: E402
+from prometheus_client.registry import Collector  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+if not getattr(values.ValueClass, "_multiprocess", False):
+    # Something imported prometheus_client before the directory was set; the metrics below
+    # read `values.ValueClass` when they are made, so switching it here is enough.
+    values.ValueClass = values.MultiProcessValue()
+
+REDIRECT_OUTCOMES = frozenset({"redirect", "fallback", "not_found", "gone", "error"})
+POSTBACK_OUTCOMES = frozenset(
+    {"accepted", "duplicate", "invalid", "forbidden", "unknown_network", "rate_limited", "error"}
+)
+POSTBACK_PROCESSED_OUTCOMES = frozenset(
+    {"attributed", "unattributed", "status_changed", "invalid", "failed", "retried"}
+)
+
+REDIRECTS = Counter("creditflow_redirects", "Requests to short links, by outcome", ["outcome"])
+POSTBACKS = Counter("creditflow_postbacks", "Postbacks received, by answer", ["outcome"])
+POSTBACKS_PROCESSED = Counter(
+    "creditflow_postbacks_processed", "Postbacks decided by a worker, by outcome", ["outcome"]
+)
+TASK_DURATION = Histogram(
+    "creditflow_task_duration_seconds",
+    "Time a Celery task ran, by task and final state",
+    ["task", "state"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+TASK_QUEUE_WAIT = Histogram(
+    "creditflow_task_queue_wait_seconds",
+    "Time from enqueue to the start of a Celery task",
+    ["task"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+)
+
+# Children made once: `.labels()` per call costs more than the increment itself.
+_redirect_counters = {outcome: REDIRECTS.labels(outcome) for outcome in REDIRECT_OUTCOMES}
+_postback_counters = {outcome: POSTBACKS.labels(outcome) for outcome in POSTBACK_OUTCOMES}
+_processed_counters = {
+    outcome: POSTBACKS_PROCESSED.labels(outcome) for outcome in POSTBACK_PROCESSED_OUTCOMES
+}
+
+
+def redirect_outcome(outcome: str) -> None:
+    """Count one answered short-link request: redirect, fallback, not_found, gone or error."""
+    counter = _redirect_counters.get(outcome)
+    if counter is None:
+        counter = _redirect_counters["error"]
+    counter.inc()
+
+
+def postback_outcome(outcome: str) -> None:
+    """Count one answered postback: accepted, duplicate, invalid, forbidden,
+    unknown_network, rate_limited or error."""
+    counter = _postback_counters.get(outcome)
+    if counter is None:
+        counter = _postback_counters["error"]
+    counter.inc()
+
+
+def postback_processed(outcome: str) -> None:
+    """Count one postback a worker decided: attributed, unattributed, status_changed,
+    invalid, failed or retried."""
+    counter = _processed_counters.get(outcome)
+    if counter is None:
+        counter = _processed_counters["failed"]
+    counter.inc()
+
+
+def task_finished(*, task: str, state: str, seconds: float) -> None:
+    TASK_DURATION.labels(task, state).observe(seconds)
+
+
+def task_queue_wait(*, task: str, seconds: float) -> None:
+    TASK_QUEUE_WAIT.labels(task).observe(seconds)
+
+
+# --- computed at scrape time ----------------------------------------------------
+
+
+def click_spool_pending(directory: Path) -> tuple[int, int]:
+    """(files, bytes) waiting in the click spool: what the drainer has not moved yet."""
+    files = 0
+    size = 0
+    if not directory.exists():
+        return 0, 0
+    pending = [directory]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    files += 1
+                    size += entry.stat(follow_symlinks=False).st_size
+    return files, size
+
+
+def celery_queue_names() -> list[str]:
+    names = {settings.CELERY_TASK_DEFAULT_QUEUE}
+    for route in (getattr(settings, "CELERY_TASK_ROUTES", None) or {}).values():
+        if isinstance(route, dict) and isinstance(route.get("queue"), str):
+            names.add(route["queue"])
+    for queue in getattr(settings, "CELERY_TASK_QUEUES", None) or []:
+        name = getattr(queue, "name", queue)
+        if isinstance(name, str):
+            names.add(name)
+    return sorted(names)
+
+
+def celery_queue_depths() -> dict[str, int]:
+    """LLEN of each Celery queue list (kombu prefixes its keys with REDIS_KEY_PREFIX)."""
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            names = celery_queue_names()
+            for name in names:
+                pipe.llen(settings.REDIS_KEY_PREFIX + name)
+            return dict(zip(names, (int(depth) for depth in pipe.execute()), strict=True))
+    finally:
+        client.close()
+
+
+def postbacks_waiting() -> tuple[int, float | None]:
+    """(count, age in seconds of the oldest) of postbacks received but not yet processed."""
+    from django.apps import apps
+    from django.db.models import Count, Min
+    from django.utils import timezone
+
+    postback = apps.get_model("attribution", "Postback")
+    waiting = postback.objects.filter(status="received").aggregate(
+        count=Count("id"), oldest=Min("received_at")
+    )
+    oldest = waiting["oldest"]
+    age = (timezone.now() - oldest).total_seconds() if oldest is not None else None
+    return int(waiting["count"]), age
+
+
+def rollup_age_seconds() -> float | None:
+    """Seconds since the reports last caught up: the rollup watermark when there is one,
+    else the newest rollup row; None when no rollup was ever computed."""
+    from django.apps import apps
+    from django.db.models import Max
+    from django.utils import timezone
+
+    newest = None
+    if apps.is_installed("reports"):
+        try:
+            watermark = apps.get_model("reports", "RollupWatermark")
+            newest = (
+                watermark.objects.filter(name="touched")
+                .values_list("scanned_until", flat=True)
+                .first()
+            )
+        except LookupError:
+            newest = None
+        if newest is None:
+            rollup = apps.get_model("reports", "DailyRollup")
+            newest = rollup.objects.aggregate(newest=Max("computed_at"))["newest"]
+    if newest is None:
+        return None
+    return max(0.0, (timezone.now() - newest).total_seconds())
+
+
+class StateCollector(Collector):
+    """Gauges read from the spool directory, Redis and PostgreSQL at scrape time.
+
+    A source that cannot be read is left out and counted in
+    `creditflow_metrics_source_up{source}` = 0, so a scrape never fails as a whole.
+    """
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from django.db import DatabaseError
+        from redis import RedisError
+
+        up = GaugeMetricFamily(
+            "creditflow_metrics_source_up",
+            "1 when a metrics source could be read",
+            labels=["source"],
+        )
+
+        try:
+            files, size = click_spool_pending(Path(settings.CLICK_SPOOL_DIR))
+        except OSError:
+            up.add_metric(["click_spool"], 0)
+        else:
+            up.add_metric(["click_spool"], 1)
+            yield GaugeMetricFamily(
+                "creditflow_click_spool_files", "Click spool files not yet drained", value=files
+            )
+            yield GaugeMetricFamily(
+                "creditflow_click_spool_bytes", "Click spool bytes not yet drained", value=size
+            )
+
+        try:
+            depths = celery_queue_depths()
+        except RedisError:
+            up.add_metric(["redis"], 0)
+        else:
+            up.add_metric(["redis"], 1)
+            queue_depth = GaugeMetricFamily(
+                "creditflow_queue_depth", "Tasks waiting in a Celery queue", labels=["queue"]
+            )
+            for name, depth in depths.items():
+                queue_depth.add_metric([name], depth)
+            yield queue_depth
+
+        try:
+            waiting, oldest_age = postbacks_waiting()
+            rollup_age = rollup_age_seconds()
+        except DatabaseError:
+            up.add_metric(["database"], 0)
+        else:
+            up.add_metric(["database"], 1)
+            yield GaugeMetricFamily(
+                "creditflow_postbacks_waiting",
+                "Postbacks received, not yet processed",
+                value=waiting,
+            )
+            yield GaugeMetricFamily(
+                "creditflow_postback_oldest_waiting_seconds",
+                "Age of the oldest postback not yet processed (0 when none waits)",
+                value=oldest_age or 0.0,
+            )
+            if rollup_age is not None:
+                yield GaugeMetricFamily(
+                    "creditflow_rollup_age_seconds",
+                    "Seconds since the daily rollups last caught up with new rows",
+                    value=rollup_age,
+                )
+        yield up
+
+
+def metrics_render() -> tuple[bytes, str]:
+    """The exposition text for every process of this deployment, and its content type."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    registry.register(StateCollector())
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def _bearer_token_matches(request: HttpRequest) -> bool:
+    expected = settings.METRICS_TOKEN
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, presented = header.partition(" ")
+    if not expected or scheme.lower() != "bearer" or not presented:
+        return False
+    return hmac.compare_digest(presented.strip().encode(), expected.encode())
+
+
+@require_safe
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """`GET /metrics`: for a staff session, or `Authorization: Bearer $METRICS_TOKEN`."""
+    user = getattr(request, "user", None)
+    is_staff = bool(user is not None and user.is_authenticated and user.is_staff)
+    if not (is_staff or _bearer_token_matches(request)):
+        return JsonResponse(
+            {"error": "staff login or 'Authorization: Bearer <METRICS_TOKEN>' required"},
+            status=403,
+        )
+    body, content_type = metrics_render()
+    return HttpResponse(body, content_type=content_type)
