@@ -287,3 +287,30 @@ def test_a_session_login_of_staff_works_too(client, staff_user, catalog):
 
     # then
     assert response.status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/api/v1/messages/", "/api/v1/messages/bulk/"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"sent_at": "2026-03-01T14:00:00+02:00"},
+        {"sent_at": "2026-03-01T12:00:00", "offer": "OFFER", "external_id": " send-1 "},
+    ],
+)
+def test_equivalent_spellings_are_stored_alike(api_client, catalog, url, overrides):
+    # given: an offset time, a naive time (UTC), a numeric string, padded text
+    _, offer = catalog
+    body = payload(offer, **overrides)
+    if body["offer"] == "OFFER":
+        body["offer"] = str(offer.pk)
+
+    # when
+    response = api_client.post(url, [body] if url.endswith("bulk/") else body, format="json")
+
+    # then
+    assert response.status_code == 201, response.json()
+    message = response.json()[0] if url.endswith("bulk/") else response.json()
+    assert message["sent_at"] == "2026-03-01T12:00:00Z"
+    assert message["offer"] == offer.pk
+    assert message["external_id"] == "send-1"

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db import connection
 from django.db.models import Q
+from django.utils import timezone
 
 from tracking.models import Contact
 
@@ -113,7 +115,14 @@ class _Groups:
             self.parent[root] = roots[0]
 
 
-def _existing_by_key(keys: set[tuple[str, str]]) -> dict[tuple[str, str], Contact]:
+class _Row(NamedTuple):
+    id: int
+    phone: str | None
+    email: str | None
+    external_id: str | None
+
+
+def _existing_by_key(keys: set[tuple[str, str]]) -> dict[tuple[str, str], _Row]:
     if not keys:
         return {}
     by_kind: dict[str, list[str]] = {"phone": [], "email": [], "external_id": []}
@@ -123,13 +132,33 @@ def _existing_by_key(keys: set[tuple[str, str]]) -> dict[tuple[str, str], Contac
     for kind, values in by_kind.items():
         if values:
             condition |= Q(**{f"{kind}__in": values})
-    found: dict[tuple[str, str], Contact] = {}
-    for contact in Contact.objects.filter(condition).only("id", "phone", "email", "external_id"):
+    found: dict[tuple[str, str], _Row] = {}
+    rows = Contact.objects.filter(condition).values_list("id", "phone", "email", "external_id")
+    for row in map(_Row._make, rows):
         for key in _keys(
-            ContactSpec(phone=contact.phone, email=contact.email, external_id=contact.external_id)
+            ContactSpec(phone=row.phone, email=row.email, external_id=row.external_id)
         ):
-            found[key] = contact
+            found[key] = row
     return found
+
+
+def _insert_ignoring_conflicts(rows: list[dict[str, str | None]]) -> None:
+    """One `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING` for all new contacts:
+    a person inserted meanwhile by a concurrent call is simply found by the next select."""
+    table = Contact._meta.db_table
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (phone, email, external_id, created_at) "  # noqa: S608
+            "SELECT phone, email, external_id, %s FROM unnest(%s::text[], %s::text[], %s::text[])"
+            " AS new (phone, email, external_id) ON CONFLICT DO NOTHING",
+            [
+                now,
+                [row["phone"] for row in rows],
+                [row["email"] for row in rows],
+                [row["external_id"] for row in rows],
+            ],
+        )
 
 
 def contact_resolve_bulk(*, specs: Sequence[ContactSpec]) -> list[int | ValidationError]:
@@ -148,13 +177,10 @@ def contact_resolve_bulk(*, specs: Sequence[ContactSpec]) -> list[int | Validati
         all_keys.update(keys)
         groups.union(keys)
     existing = _existing_by_key(all_keys)
-    for contact in {contact.pk: contact for contact in existing.values()}.values():
+    rows_by_id = {row.id: row for row in existing.values()}
+    for row in rows_by_id.values():
         groups.union(
-            _keys(
-                ContactSpec(
-                    phone=contact.phone, email=contact.email, external_id=contact.external_id
-                )
-            )
+            _keys(ContactSpec(phone=row.phone, email=row.email, external_id=row.external_id))
         )
 
     # Each group becomes one contact: what it is known by, and the known row if any.
@@ -166,10 +192,10 @@ def contact_resolve_bulk(*, specs: Sequence[ContactSpec]) -> list[int | Validati
             key[0]
         ].add(key[1])
         if key in existing:
-            known.setdefault(root, set()).add(existing[key].pk)
+            known.setdefault(root, set()).add(existing[key].id)
 
     conflicts: dict[tuple[str, str], str] = {}
-    to_create: list[Contact] = []
+    to_create: list[dict[str, str | None]] = []
     to_fill: list[Contact] = []
     for root, identifiers in members.items():
         contact_ids = known.get(root, set())
@@ -181,26 +207,19 @@ def contact_resolve_bulk(*, specs: Sequence[ContactSpec]) -> list[int | Validati
             conflicts[root] = f"One contact cannot have two different values of {kind}."
             continue
         values = {kind: next(iter(found), None) for kind, found in identifiers.items()}
-        if contact_ids:
-            contact = next(c for c in existing.values() if c.pk in contact_ids)
-            missing = {
-                kind: value
-                for kind, value in values.items()
-                if value and getattr(contact, kind) is None
-            }
-            if missing:
-                for kind, value in missing.items():
-                    setattr(contact, kind, value)
-                to_fill.append(contact)
-        else:
-            to_create.append(Contact(**values))
+        if not contact_ids:
+            to_create.append(values)
+            continue
+        row = rows_by_id[next(iter(contact_ids))]
+        if any(value and getattr(row, kind) is None for kind, value in values.items()):
+            to_fill.append(Contact(id=row.id, **values))
 
     if to_create:
-        Contact.objects.bulk_create(to_create, ignore_conflicts=True, batch_size=5000)
+        _insert_ignoring_conflicts(to_create)
     if to_fill:
         Contact.objects.bulk_update(to_fill, ["phone", "email", "external_id"], batch_size=5000)
 
-    ids_by_key = {key: contact.pk for key, contact in _existing_by_key(all_keys).items()}
+    ids_by_key = {key: row.id for key, row in _existing_by_key(all_keys).items()}
     resolved: list[int | ValidationError] = []
     for spec in specs:
         keys = _keys(spec)

@@ -19,7 +19,7 @@ from typing import NoReturn, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -209,7 +209,7 @@ def _create_bulk(items: Sequence[MessageSpec]) -> list[MessageResult]:
         )
         for index, contact_id in zip(new_indexes, resolved_ids, strict=True)
     ]
-    Message.objects.bulk_create(new_messages, batch_size=BATCH_SIZE)
+    _messages_insert(new_messages)
     created_links = _links_create(
         [
             (message, items[index].links)
@@ -273,36 +273,80 @@ def _resolve_catalog(
     return campaigns, creatives, offers
 
 
+def _messages_insert(messages: list[Message]) -> None:
+    """One `INSERT ... SELECT FROM unnest(...)` per batch, ids set on the objects in order.
+
+    PostgreSQL returns the rows of an `INSERT ... SELECT` in the order the select
+    produced them, which for `unnest ... WITH ORDINALITY ORDER BY` is ours.
+    """
+    table = Message._meta.db_table
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        for start in range(0, len(messages), BATCH_SIZE):
+            batch = messages[start : start + BATCH_SIZE]
+            cursor.execute(
+                f"INSERT INTO {table} "  # noqa: S608
+                "(contact_id, campaign_id, creative_id, offer_id, channel, sent_at, external_id,"
+                " created_at) "
+                "SELECT contact_id, campaign_id, creative_id, offer_id, channel, sent_at,"
+                " external_id, %s "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[],"
+                " %s::timestamptz[], %s::text[]) WITH ORDINALITY AS new (contact_id, campaign_id,"
+                " creative_id, offer_id, channel, sent_at, external_id, position) "
+                "ORDER BY position RETURNING id",
+                [
+                    now,
+                    [message.contact_id for message in batch],
+                    [message.campaign_id for message in batch],
+                    [message.creative_id for message in batch],
+                    [message.offer_id for message in batch],
+                    [message.channel for message in batch],
+                    [message.sent_at for message in batch],
+                    [message.external_id for message in batch],
+                ],
+            )
+            for message, (message_id,) in zip(batch, cursor.fetchall(), strict=True):
+                message.pk = message_id
+                message.created_at = now
+                message._state.adding = False
+                message._state.db = "default"
+
+
 def _links_create(wanted: list[tuple[Message, int]]) -> dict[int, list[Link]]:
     """Links with fresh random codes; only a code that is already taken is drawn again.
 
-    The insert skips conflicting codes instead of failing, then one select tells
-    which rows are ours, so a collision (with a stored link, or with a concurrent
-    call) costs a second round for the colliding links only.
+    The insert skips conflicting codes instead of failing and returns the rows it
+    did insert, so a collision (with a stored link, or with a concurrent call)
+    costs a second round for the colliding links only.
     """
+    table = Link._meta.db_table
+    now = timezone.now()
     pending = [
         (message.pk, link_code_generate()) for message, count in wanted for _ in range(count)
     ]
     by_message: dict[int, list[Link]] = defaultdict(list)
-    while pending:
-        batch: dict[str, int] = {}
-        redraw: list[int] = []
-        for message_id, code in pending:
-            if code in batch:
-                redraw.append(message_id)
-            else:
-                batch[code] = message_id
-        Link.objects.bulk_create(
-            [Link(message_id=message_id, code=code) for code, message_id in batch.items()],
-            ignore_conflicts=True,
-            batch_size=BATCH_SIZE,
-        )
-        for link in Link.objects.filter(code__in=list(batch)).order_by("id"):
-            owner = batch.pop(link.code)
-            if owner == link.message_id:
-                by_message[owner].append(link)
-            else:
-                redraw.append(owner)
-        redraw.extend(batch.values())
-        pending = [(message_id, link_code_generate()) for message_id in redraw]
+    with connection.cursor() as cursor:
+        while pending:
+            redraw: list[int] = []
+            batch: dict[str, int] = {}
+            for message_id, code in pending:
+                if code in batch:  # drawn twice in this very batch
+                    redraw.append(message_id)
+                else:
+                    batch[code] = message_id
+            cursor.execute(
+                f"INSERT INTO {table} (message_id, code, created_at) "  # noqa: S608
+                "SELECT message_id, code, %s FROM unnest(%s::bigint[], %s::text[])"
+                " WITH ORDINALITY AS new (message_id, code, position) ORDER BY position "
+                "ON CONFLICT (code) DO NOTHING RETURNING id, message_id, code",
+                [now, list(batch.values()), list(batch)],
+            )
+            for link_id, message_id, code in cursor.fetchall():
+                del batch[code]
+                link = Link(id=link_id, message_id=message_id, code=code, created_at=now)
+                link._state.adding = False
+                link._state.db = "default"
+                by_message[message_id].append(link)
+            redraw.extend(batch.values())
+            pending = [(message_id, link_code_generate()) for message_id in redraw]
     return by_message
