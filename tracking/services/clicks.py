@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from ipaddress import ip_address, ip_network
 
 from django.conf import settings
@@ -32,6 +33,18 @@ USER_AGENT_MAX = 512
 REFERRER_MAX = 512
 PURPOSE_MAX = 64
 CLICK_ID_BYTES = 16  # 22 URL-safe characters
+SPOOL_LINE_VERSION = 1
+SPOOL_LINE_FIELDS = (
+    "version",
+    "click_id",
+    "unix_time",
+    "link_id",
+    "ip",
+    "user_agent",
+    "referrer",
+    "method",
+    "purpose",
+)
 
 _encode_line = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
@@ -40,6 +53,7 @@ def click_id_generate() -> str:
     return secrets.token_urlsafe(CLICK_ID_BYTES)
 
 
+@lru_cache(maxsize=65_536)
 def ip_truncate(value: str) -> str | None:
     """/24 of an IPv4 address, /48 of an IPv6 one; None for anything else."""
     parts = value.split(".")
@@ -82,17 +96,19 @@ def click_record(*, link_id: int, method: str, meta: Mapping[str, str]) -> str:
         or meta.get("HTTP_X_MOZ")
         or ""
     )
+    # One JSON array per line, in SPOOL_LINE_FIELDS order (a list encodes faster than a dict).
     line = _encode_line(
-        {
-            "c": click_id,
-            "t": time.time(),
-            "l": link_id,
-            "ip": ip_truncate(client_address(meta)),
-            "ua": meta.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
-            "r": meta.get("HTTP_REFERER", "")[:REFERRER_MAX],
-            "m": method,
-            "p": purpose[:PURPOSE_MAX],
-        }
+        [
+            SPOOL_LINE_VERSION,
+            click_id,
+            time.time(),
+            link_id,
+            ip_truncate(client_address(meta)),
+            meta.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
+            meta.get("HTTP_REFERER", "")[:REFERRER_MAX],
+            method,
+            purpose[:PURPOSE_MAX],
+        ]
     )
     spool_writer.append(f"{line}\n".encode("ascii"))
     return click_id

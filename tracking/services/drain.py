@@ -24,7 +24,12 @@ from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 
 from tracking.models import ClickSpoolOffset
-from tracking.services.clicks import ClickInput, clicks_insert
+from tracking.services.clicks import (
+    SPOOL_LINE_FIELDS,
+    SPOOL_LINE_VERSION,
+    ClickInput,
+    clicks_insert,
+)
 from tracking.services.spool import (
     spool_file_is_finished,
     spool_files,
@@ -65,18 +70,20 @@ def _crash_if(point: str) -> None:
 def _parse_line(line: bytes) -> ClickInput | None:
     try:
         record = json.loads(line)
-        user_agent = str(record.get("ua") or "")
+        if not isinstance(record, list) or record[0] != SPOOL_LINE_VERSION:
+            return None
+        fields = dict(zip(SPOOL_LINE_FIELDS, record, strict=True))
         return ClickInput(
-            click_id=str(record["c"]),
-            occurred_at=datetime.fromtimestamp(float(record["t"]), tz=UTC),
-            link_id=int(record["l"]),
-            ip=record.get("ip") or None,
-            user_agent=_wsgi_text(user_agent),
-            referrer=_wsgi_text(str(record.get("r") or "")),
-            method=str(record.get("m") or "GET"),
-            purpose=str(record.get("p") or ""),
+            click_id=str(fields["click_id"]),
+            occurred_at=datetime.fromtimestamp(float(fields["unix_time"]), tz=UTC),
+            link_id=int(fields["link_id"]),
+            ip=fields["ip"] or None,
+            user_agent=_wsgi_text(str(fields["user_agent"] or "")),
+            referrer=_wsgi_text(str(fields["referrer"] or "")),
+            method=str(fields["method"] or "GET"),
+            purpose=str(fields["purpose"] or ""),
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, IndexError):
         return None
 
 
