@@ -18,7 +18,9 @@ import hmac
 import logging
 import os
 import re
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -133,22 +135,50 @@ def task_queue_wait(*, task: str, seconds: float) -> None:
 # --- computed at scrape time ----------------------------------------------------
 
 
-def click_spool_pending(directory: Path) -> tuple[int, int]:
-    """(files, bytes) waiting in the click spool: what the drainer has not moved yet."""
+@dataclass(frozen=True)
+class SpoolBacklog:
+    files: int
+    pending_bytes: int
+    # Time since the last write to the stalest file that still has undrained bytes: a
+    # lower bound on the age of the oldest click not yet in PostgreSQL.
+    oldest_pending_seconds: float
+
+
+def click_spool_backlog(directory: Path) -> SpoolBacklog:
+    """What the drainer has not moved into PostgreSQL yet: spool files and their bytes
+    past the drained offset (the whole file when the database cannot be read)."""
+    from django.apps import apps
+    from django.db import DatabaseError
+
+    from tracking.services.spool import spool_files
+
+    paths = spool_files(directory=directory)
+    offsets: dict[str, int] = {}
+    if paths:
+        offset_model = apps.get_model("tracking", "ClickSpoolOffset")
+        try:
+            offsets = dict(
+                offset_model.objects.filter(
+                    file_name__in=[path.name for path in paths]
+                ).values_list("file_name", "offset")
+            )
+        except DatabaseError:
+            offsets = {}
+    now = time.time()
+    pending_bytes = 0
+    oldest = 0.0
     files = 0
-    size = 0
-    if not directory.exists():
-        return 0, 0
-    pending = [directory]
-    while pending:
-        with os.scandir(pending.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append(Path(entry.path))
-                elif entry.is_file(follow_symlinks=False):
-                    files += 1
-                    size += entry.stat(follow_symlinks=False).st_size
-    return files, size
+    for path in paths:
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            continue
+        files += 1
+        pending = max(0, status.st_size - offsets.get(path.name, 0))
+        if pending:
+            pending_bytes += pending
+            oldest = max(oldest, now - status.st_mtime)
+    return SpoolBacklog(files=files, pending_bytes=pending_bytes, oldest_pending_seconds=oldest)
 
 
 def celery_queue_names() -> list[str]:
@@ -237,16 +267,23 @@ class StateCollector(Collector):
         )
 
         try:
-            files, size = click_spool_pending(Path(settings.CLICK_SPOOL_DIR))
+            backlog = click_spool_backlog(Path(settings.CLICK_SPOOL_DIR))
         except OSError:
             up.add_metric(["click_spool"], 0)
         else:
             up.add_metric(["click_spool"], 1)
             yield GaugeMetricFamily(
-                "creditflow_click_spool_files", "Click spool files not yet drained", value=files
+                "creditflow_click_spool_files", "Click spool files present", value=backlog.files
             )
             yield GaugeMetricFamily(
-                "creditflow_click_spool_bytes", "Click spool bytes not yet drained", value=size
+                "creditflow_click_spool_bytes",
+                "Click spool bytes not yet drained into PostgreSQL",
+                value=backlog.pending_bytes,
+            )
+            yield GaugeMetricFamily(
+                "creditflow_click_spool_oldest_pending_seconds",
+                "Seconds since the last write to the stalest file with undrained clicks",
+                value=backlog.oldest_pending_seconds,
             )
 
         try:

@@ -242,3 +242,4 @@ PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 # `/healthz` calls the queues stuck past these (status "degraded", still 200; `?strict=1` -> 503).
 HEALTH_POSTBACK_STUCK_SECONDS = env.int("HEALTH_POSTBACK_STUCK_SECONDS", default=300)
 HEALTH_QUEUE_DEPTH_MAX = env.int("HEALTH_QUEUE_DEPTH_MAX", default=10_000)
+HEALTH_CLICK_SPOOL_STUCK_SECONDS = env.int("HEALTH_CLICK_SPOOL_STUCK_SECONDS", default=60)

@@ -1,3 +1,4 @@
+import os
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from config.celery_app import app as celery_app
 from config.logging import request_id_var
 from reports.models import RollupWatermark
 from tests.factories import NetworkFactory
+from tracking.models import ClickSpoolOffset
 
 
 def _scrape(client, **headers) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -98,12 +100,17 @@ def test_metrics_count_redirect_and_postback_outcomes(admin_client_logged_in):
 
 @pytest.mark.django_db
 def test_metrics_report_the_click_spool_and_queue_depth(admin_client_logged_in):
-    # given: three clicks files waiting for the drainer, two tasks waiting for a worker
+    # given: three spool files of 100 bytes, the drainer 40 bytes into one of them,
+    # and two tasks waiting for a worker
     before = _scrape(admin_client_logged_in)
-    spool = Path(settings.CLICK_SPOOL_DIR) / "metrics-test"
+    spool = Path(settings.CLICK_SPOOL_DIR)
     spool.mkdir(parents=True, exist_ok=True)
-    for index in range(3):
-        (spool / f"pending-{index}.log").write_bytes(b"x" * 100)
+    paths = [spool / f"clicks-zz-metrics-test-{index}.log" for index in range(3)]
+    for path in paths:
+        path.write_bytes(b"x" * 99 + b"\n")
+    ClickSpoolOffset.objects.create(file_name=paths[0].name, offset=40)
+    old = time.time() - 90
+    os.utime(paths[1], (old, old))
     queue_key = settings.REDIS_KEY_PREFIX + settings.CELERY_TASK_DEFAULT_QUEUE
     client = redis.Redis.from_url(settings.REDIS_URL)
     client.lpush(queue_key, "metrics-test-1", "metrics-test-2")
@@ -114,21 +121,18 @@ def test_metrics_report_the_click_spool_and_queue_depth(admin_client_logged_in):
     finally:
         client.lrem(queue_key, 0, "metrics-test-1")
         client.lrem(queue_key, 0, "metrics-test-2")
-        for path in spool.iterdir():
+        for path in paths:
             path.unlink()
-        spool.rmdir()
 
     # then
-    assert (
-        after[("creditflow_click_spool_files", ())] - before[("creditflow_click_spool_files", ())]
-        == 3
-    )
-    assert (
-        after[("creditflow_click_spool_bytes", ())] - before[("creditflow_click_spool_bytes", ())]
-        == 300
-    )
-    depth = ("creditflow_queue_depth", (("queue", settings.CELERY_TASK_DEFAULT_QUEUE),))
-    assert after[depth] - before[depth] == 2
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert delta("creditflow_click_spool_files") == 3
+    assert delta("creditflow_click_spool_bytes") == 260
+    assert after[("creditflow_click_spool_oldest_pending_seconds", ())] >= 90
+    assert delta("creditflow_queue_depth", queue=settings.CELERY_TASK_DEFAULT_QUEUE) == 2
     assert after[("creditflow_metrics_source_up", (("source", "redis"),))] == 1
 
 
