@@ -1,4 +1,6 @@
 import pytest
+from drf_spectacular.drainage import GENERATOR_STATS
+from drf_spectacular.generators import SchemaGenerator
 
 from tests.factories import CampaignFactory, CreativeFactory
 from tracking.models import Campaign, Creative
@@ -143,3 +145,21 @@ def test_api_docs_page_loads_its_assets_from_our_own_static_files(admin_client_l
     page = response.content.decode()
     assert "/static/drf_spectacular_sidecar/redoc/" in page
     assert "cdn" not in page.lower()
+
+
+def test_openapi_schema_of_the_tracking_endpoints_has_no_warnings():
+    # given
+    GENERATOR_STATS.reset()
+
+    # when
+    with GENERATOR_STATS.silence():
+        schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    # then
+    problems = [
+        message
+        for message in [*GENERATOR_STATS._warn_cache, *GENERATOR_STATS._error_cache]
+        if "tracking/apis/" in message or "tracking/serializers" in message
+    ]
+    assert problems == []
+    assert "/api/v1/messages/bulk/" in schema["paths"]
