@@ -1,6 +1,7 @@
 import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import cast
 
 import pytest
 from django.core.management import call_command
@@ -152,7 +153,7 @@ def test_a_status_change_touches_the_conversions_day(a_message):
 @pytest.mark.django_db(transaction=True)
 def test_recomputes_of_the_same_day_at_once_never_double_count():
     # given: a day with some volume, and eight threads that start together
-    creative: Creative = CreativeFactory()
+    creative = cast(Creative, CreativeFactory())
     offer = OfferFactory()
     messages = [
         message_sent(creative=creative, offer=offer, sent_at=utc(2026, 6, 10, 9)) for _ in range(5)

@@ -300,3 +300,49 @@ def test_message_creative_campaign_offer_and_network_pages_link_to_their_report_
         assert response.status_code == 200, url
         link = f"{REPORT_URL}?dimension={dimension}&amp;key={keys[dimension]}"
         assert link in response.content.decode(), url
+
+
+def test_recompute_action_on_rollup_rows_queues_a_job_for_their_days(
+    admin_client_logged_in, two_offers
+):
+    # given
+    from reports.models import DailyRollup
+
+    selected = DailyRollup.objects.filter(dimension="offer").values_list("pk", flat=True)
+
+    # when
+    response = admin_client_logged_in.post(
+        "/admin/reports/dailyrollup/",
+        {"action": "recompute_selected_days", "_selected_action": [str(pk) for pk in selected]},
+    )
+
+    # then
+    assert response.status_code == 302
+    job = RollupJob.objects.get()
+    assert (job.start, job.end, job.days_total) == (DAY, DAY + timedelta(days=1), 2)
+
+
+def test_report_page_and_csv_show_the_top_rows_and_say_how_many_there_are(
+    admin_client_logged_in, db
+):
+    # given: more keys than the table shows
+    from reports.models import DailyRollup
+    from reports.selectors import TABLE_LIMIT
+
+    DailyRollup.objects.bulk_create(
+        DailyRollup(day=DAY, dimension="network", key=key, clicks=key)
+        for key in range(1, TABLE_LIMIT + 3)
+    )
+    params = {"dimension": "network", "start": DAY.isoformat(), "end": DAY.isoformat()}
+
+    # when
+    page = admin_client_logged_in.get(REPORT_URL, {**params, "o": "-clicks"})
+    export = admin_client_logged_in.get(page.context["csv_url"])
+
+    # then
+    assert page.status_code == 200
+    assert f"The {TABLE_LIMIT} first of {TABLE_LIMIT + 2} rows" in page.content.decode()
+    assert len(page.context["rows"]) == TABLE_LIMIT
+    keys = [int(line["key"]) for line in csv.DictReader(io.StringIO(export.content.decode()))]
+    assert keys == [row.key for row in page.context["rows"]]
+    assert keys[0] == TABLE_LIMIT + 2

@@ -4,6 +4,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import cast
 
 import pytest
 
@@ -27,7 +28,7 @@ def wait_until(condition: Callable[[], bool], *, timeout: float = 30) -> None:
 
 def test_a_new_conversion_shows_in_the_rollups_after_the_every_minute_task(worker):
     # given: a message and a click, and a conversion the network just sent
-    creative: Creative = CreativeFactory()
+    creative = cast(Creative, CreativeFactory())
     message, link = message_sent(
         creative=creative, offer=OfferFactory(), sent_at=datetime(2026, 6, 10, 9, tzinfo=UTC)
     )
