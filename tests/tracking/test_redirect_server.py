@@ -1,0 +1,192 @@
+"""The redirect served by a real granian server (two worker processes), as in production."""
+
+import http.client
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import transaction
+
+from attribution.models import Offer
+from tests import processes
+from tests.factories import LinkFactory
+from tests.processes import ManagedProcess
+from tracking.models import Click, Link
+from tracking.services.link_cache import link_cache_invalidate
+
+CHECK_SECONDS = 0.5
+
+
+def make_link(**fields: Any) -> Link:
+    return cast(Link, LinkFactory(**fields))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.spool_dir = Path(str(settings.CLICK_SPOOL_DIR))
+        self.process: ManagedProcess | None = None
+
+    def start(self) -> None:
+        granian = str(Path(sys.executable).parent / "granian")
+        self.process = ManagedProcess(
+            [
+                granian,
+                "--interface",
+                "wsgi",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "2",
+                "config.wsgi:application",
+            ],
+            env={**processes.test_environment(), "LINK_CACHE_CHECK_SECONDS": str(CHECK_SECONDS)},
+        )
+        self.process.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
+                return
+            except urllib.error.HTTPError:
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError(self.process.output()[-3000:])
+
+    def get(self, path: str, **headers: str) -> http.client.HTTPResponse:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        connection.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+        connection.putheader("Host", headers.pop("Host", f"127.0.0.1:{self.port}"))
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        return response
+
+    def stop(self) -> None:
+        """SIGTERM: the workers exit, so their spool files are finished."""
+        if self.process is None:
+            return
+        child = self.process.process
+        if child is not None and child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+            child.wait(timeout=30)
+        self.process.stop()
+        self.process = None
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker) -> Iterator[Server]:
+    running = Server()
+    running.start()
+    yield running
+    running.stop()
+
+
+def drain(spool_dir: Path) -> None:
+    call_command("drain_clicks", "--once", "--spool-dir", str(spool_dir))
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_paused_offer_reaches_every_worker_within_the_check_interval(server):
+    # given: both workers have the link cached
+    link = make_link()
+    for _ in range(6):
+        assert server.get(f"/{link.code}").status == 302
+
+    # when
+    with transaction.atomic():
+        offer = Offer.objects.get(pk=link.message.offer_id)
+        offer.status = Offer.Status.PAUSED
+        offer.save()
+        link_cache_invalidate()
+    paused_at = time.monotonic()
+    while server.get(f"/{link.code}").status != 410 and time.monotonic() - paused_at < 3:
+        time.sleep(0.02)
+    first_410 = time.monotonic() - paused_at
+    time.sleep(CHECK_SECONDS)
+
+    # then
+    assert first_410 < CHECK_SECONDS + 0.5
+    assert {server.get(f"/{link.code}").status for _ in range(6)} == {410}
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "path",
+    ["//evil.example", "/%2F%2Fevil.example", "/..%2F..%2Fetc%2Fpasswd", "/" + "x" * 3000],
+)
+def test_paths_that_try_to_escape_are_404_on_the_wire(server, path):
+    # when
+    response = server.get(path)
+
+    # then
+    assert response.status == 404
+    assert response.getheader("Location") is None
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_foreign_host_header_is_refused(server):
+    # given
+    link = make_link()
+
+    # when
+    response = server.get(f"/{link.code}", Host="evil.example")
+
+    # then
+    assert response.status == 400
+    assert response.getheader("Location") is None
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_hundred_people_clicking_at_once_make_a_hundred_clicks(server):
+    # given
+    link = make_link()
+    start = threading.Barrier(100)
+
+    def one_click(_: int) -> tuple[int, str]:
+        start.wait(timeout=30)
+        response = server.get(f"/{link.code}")
+        return response.status, response.getheader("Location") or ""
+
+    # when
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        answers = list(pool.map(one_click, range(100)))
+    server.stop()  # the workers exit: their spool files are complete
+    drain(server.spool_dir)
+    server.start()
+
+    # then
+    assert [status for status, _ in answers] == [302] * 100
+    handed_out = {parse_qs(urlsplit(location).query)["cid"][0] for _, location in answers}
+    stored = list(Click.objects.filter(link=link).values_list("click_id", flat=True))
+    assert len(handed_out) == 100
+    assert sorted(stored) == sorted(handed_out)
