@@ -65,6 +65,7 @@ test: services lint browser
 	$(PY) -m pytest
 
 bench: migrate
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
 	$(PY) -m bench.run
 
 faults: migrate
