@@ -290,3 +290,23 @@ def test_one_web_process_appends_all_its_clicks_to_one_file(client, spool_dir, s
     files = spool_files(directory=spool_dir)
     assert len(files) == 1
     assert files[0].read_bytes().count(b"\n") == 5
+
+
+@pytest.mark.django_db
+def test_rotated_files_are_drained_and_removed_while_the_live_one_stays(
+    client, spool_dir, settings
+):
+    # given: a web process that starts a new file after every line
+    settings.CLICK_SPOOL_ROTATE_BYTES = 100
+    link = make_link()
+    click(client, link, 9)
+    written = spool_files(directory=spool_dir)
+    assert len(written) > 2
+
+    # when
+    drain(spool_dir)
+
+    # then
+    assert Click.objects.filter(link=link).count() == 9
+    remaining = spool_files(directory=spool_dir)
+    assert remaining == [written[-1]]  # only the file still open for writing

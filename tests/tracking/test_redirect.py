@@ -362,3 +362,24 @@ def test_database_outage_keeps_known_links_redirecting_and_their_clicks(client, 
     click_id = parse_qs(urlsplit(during_outage["Location"]).query)["cid"][0]
     assert Click.objects.filter(click_id=click_id, link=known).count() == 1
     assert Click.objects.filter(link=known).count() == 2
+
+
+@pytest.mark.django_db
+def test_redis_outage_keeps_the_redirect_answering(client, settings):
+    # given: a link already resolved, then Redis (the cache generation) becomes unreachable
+    link = make_link()
+    assert client.get(f"/{link.code}").status_code == 302
+    settings.LINK_CACHE_CHECK_SECONDS = 0
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+
+    # when
+    response = client.get(f"/{link.code}")
+
+    # then
+    assert response.status_code == 302
