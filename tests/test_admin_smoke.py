@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from tests import factories
 from tracking.admin import mask_phone
+from tracking.models import Contact
 
 MODEL_ADMINS = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
 IDS = [model._meta.label for model, _ in MODEL_ADMINS]
@@ -121,3 +122,29 @@ def test_large_table_lists_do_not_count_the_whole_table(
     # then
     assert response.status_code == 200
     assert response.content.decode().count("/admin/tracking/click/") >= 3
+
+
+@pytest.mark.django_db
+def test_a_contact_added_in_the_admin_is_normalised_and_a_bad_phone_refused(
+    admin_client_logged_in,
+):
+    # when
+    added = admin_client_logged_in.post(
+        "/admin/tracking/contact/add/",
+        {"phone": "+1 (201) 555-0177", "email": "Ann@Example.com", "external_id": ""},
+    )
+    refused = admin_client_logged_in.post(
+        "/admin/tracking/contact/add/", {"phone": "555", "email": "", "external_id": ""}
+    )
+
+    # then
+    assert added.status_code == 302
+    contact = Contact.objects.get()
+    assert (contact.phone, contact.email, contact.external_id) == (
+        "+12015550177",
+        "ann@example.com",
+        None,
+    )
+    assert refused.status_code == 200
+    assert "international format" in refused.content.decode()
+    assert Contact.objects.count() == 1

@@ -84,6 +84,9 @@ class ReadOnlyAdmin(LargeTableAdmin):
 
 
 class ContactForm(forms.ModelForm):
+    # Wider than the stored E.164 form: "+1 (201) 555-0123" is cleaned into "+12015550123".
+    phone = forms.CharField(max_length=32, required=False, help_text="With country code")
+
     class Meta:
         model = Contact
         fields = ["phone", "email", "external_id"]
