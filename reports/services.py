@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from attribution.models import Offer
@@ -44,6 +44,8 @@ WATERMARK_NAME = "touched"
 WATERMARK_OVERLAP = timedelta(minutes=5)
 # Beyond this, a job or a first scan is the nightly task's or the command's business.
 FIRST_SCAN_LOOKBACK_DAYS = 3
+# More touched days than this in one scan: the older ones are recomputed by a job.
+TOUCHED_DAYS_PER_RUN = 10
 
 _RECOMPUTE_SQL = """
 WITH bounds AS (
@@ -172,29 +174,24 @@ def rollup_recompute_range(
 
 def rollup_recompute_touched() -> list[date]:
     """Recompute the days that new messages, clicks or conversion changes fell on since
-    the last scan, and move the watermark. Returns the days recomputed.
+    the last scan, and move the watermark. Returns the days recomputed here.
 
-    One run at a time: a second run while one holds the watermark row returns at once.
+    One run at a time (a second run while one is busy returns at once). Each day is its own
+    transaction; the watermark moves only when every day is done, so a run that dies is
+    simply repeated. When more than `TOUCHED_DAYS_PER_RUN` days were touched (an import of
+    old clicks), the older ones go to a `RollupJob` on a worker instead of holding up this
+    every-minute task past its time limit again and again.
     """
-    with transaction.atomic():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, 0)", [ADVISORY_LOCK_NAMESPACE + 1])
+        if not cursor.fetchone()[0]:
+            return []
+    try:
         scan_started = _database_now()
-        watermark = (
-            RollupWatermark.objects.select_for_update(skip_locked=True)
-            .filter(name=WATERMARK_NAME)
-            .first()
+        watermark, _ = RollupWatermark.objects.get_or_create(
+            name=WATERMARK_NAME,
+            defaults={"scanned_until": scan_started - timedelta(days=FIRST_SCAN_LOOKBACK_DAYS)},
         )
-        if watermark is None:
-            RollupWatermark.objects.get_or_create(
-                name=WATERMARK_NAME,
-                defaults={"scanned_until": scan_started - timedelta(days=FIRST_SCAN_LOOKBACK_DAYS)},
-            )
-            watermark = (
-                RollupWatermark.objects.select_for_update(skip_locked=True)
-                .filter(name=WATERMARK_NAME)
-                .first()
-            )
-            if watermark is None:
-                return []
         with connection.cursor() as cursor:
             cursor.execute(
                 _TOUCHED_DAYS_SQL,
@@ -204,12 +201,24 @@ def rollup_recompute_touched() -> list[date]:
                 },
             )
             days = sorted(row[0] for row in cursor.fetchall())
-        for day in days:
+        recent, older = days[-TOUCHED_DAYS_PER_RUN:], days[:-TOUCHED_DAYS_PER_RUN]
+        if older:
+            rollup_job_create(start=older[0], end=older[-1], requested_by_id=None)
+            logger.info(
+                "older touched days handed to a job",
+                extra={"start": older[0].isoformat(), "end": older[-1].isoformat()},
+            )
+        for day in recent:
             rollup_recompute_day(day=day)
-        watermark.scanned_until = scan_started
-        watermark.days_recomputed += len(days)
-        watermark.save(update_fields=["scanned_until", "days_recomputed", "updated_at"])
-    return days
+        RollupWatermark.objects.filter(name=WATERMARK_NAME).update(
+            scanned_until=scan_started,
+            days_recomputed=F("days_recomputed") + len(recent),
+            updated_at=timezone.now(),
+        )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [ADVISORY_LOCK_NAMESPACE + 1])
+    return recent
 
 
 def rollup_trailing_window_days() -> int:

@@ -12,7 +12,7 @@ from django_celery_beat.schedulers import DatabaseScheduler
 
 from attribution.models import Conversion
 from config.celery_app import app as celery_app
-from reports.models import DailyRollup, RollupWatermark
+from reports.models import DailyRollup, RollupJob, RollupWatermark
 from reports.services import (
     rollup_recompute_day,
     rollup_recompute_touched,
@@ -127,6 +127,22 @@ def test_recompute_touched_finds_only_the_days_of_new_rows_and_moves_the_waterma
         "revenue": Decimal("9.00"),
     }
     assert RollupWatermark.objects.get().scanned_until > first_watermark
+
+
+def test_an_import_touching_many_days_hands_the_older_ones_to_a_job(a_message):
+    # given: a message sent on June 10, and clicks imported for twelve days of May
+    _, link = a_message
+    for offset in range(12):
+        clicks_made(link, utc(2026, 5, 1) + timedelta(days=offset))
+
+    # when
+    days = rollup_recompute_touched()
+
+    # then: the ten latest are done now, the three oldest by a worker
+    may = [date(2026, 5, 1) + timedelta(days=offset) for offset in range(12)]
+    assert days == [*may[3:], date(2026, 6, 10)]
+    job = RollupJob.objects.get()
+    assert (job.start, job.end, job.status) == (date(2026, 5, 1), date(2026, 5, 3), "queued")
 
 
 def test_a_status_change_touches_the_conversions_day(a_message):
