@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "tracking",
     "attribution",
     "reports",
+    "config",
 ]
 
 MIDDLEWARE = [
@@ -134,7 +135,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # Staff only; writes also need the model permission (see config/permissions.py).
+    "DEFAULT_PERMISSION_CLASSES": ["config.permissions.StaffWithModelPermissions"],
     "DEFAULT_PAGINATION_CLASS": "config.pagination.StandardPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
