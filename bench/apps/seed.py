@@ -32,8 +32,18 @@ def main() -> None:
         sent_at=timezone.now(),
     )
     link = Link.objects.create(message=message, code="benchAbc2")
+    # The naive redirect inserts into its own link, so the clicks of ours can be counted apart.
+    naive = Link.objects.create(message=message, code="benchNaive2")
     sys.stdout.write(
-        json.dumps({"code": link.code, "link_id": link.pk, "offer_id": offer.pk}) + "\n"
+        json.dumps(
+            {
+                "code": link.code,
+                "link_id": link.pk,
+                "naive_code": naive.code,
+                "offer_id": offer.pk,
+            }
+        )
+        + "\n"
     )
 
 
