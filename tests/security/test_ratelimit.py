@@ -1,0 +1,75 @@
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from django.test import override_settings
+
+from config.ratelimit import ratelimit_exceeded, ratelimit_hit, ratelimit_reset
+
+KEY = "postback-token:network-a:203.0.113.7"
+
+
+def test_the_limit_allows_n_failures_then_blocks():
+    # when
+    over = [ratelimit_hit(key=KEY, limit=5, window=60) for _ in range(6)]
+
+    # then
+    assert over == [False, False, False, False, False, True]
+    assert ratelimit_exceeded(key=KEY, limit=5) is True
+    assert ratelimit_exceeded(key="postback-token:network-a:203.0.113.8", limit=5) is False
+    assert ratelimit_exceeded(key="postback-token:network-b:203.0.113.7", limit=5) is False
+
+
+def test_the_window_ends():
+    # given
+    for _ in range(3):
+        ratelimit_hit(key=KEY, limit=3, window=1)
+    assert ratelimit_exceeded(key=KEY, limit=3) is True
+
+    # when
+    time.sleep(1.2)
+
+    # then
+    assert ratelimit_exceeded(key=KEY, limit=3) is False
+    assert ratelimit_hit(key=KEY, limit=3, window=1) is False
+
+
+def test_a_reset_clears_the_count():
+    # given
+    for _ in range(3):
+        ratelimit_hit(key=KEY, limit=3, window=60)
+
+    # when
+    ratelimit_reset(key=KEY)
+
+    # then
+    assert ratelimit_exceeded(key=KEY, limit=3) is False
+
+
+def test_concurrent_failures_are_all_counted():
+    # when: 50 attempts at once from 10 threads
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        over = list(pool.map(lambda _: ratelimit_hit(key=KEY, limit=10, window=60), range(50)))
+
+    # then: exactly the ten first got through, none was lost in a race
+    assert over.count(False) == 10
+    assert over.count(True) == 40
+
+
+def test_requests_go_through_when_redis_is_down():
+    # given
+    unreachable = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+
+    # when
+    with override_settings(CACHES=unreachable):
+        over = ratelimit_hit(key=KEY, limit=0, window=60)
+        exceeded = ratelimit_exceeded(key=KEY, limit=0)
+
+    # then
+    assert over is False
+    assert exceeded is False
