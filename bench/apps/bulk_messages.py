@@ -36,7 +36,7 @@ def main() -> None:
     next_phone = iter(range(10**9))
 
     def phones() -> list[str]:
-        return [f"+1415{next(next_phone):07d}" for _ in range(MESSAGES)]
+        return [f"+1212{2_000_000 + next(next_phone):07d}" for _ in range(MESSAGES)]
 
     def through_service() -> float:
         specs = [
