@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from attribution.models import Network, Offer
-from attribution.services.intake import token_hash
+from attribution.services.intake import network_cache_invalidate, token_hash
 from tracking.services.link_cache import link_cache_invalidate
 
 TOKEN_BYTES = 24
@@ -79,6 +79,7 @@ def network_create(
         status_map=dict(status_map or {}),
         response_format=response_format,
     )
+    network_cache_invalidate()
     return network, token
 
 
@@ -104,6 +105,7 @@ def network_rotate_token(
                 "token_hint",
             ]
         )
+        network_cache_invalidate()
     network.refresh_from_db()
     return token
 
@@ -117,7 +119,9 @@ def network_update(*, network: Network, **changes: Any) -> Network:
     for name, value in changes.items():
         setattr(network, name, value)
     network.full_clean(exclude=["postback_token_hash"])
-    network.save()
+    with transaction.atomic():
+        network.save()
+        network_cache_invalidate()
     return network
 
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attribution.models import Network, Postback
-from attribution.services.intake import token_hash
+from attribution.services.intake import network_cache_invalidate, token_hash
 from tests.factories import TEST_POSTBACK_TOKEN, NetworkFactory
 
 pytestmark = pytest.mark.django_db
@@ -157,6 +157,7 @@ def test_the_previous_token_works_until_its_grace_ends(client):
     Network.objects.filter(pk=network.pk).update(
         previous_token_valid_until=timezone.now() - timedelta(seconds=1)
     )
+    network_cache_invalidate()
     assert client.get(url(network), params).status_code == 403
 
 
