@@ -49,15 +49,19 @@ def _answer(results: list[MessageResult], *, many: bool) -> Response:
     return Response(serializer.data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(
-    parameters=[
-        OpenApiParameter("campaign", OpenApiTypes.STR, description="Campaign slug"),
-        OpenApiParameter("contact", OpenApiTypes.INT, description="Contact id"),
-        OpenApiParameter("external_id", OpenApiTypes.STR),
-    ]
-)
 class MessageListCreateApi(generics.ListAPIView[Message]):
     serializer_class = MessageSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("campaign", OpenApiTypes.STR, description="Campaign slug"),
+            OpenApiParameter("contact", OpenApiTypes.INT, description="Contact id"),
+            OpenApiParameter("external_id", OpenApiTypes.STR),
+        ],
+        description="Messages, newest first, with their links.",
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
 
     def get_queryset(self) -> QuerySet[Message]:
         queryset = (
