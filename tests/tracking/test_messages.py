@@ -139,6 +139,8 @@ def test_identifiers_of_two_different_contacts_are_refused(catalog):
         ({"contact": ContactSpec(phone="555-0123")}, "contact.phone"),
         ({"contact": ContactSpec(phone="+1 000 000 0000")}, "contact.phone"),
         ({"contact": ContactSpec(email="not-an-email")}, "contact.email"),
+        ({"contact": ContactSpec(email="a" * 250 + "@example.com")}, "contact.email"),
+        ({"contact": ContactSpec(external_id="x" * 129)}, "contact.external_id"),
         ({"contact": ContactSpec()}, "contact"),
         ({"channel": "fax"}, "channel"),
         ({"campaign": "no-such-campaign"}, "campaign"),

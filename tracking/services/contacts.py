@@ -22,6 +22,7 @@ from django.utils import timezone
 from tracking.models import Contact
 
 EXTERNAL_ID_MAX_LENGTH = 128
+EMAIL_MAX_LENGTH = 254
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,8 @@ def contact_normalize_phone(*, phone: str) -> str:
 
 def contact_normalize_email(*, email: str) -> str:
     normalized = email.strip().lower()
+    if len(normalized) > EMAIL_MAX_LENGTH:
+        raise ValidationError(f"At most {EMAIL_MAX_LENGTH} characters.", code="max_length")
     validate_email(normalized)
     return normalized
 
