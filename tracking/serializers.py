@@ -90,7 +90,12 @@ _CHANNELS = frozenset(Channel.values)
 
 
 def _short_text(value: Any, limit: int) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= limit and value.strip() == value
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= limit
+        and value.strip() == value
+        and "\x00" not in value
+    )
 
 
 def _message_fast_path(data: Any) -> dict[str, Any] | None:

@@ -314,3 +314,31 @@ def test_equivalent_spellings_are_stored_alike(api_client, catalog, url, overrid
     assert message["sent_at"] == "2026-03-01T12:00:00Z"
     assert message["offer"] == offer.pk
     assert message["external_id"] == "send-1"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"external_id": "a\x00b"}, "external_id"),
+        ({"campaign": "spring\x00"}, "campaign"),
+        ({"contact": {"external_id": "a\x00b"}}, "contact"),
+        ({"offer": 10**30}, "offer"),
+        ({"links": 10**30}, "links"),
+        ({"sent_at": "99999-01-01T00:00:00Z"}, "sent_at"),
+        ({"campaign": "x" * 1000}, "campaign"),
+    ],
+)
+def test_hostile_values_are_a_400_not_a_500(api_client, catalog, overrides, field):
+    # given
+    _, offer = catalog
+
+    # when
+    single = api_client.post("/api/v1/messages/", payload(offer, **overrides), format="json")
+    bulk = api_client.post("/api/v1/messages/bulk/", [payload(offer, **overrides)], format="json")
+
+    # then
+    assert single.status_code == 400
+    assert field in single.json()["fields"]
+    assert bulk.status_code == 400
+    assert field in bulk.json()["fields"]["items"]["0"]

@@ -62,6 +62,11 @@ def contact_spec_normalize(*, spec: ContactSpec) -> ContactSpec:
     at all raises a ValidationError without keys.
     """
     errors: dict[str, list[ValidationError]] = {}
+    for name in ("phone", "email", "external_id"):
+        if "\x00" in str(getattr(spec, name) or ""):
+            errors[name] = [ValidationError("Null characters are not allowed.", code="null")]
+    if errors:
+        raise ValidationError(errors)
     phone = email = external_id = None
     if spec.phone not in (None, ""):
         try:

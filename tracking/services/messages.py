@@ -132,6 +132,7 @@ def _create_bulk(items: Sequence[MessageSpec]) -> list[MessageResult]:
 
     contacts: list[ContactSpec | None] = []
     channels = set(Channel.values)
+    unstorable = False
     for index, item in enumerate(items):
         try:
             contacts.append(contact_spec_normalize(spec=item.contact))
@@ -144,6 +145,10 @@ def _create_bulk(items: Sequence[MessageSpec]) -> list[MessageResult]:
             else:
                 for text in error.messages:
                     fail(index, "contact", text)
+        for name in ("campaign", "creative", "external_id"):
+            if "\x00" in (getattr(item, name) or ""):
+                fail(index, name, "Null characters are not allowed.")
+                unstorable = True
         if item.channel not in channels:
             fail(index, "channel", f"Must be one of: {', '.join(sorted(channels))}.")
         if timezone.is_naive(item.sent_at):
@@ -155,6 +160,8 @@ def _create_bulk(items: Sequence[MessageSpec]) -> list[MessageResult]:
         if not 1 <= item.links <= LINKS_PER_MESSAGE_MAX:
             fail(index, "links", f"Between 1 and {LINKS_PER_MESSAGE_MAX} links per message.")
 
+    if unstorable:  # PostgreSQL cannot even compare such a value: stop before any lookup
+        _raise(errors)
     campaigns, creatives, offers = _resolve_catalog(items)
     for index, item in enumerate(items):
         if item.campaign not in campaigns:
