@@ -342,3 +342,14 @@ def test_hostile_values_are_a_400_not_a_500(api_client, catalog, overrides, fiel
     assert field in single.json()["fields"]
     assert bulk.status_code == 400
     assert field in bulk.json()["fields"]["items"]["0"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["campaign", "external_id"])
+def test_a_list_filter_with_a_null_character_is_a_400(api_client, name):
+    # when
+    response = api_client.get(f"/api/v1/messages/?{name}=a%00b")
+
+    # then
+    assert response.status_code == 400
+    assert name in response.json()["fields"]

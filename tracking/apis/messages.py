@@ -70,6 +70,9 @@ class MessageListCreateApi(generics.ListAPIView[Message]):
             .order_by("-id")
         )
         params = self.request.query_params
+        for name in ("campaign", "external_id"):
+            if "\x00" in params.get(name, ""):
+                raise serializers.ValidationError({name: ["Null characters are not allowed."]})
         if params.get("campaign"):
             queryset = queryset.filter(campaign__slug=params["campaign"])
         if params.get("contact", "").isdigit():
