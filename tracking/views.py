@@ -8,7 +8,6 @@ request, apart from the short link's own query string when the offer forwards it
 from __future__ import annotations
 
 import logging
-import re
 from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
@@ -16,13 +15,12 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from tracking.services.clicks import click_record
+from tracking.services.clicks import LINK_CODE_PATTERN, click_record
 from tracking.services.link_cache import CLICK_ID_MACRO, link_cache_lookup
 
 logger = logging.getLogger(__name__)
 
-# Codes we issue are 7+ characters of [2-9a-zA-Z]; imported ones may use - and _.
-_CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_CODE = LINK_CODE_PATTERN
 
 
 def _plain(status: int, text: str) -> HttpResponse:

@@ -101,6 +101,8 @@ def test_imported_bots_and_previews_are_flagged_like_live_ones(api_client):
     [
         ({"code": "nosuchcode"}, "code"),
         ({"code": ""}, "code"),
+        ({"code": "abc\x00def"}, "code"),
+        ({"code": "../../etc"}, "code"),
         ({"occurred_at": "yesterday"}, "occurred_at"),
         ({"occurred_at": None}, "occurred_at"),
         ({"occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at"),
@@ -242,3 +244,22 @@ def test_message_filter_must_be_an_id(api_client):
 
     # then
     assert response.status_code == 400
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/clicks/?code=%00",
+        "/api/v1/clicks/?code=" + "x" * 500,
+        "/api/v1/clicks/?message=%00",
+        "/api/v1/clicks/?message=99999999999999999999999999",
+        "/api/v1/clicks/a%00b/",
+    ],
+)
+def test_hostile_filters_are_4xx_never_5xx(api_client, url):
+    # when
+    response = api_client.get(url)
+
+    # then
+    assert 400 <= response.status_code < 500 or response.json()["count"] == 0

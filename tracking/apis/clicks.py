@@ -20,7 +20,13 @@ from rest_framework.views import APIView
 
 from tracking.models import Click
 from tracking.selectors import click_get, click_list
-from tracking.services.clicks import ClickImportInvalid, ClickImportItem, clicks_import
+from tracking.services.clicks import (
+    CLICK_ID_PATTERN,
+    LINK_CODE_PATTERN,
+    ClickImportInvalid,
+    ClickImportItem,
+    clicks_import,
+)
 
 # A clock a little ahead of ours is not an error; a day ahead is.
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -73,13 +79,15 @@ class ClickListApi(generics.ListAPIView[Click]):
             if not message.isdigit():
                 raise ValidationError({"message": ["must be a message id (an integer)"]})
             message_id = int(message)
+        if code is not None and LINK_CODE_PATTERN.fullmatch(code) is None:
+            raise ValidationError({"code": ["not a link code"]})
         return click_list(message_id=message_id, code=code)
 
 
 class ClickDetailApi(APIView):
     @extend_schema(responses=ClickSerializer)
     def get(self, request: Request, click_id: str) -> Response:
-        click = click_get(click_id=click_id)
+        click = click_get(click_id=click_id) if CLICK_ID_PATTERN.fullmatch(click_id) else None
         if click is None:
             raise NotFound("no click with this click_id")
         return Response(ClickSerializer(click).data)
@@ -103,6 +111,8 @@ def _parse_item(index: int, raw: Any) -> ClickImportItem:
     code = raw.get("code")
     if not isinstance(code, str) or not code:
         raise ClickImportInvalid(index=index, field="code", message="required, a link code")
+    if LINK_CODE_PATTERN.fullmatch(code) is None:
+        raise ClickImportInvalid(index=index, field="code", message="unknown link code")
     occurred_raw = raw.get("occurred_at")
     occurred_at = parse_datetime(occurred_raw) if isinstance(occurred_raw, str) else None
     if occurred_at is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -45,6 +46,10 @@ SPOOL_LINE_FIELDS = (
     "method",
     "purpose",
 )
+
+# Codes we issue are 7+ characters of [2-9a-zA-Z]; imported ones may use - and _.
+LINK_CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
+CLICK_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 _encode_line = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
