@@ -10,7 +10,7 @@ from django.db.models import Model
 from django.urls import reverse
 
 from tests import factories
-from tracking.admin import mask_phone
+from tracking.admin import LargeTablePaginator, mask_phone
 from tracking.models import Contact
 
 MODEL_ADMINS = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
@@ -148,3 +148,19 @@ def test_a_contact_added_in_the_admin_is_normalised_and_a_bad_phone_refused(
     assert refused.status_code == 200
     assert "international format" in refused.content.decode()
     assert Contact.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_large_table_paginator_counts_a_filtered_list_only_up_to_its_limit(monkeypatch):
+    # given
+    monkeypatch.setattr("tracking.admin.COUNT_LIMIT", 2)
+    for _ in range(4):
+        factories.ContactFactory.create()
+
+    # when
+    filtered = LargeTablePaginator(Contact.objects.filter(phone__startswith="+1"), 50)
+    small_table = LargeTablePaginator(Contact.objects.all(), 50)
+
+    # then: "at least 3" is enough to page through, and costs a bounded query
+    assert filtered.count == 3
+    assert small_table.count == 3
