@@ -71,9 +71,15 @@ def redirect(request: HttpRequest, code: str) -> HttpResponse:
     return response
 
 
+# Longer query strings are not forwarded: the Location header stays of a sane size.
+FORWARDED_QUERY_STRING_MAX = 2048
+
+
 def _with_query_string(location: str, query_string: str) -> str:
     # Re-encoded, so whatever the client sent can only add parameters, never
     # change the scheme, host or path of the destination.
+    if len(query_string) > FORWARDED_QUERY_STRING_MAX:
+        return location
     extra = urlencode(parse_qsl(query_string, keep_blank_values=True))
     if not extra:
         return location
