@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
 
 from tracking.services.drain import clicks_drain
 
@@ -48,8 +48,10 @@ class Command(BaseCommand):
         while not stopping:
             try:
                 report = clicks_drain(directory=directory)
-            except (OperationalError, InterfaceError):
-                logger.exception("database unavailable; retrying")
+            except (DatabaseError, OSError):
+                # Never exit on a passing outage: under honcho one exiting process stops them all,
+                # and the spool keeps every click until the next pass.
+                logger.exception("drain pass failed; retrying")
                 connection.close()
                 time.sleep(min(5.0, interval * 10))
                 continue
