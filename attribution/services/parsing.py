@@ -192,10 +192,10 @@ def _payout(fields: Mapping[str, Any], aliases: Mapping[str, Any]) -> Decimal | 
         raise PostbackInvalid(f"{name} must be a non-negative decimal number") from error
     if not amount.is_finite() or amount < 0:
         raise PostbackInvalid(f"{name} must be a non-negative decimal number")
-    amount = amount.quantize(PAYOUT_PLACES)
+    # Compared before rounding: quantize() itself fails on "1e999999".
     if amount > MAX_PAYOUT:
         raise PostbackInvalid(f"{name} must be at most {MAX_PAYOUT}")
-    return amount
+    return amount.quantize(PAYOUT_PLACES)
 
 
 def _currency(fields: Mapping[str, Any], aliases: Mapping[str, Any], default: str) -> str:

@@ -183,6 +183,8 @@ def test_the_same_postback_twice_is_accepted_twice(client, network):
         ({"click_id": "c1", "amount": "ten"}, "amount"),
         ({"click_id": "c1", "payout": "NaN"}, "payout"),
         ({"click_id": "c1", "payout": "1e20"}, "payout"),
+        ({"click_id": "c1", "payout": "1e999999"}, "payout"),
+        ({"click_id": "c1", "payout": "99999999.99999"}, "payout"),
         ({"click_id": "c1", "timestamp": "yesterday"}, "timestamp"),
         ({"click_id": "c1", "occurred_at": "2026-02-30T10:00:00Z"}, "occurred_at"),
         ({"click_id": "c1", "datetime": "99999999999999999999"}, "datetime"),

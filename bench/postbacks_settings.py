@@ -1,0 +1,5 @@
+"""The production settings, with the postback benchmark's URLs (a bare JSON view in front)."""
+
+from config.settings.production import *  # noqa: F403
+
+ROOT_URLCONF = "bench.postbacks_urls"

@@ -1,0 +1,360 @@
+"""Postbacks under load: intake requests/s, and conversions attributed per second by one worker.
+
+1. Intake: `/postback/<slug>/` against a bare Django view answering the same JSON,
+   both in one granian server (production settings, 2 workers, 8 blocking threads
+   each), `wrk -t2 -c32 -d8s`.
+   Every intake request stores its raw row and enqueues a task to Redis.
+2. Worker: 100,000 stored postbacks (each with its task queued, as the intake leaves
+   them) against 1,000,000 stored clicks of 100,000 contacts, one Celery worker
+   process (prefork, concurrency 1, the production task settings). The rate is
+   postbacks processed per second between the first and the last batch commit; the
+   wall time from worker start is reported as well. Baseline: the same worker
+   deciding each postback in its own transaction (`POSTBACK_BATCH_SIZE=1`) on 5,000.
+
+Seeding runs in a child process (`python -m bench.suite_postbacks seed-...`) with
+`INSERT ... SELECT generate_series` in the dedicated database `creditflow_bench_postbacks`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+
+from bench.figures import Figure
+from bench.server import (
+    ROOT,
+    GranianServer,
+    WrkResult,
+    bench_database,
+    bench_environment,
+    django_manage,
+    python_module,
+    run_wrk,
+)
+
+logger = logging.getLogger("bench")
+
+DATABASE = "creditflow_bench_postbacks"
+SETTINGS = "bench.postbacks_settings"
+TOKEN = "bench-postback-token-0123456789"  # noqa: S105 (a throwaway bench database)
+SLUG = "bench"
+CONTACTS = 100_000
+CLICKS_PER_LINK = 5  # two links per contact (SMS and email): 1,000,000 clicks
+POSTBACKS = 100_000
+BASELINE_POSTBACKS = 5_000
+CONNECTIONS = 32
+BLOCKING_THREADS = 8
+DURATION = "8s"
+
+
+def _postgres_url(database_url: str) -> str:
+    return database_url.replace("postgres://", "postgresql://", 1)
+
+
+def _measure(server: GranianServer, path: str) -> WrkResult:
+    run_wrk(server.url(path), connections=CONNECTIONS, duration="2s")
+    result = run_wrk(server.url(path), connections=CONNECTIONS, duration=DURATION)
+    logger.info(
+        "%s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, non-2xx %d, socket errors %d",
+        path.split("?")[0],
+        result.requests_per_second,
+        result.p50_ms,
+        result.p99_ms,
+        result.non_2xx_3xx,
+        result.socket_errors,
+    )
+    if result.non_2xx_3xx:
+        raise RuntimeError(f"{path} answered something else than 2xx:\n{result.output}")
+    return result
+
+
+def _one(connection: psycopg.Connection[Any], sql: str) -> tuple[Any, ...]:
+    row = connection.execute(sql).fetchone()
+    if row is None:
+        raise RuntimeError(f"no row from {sql}")
+    return row
+
+
+def _forget_queues(env: dict[str, str]) -> None:
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    for key in client.scan_iter(match=f"{env['REDIS_KEY_PREFIX']}*", count=1000):
+        client.delete(key)
+
+
+def _work_through(env: dict[str, str], database_url: str, expected: int) -> dict[str, float]:
+    """Start one worker, wait until `expected` postbacks are processed, stop it."""
+    log = tempfile.NamedTemporaryFile("w+", prefix="bench-worker-", suffix=".log", delete=False)  # noqa: SIM115
+    started = time.monotonic()
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config.celery_app",
+            "worker",
+            "--loglevel",
+            "WARNING",
+            "--concurrency",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        with psycopg.connect(_postgres_url(database_url), autocommit=True) as connection:
+            deadline = time.monotonic() + 900
+            done = 0
+            while time.monotonic() < deadline:
+                done = _one(
+                    connection,
+                    "SELECT count(*) FROM attribution_postback WHERE status <> 'received'",
+                )[0]
+                if done >= expected:
+                    break
+                if worker.poll() is not None:
+                    raise RuntimeError(f"worker died:\n{Path(log.name).read_text()[-4000:]}")
+                time.sleep(0.2)
+            wall = time.monotonic() - started
+            if done < expected:
+                raise RuntimeError(f"only {done} of {expected} postbacks processed in time")
+            # processed_at is when a batch started deciding: the last batch's rows are
+            # left out of the count, its time is not in the span.
+            first, last, counted, in_last = _one(
+                connection,
+                """
+                SELECT min(processed_at), max(processed_at), count(processed_at),
+                       count(*) FILTER (WHERE processed_at = (SELECT max(processed_at)
+                                                             FROM attribution_postback))
+                FROM attribution_postback WHERE status <> 'received'
+                """,
+            )
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        log.close()
+        Path(log.name).unlink(missing_ok=True)
+    span = (last - first).total_seconds()
+    return {
+        "rate": (counted - in_last) / span if span else float("nan"),
+        "wall": wall,
+        "span": span,
+    }
+
+
+def run() -> list[Figure]:
+    with bench_database(DATABASE) as database_url:
+        env = bench_environment(database_url=database_url, DJANGO_SETTINGS_MODULE=SETTINGS)
+        django_manage(env, "migrate", "--noinput")
+        python_module(env, "bench.suite_postbacks", "seed-network")
+        intake_path = f"/postback/{SLUG}/?token={TOKEN}&click_id=bench-click-1&txid=T1&payout=2"
+        # Each blocking thread may hold a PostgreSQL connection: bounded, so the shared
+        # server's max_connections is never the thing measured.
+        with GranianServer(
+            env=env, workers=2, extra_args=["--blocking-threads", str(BLOCKING_THREADS)]
+        ) as server:
+            bare = _measure(server, f"/bench/bare-postback/{SLUG}/")
+            intake = _measure(server, intake_path)
+        _forget_queues(env)
+        with psycopg.connect(_postgres_url(database_url)) as connection:
+            connection.execute("TRUNCATE attribution_postback CASCADE")
+
+        logger.info("seeding %s clicks and %s postbacks", CONTACTS * 2 * CLICKS_PER_LINK, POSTBACKS)
+        python_module(env, "bench.suite_postbacks", "seed-clicks", timeout=1800)
+        python_module(env, "bench.suite_postbacks", "seed-postbacks", str(POSTBACKS), "main")
+        python_module(env, "bench.suite_postbacks", "enqueue", timeout=1800)
+        batched = _work_through(env, database_url, POSTBACKS)
+        logger.info(
+            "batched worker: %.0f postbacks/s (%.1f s between first and last commit, "
+            "%.1f s wall from worker start)",
+            batched["rate"],
+            batched["span"],
+            batched["wall"],
+        )
+        with psycopg.connect(_postgres_url(database_url)) as connection:
+            conversions, attributed, events = _one(
+                connection,
+                "SELECT count(*), count(*) FILTER (WHERE attributed), "
+                "(SELECT count(*) FROM attribution_conversionevent) FROM attribution_conversion",
+            )
+            connection.execute("UPDATE attribution_postback SET processed_at = NULL")
+        logger.info("%s conversions, %s attributed, %s events", conversions, attributed, events)
+        if conversions != POSTBACKS or events != POSTBACKS:
+            raise RuntimeError("each postback must count exactly once")
+        _forget_queues(env)
+
+        python_module(
+            env, "bench.suite_postbacks", "seed-postbacks", str(BASELINE_POSTBACKS), "baseline"
+        )
+        python_module(env, "bench.suite_postbacks", "enqueue", timeout=600)
+        one_by_one = _work_through(
+            {**env, "POSTBACK_BATCH_SIZE": "1"}, database_url, POSTBACKS + BASELINE_POSTBACKS
+        )
+        logger.info("one transaction per postback: %.0f postbacks/s", one_by_one["rate"])
+        _forget_queues(env)
+
+    return [
+        Figure(
+            name="postback intake",
+            value=intake.requests_per_second,
+            unit="req/s",
+            baseline=bare.requests_per_second,
+            baseline_name="bare Django JSON view",
+            target=">= 0.5",
+        ),
+        Figure(
+            name="postback intake p99",
+            value=intake.p99_ms,
+            unit="ms",
+            baseline=bare.p99_ms,
+            baseline_name="bare Django JSON view",
+        ),
+        Figure(
+            name="conversions attributed per worker process (100k postbacks, 1M clicks)",
+            value=batched["rate"],
+            unit="conversions/s",
+            baseline=one_by_one["rate"],
+            baseline_name="one transaction per postback",
+            target=">= 1,000/s",
+        ),
+        Figure(
+            name="worker wall time for 100k postbacks, from process start",
+            value=batched["wall"],
+            unit="s",
+        ),
+    ]
+
+
+# --- child-process commands (Django configured with the bench environment) ----------
+
+
+def _seed_network() -> None:
+    from attribution.services.catalog import network_create, offer_create
+    from tracking.models import Campaign, Creative
+
+    network, _ = network_create(slug=SLUG, name="Bench network", postback_token=TOKEN)
+    offer_create(name="Bench offer", network=network, destination_url="https://example.com/")
+    campaign = Campaign.objects.create(slug="bench", name="Bench")
+    Creative.objects.create(campaign=campaign, slug="bench", name="Bench")
+
+
+def _seed_clicks() -> None:
+    from django.db import connection
+
+    from attribution.models import Offer
+    from tracking.models import Creative
+
+    offer = Offer.objects.get()
+    creative = Creative.objects.get()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO tracking_contact (phone, created_at) "
+            "SELECT '+1200' || lpad(g::text, 7, '0'), now() FROM generate_series(1, %s) g",
+            [CONTACTS],
+        )
+        cursor.execute(
+            """
+            INSERT INTO tracking_message (contact_id, campaign_id, creative_id, offer_id, channel,
+                                          sent_at, created_at)
+            SELECT contact.id, %s, %s, %s, channel, now() - interval '10 days', now()
+            FROM tracking_contact contact CROSS JOIN (VALUES ('sms'), ('email')) AS c(channel)
+            """,
+            [creative.campaign_id, creative.pk, offer.pk],
+        )
+        cursor.execute(
+            "INSERT INTO tracking_link (message_id, code, created_at) "
+            "SELECT id, 'b' || id, now() FROM tracking_message"
+        )
+        cursor.execute(
+            """
+            INSERT INTO tracking_click (click_id, occurred_at, link_id, message_id, contact_id,
+                offer_id, channel, user_agent, referrer, ip, method, is_bot, is_preview,
+                is_duplicate, is_imported, recorded_at)
+            SELECT 'bk-' || link.id || '-' || g, now() - random() * interval '9 days', link.id,
+                   message.id, message.contact_id, message.offer_id, message.channel,
+                   'Mozilla/5.0', '', NULL, 'GET', g = 5 AND link.id %% 10 = 0, false, false,
+                   false, now()
+            FROM tracking_link link
+            JOIN tracking_message message ON message.id = link.message_id
+            CROSS JOIN generate_series(1, %s) g
+            """,
+            [CLICKS_PER_LINK],
+        )
+        cursor.execute("ANALYZE")
+
+
+def _seed_postbacks(count: int, tag: str) -> None:
+    from django.db import connection
+
+    from attribution.models import Network
+
+    network = Network.objects.get(slug=SLUG)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO attribution_postback (network_id, received_at, method, query_string, body,
+                content_type, headers, source_ip, status, reason, attempts)
+            SELECT %s, now(), 'GET',
+                   'click_id=' || click_id || '&txid=' || %s || '-' || n || '&payout=1.50',
+                   '', '', '{}', '127.0.0.1', 'received', '', 0
+            FROM (
+                SELECT click_id, row_number() OVER () AS n
+                FROM (SELECT DISTINCT ON (contact_id) click_id FROM tracking_click
+                      WHERE NOT is_bot ORDER BY contact_id, random()) one_per_contact
+                LIMIT %s
+            ) named
+            """,
+            [network.pk, tag, count],
+        )
+        cursor.execute("ANALYZE attribution_postback")
+
+
+def _enqueue() -> None:
+    from attribution.models import Postback
+    from attribution.tasks import process_postback
+    from config.celery_app import app
+
+    ids = list(
+        Postback.objects.filter(status=Postback.Status.RECEIVED)
+        .order_by("id")
+        .values_list("pk", flat=True)
+    )
+    with app.producer_or_acquire() as producer:
+        for postback_id in ids:
+            process_postback.apply_async((postback_id,), producer=producer)
+
+
+def main(argv: list[str]) -> None:
+    import django
+
+    django.setup()
+    command = argv[0]
+    if command == "seed-network":
+        _seed_network()
+    elif command == "seed-clicks":
+        _seed_clicks()
+    elif command == "seed-postbacks":
+        _seed_postbacks(int(argv[1]), argv[2])
+    elif command == "enqueue":
+        _enqueue()
+    else:
+        raise SystemExit(f"unknown command {command!r}")
+    sys.stdout.write(json.dumps({"done": command}) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
