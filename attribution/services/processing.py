@@ -283,7 +283,7 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int]]:
             continue
         for work in group:
             invalid[work.postback.pk] = "click_id is required (no conversion with this id)"
-    events: list[ConversionEvent] = []
+    events: list[dict[str, Any]] = []
     changed: dict[int, Conversion] = {}
     for key, group in by_key.items():
         if key in inserted:
@@ -292,14 +292,14 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int]]:
             first.conversion_id = conversion.pk
             first.note = f"new conversion ({conversion.status})"
             events.append(
-                ConversionEvent(
-                    conversion_id=conversion.pk,
-                    postback_id=first.postback.pk,
-                    from_status="",
-                    to_status=conversion.status,
-                    payout=conversion.payout,
-                    revenue_delta=revenue_of(conversion.status, conversion.payout),
-                )
+                {
+                    "conversion_id": conversion.pk,
+                    "postback_id": first.postback.pk,
+                    "from_status": "",
+                    "to_status": conversion.status,
+                    "payout": str(conversion.payout),
+                    "revenue_delta": str(revenue_of(conversion.status, conversion.payout)),
+                }
             )
             rest = group[1:]
         else:
@@ -316,16 +316,18 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int]]:
             work.note = step.note
             if not step.changed:
                 continue
+            delta = revenue_of(step.status, step.payout) - revenue_of(
+                conversion.status, conversion.payout
+            )
             events.append(
-                ConversionEvent(
-                    conversion_id=conversion.pk,
-                    postback_id=work.postback.pk,
-                    from_status=conversion.status,
-                    to_status=step.status,
-                    payout=step.payout,
-                    revenue_delta=revenue_of(step.status, step.payout)
-                    - revenue_of(conversion.status, conversion.payout),
-                )
+                {
+                    "conversion_id": conversion.pk,
+                    "postback_id": work.postback.pk,
+                    "from_status": conversion.status,
+                    "to_status": step.status,
+                    "payout": str(step.payout),
+                    "revenue_delta": str(delta),
+                }
             )
             conversion.status = step.status
             conversion.payout = step.payout
@@ -336,7 +338,7 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int]]:
         Conversion.objects.bulk_update(
             list(changed.values()), ["status", "payout", "updated_at"], batch_size=1000
         )
-    ConversionEvent.objects.bulk_create(events, batch_size=1000)
+    _insert_events(events, now)
     deferred_ids = {work.postback.pk for work in deferred}
     done = [
         work
@@ -676,6 +678,23 @@ def _lock_existing(keys: Iterable[ConversionKey]) -> dict[ConversionKey, Convers
             ):
                 found[(network_id, "click", conversion.click_id)] = conversion
     return found
+
+
+def _insert_events(events: list[dict[str, Any]], now: datetime) -> None:
+    if not events:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {ConversionEvent._meta.db_table}
+                   (conversion_id, postback_id, from_status, to_status, payout, revenue_delta,
+                    created_at)
+            SELECT conversion_id, postback_id, from_status, to_status, payout, revenue_delta, %s
+              FROM jsonb_to_recordset(%s::jsonb) AS x(conversion_id bigint, postback_id bigint,
+                   from_status varchar, to_status varchar, payout numeric, revenue_delta numeric)
+            """,  # noqa: S608
+            [now, json.dumps(events)],
+        )
 
 
 def _json_value(value: Any) -> Any:
