@@ -4,7 +4,6 @@ import pytest
 import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -22,7 +21,11 @@ def _redis_keys_removed_after_run() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    cache.clear()
+    # Not `cache.clear()`: Django's Redis cache clears with FLUSHDB, which would wipe every
+    # other run's keys and queues on the shared Redis. Only this run's keys go.
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000):
+        client.delete(key)
     yield
 
 
