@@ -14,14 +14,17 @@ Task latency is recorded by the Celery signals in `config/celery_app.py`.
 
 from __future__ import annotations
 
+import atexit
 import hmac
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -98,12 +101,51 @@ _processed_counters = {
 }
 
 
+class _BatchedOutcomes:
+    """Counts in a plain dict, written to the shared counter every `every` calls or
+    `seconds`: a Prometheus increment (lock, pid check, mmap write) costs about as
+    much as a tenth of a bare redirect. A killed process loses at most one batch."""
+
+    def __init__(self, counters: dict[str, Any], *, every: int = 64, seconds: float = 1.0):
+        self._counters = counters
+        self._every = every
+        self._seconds = seconds
+        self._lock = threading.Lock()
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+        atexit.register(self.flush)
+
+    def _reset(self) -> None:
+        self._pending = dict.fromkeys(self._counters, 0)
+        self._calls = 0
+        self._flushed_at = time.monotonic()
+
+    def add(self, outcome: str) -> None:
+        if outcome not in self._pending:
+            outcome = "error"
+        with self._lock:
+            self._pending[outcome] += 1
+            self._calls += 1
+            due = self._calls >= self._every
+        if due or time.monotonic() - self._flushed_at > self._seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, dict.fromkeys(self._counters, 0)
+            self._calls = 0
+            self._flushed_at = time.monotonic()
+        for outcome, count in pending.items():
+            if count:
+                self._counters[outcome].inc(count)
+
+
+_redirect_batch = _BatchedOutcomes(_redirect_counters)
+
+
 def redirect_outcome(outcome: str) -> None:
     """Count one answered short-link request: redirect, fallback, not_found, gone or error."""
-    counter = _redirect_counters.get(outcome)
-    if counter is None:
-        counter = _redirect_counters["error"]
-    counter.inc()
+    _redirect_batch.add(outcome)
 
 
 def postback_outcome(outcome: str) -> None:
@@ -327,6 +369,7 @@ class StateCollector(Collector):
 
 def metrics_render() -> tuple[bytes, str]:
     """The exposition text for every process of this deployment, and its content type."""
+    _redirect_batch.flush()
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=os.environ["PROMETHEUS_MULTIPROC_DIR"])
     registry.register(StateCollector())
