@@ -217,7 +217,7 @@ def postback_receive(*, network_slug: str, incoming: IncomingPostback) -> Intake
     # One INSERT in autocommit: committed when save() returns, and only then enqueued.
     postback.save()
     if not problem:
-        postback_enqueue_on_commit(postback_ids=[postback.pk])
+        postback_wake_worker(postback_id=postback.pk)
     if problem:
         return IntakeAnswer(400, {"error": problem, "postback_id": postback.pk}, postback.pk)
     return IntakeAnswer(
@@ -261,6 +261,42 @@ def _problem(
         if not known:
             return "click_id is required (conversion_id names no known conversion)"
     return ""
+
+
+WAKEUP_KEY = "attribution:postbacks-wakeup"
+
+
+def postback_wake_worker(*, postback_id: int) -> None:
+    """Make sure a processing task will look at this (committed) postback.
+
+    With `POSTBACK_COALESCE_WAKEUPS`, one queued task serves every postback that
+    arrives before a worker starts it: the intake enqueues `process_postback(id)`
+    only when it sets the wake-up key (SET NX); a task deletes the key before it
+    claims its batch. So a postback whose intake found the key set was committed
+    before that delete, and the claim after it sees the row. A full batch wakes
+    the next task itself; the key expires if its task is lost, and the sweeper
+    catches whatever is left. Without the setting: one task per postback.
+    """
+    if settings.POSTBACK_COALESCE_WAKEUPS:
+        try:
+            queued = not cache.add(
+                WAKEUP_KEY, postback_id, timeout=settings.POSTBACK_WAKEUP_TTL_SECONDS
+            )
+        except RedisError:
+            queued = False
+        if queued:
+            return
+    postback_enqueue_on_commit(postback_ids=[postback_id])
+
+
+def postback_wakeup_taken() -> None:
+    """Called by a task before it claims: postbacks arriving from now on wake another one."""
+    if not settings.POSTBACK_COALESCE_WAKEUPS:
+        return
+    try:
+        cache.delete(WAKEUP_KEY)
+    except RedisError:
+        logger.warning("could not clear the postback wake-up key; it expires on its own")
 
 
 def postback_enqueue_on_commit(*, postback_ids: list[int], countdown: float = 0) -> None:

@@ -36,7 +36,11 @@ from attribution.attribution_models import (
     attribution_decide,
 )
 from attribution.models import Conversion, ConversionEvent, ConversionStatus, Network, Postback
-from attribution.services.intake import postback_enqueue_on_commit
+from attribution.services.intake import (
+    postback_enqueue_on_commit,
+    postback_wake_worker,
+    postback_wakeup_taken,
+)
 from attribution.services.parsing import ParsedPostback, PostbackInvalid, postback_parse
 from tracking.models import Click, Message
 
@@ -140,19 +144,32 @@ class _Credit:
 
 
 def postback_process(*, postback_id: int, batch_size: int = 1) -> ProcessOutcome:
-    """Process one postback (and up to `batch_size - 1` other waiting ones). Safe to repeat."""
-    if postback_id in _recently_decided:
-        return ProcessOutcome()
-    counted = Postback.objects.filter(pk=postback_id, status=Postback.Status.RECEIVED).update(
-        attempts=F("attempts") + 1
+    """Process one postback and up to `batch_size - 1` other waiting ones. Safe to repeat.
+
+    With a batch, the task claims other waiting postbacks even when its own is done
+    already: it may be the wake-up task they count on (see `postback_wake_worker`).
+    """
+    postback_wakeup_taken()
+    own_waiting = (
+        postback_id not in _recently_decided
+        and Postback.objects.filter(pk=postback_id, status=Postback.Status.RECEIVED).update(
+            attempts=F("attempts") + 1
+        )
+        > 0
     )
-    if not counted:
+    if not own_waiting and batch_size <= 1:
         return ProcessOutcome()
     try:
-        return _process_claimed(own_id=postback_id, batch_size=batch_size)
+        outcome = _process_claimed(
+            own_id=postback_id if own_waiting else None, batch_size=batch_size
+        )
     except (DataError, IntegrityError):
         logger.warning("postback batch of %s failed; deciding one by one", postback_id)
-    return _process_alone(postback_id)
+        return _process_alone(postback_id) if own_waiting else ProcessOutcome()
+    if batch_size > 1 and outcome.claimed >= batch_size:
+        # More are waiting than one batch takes: the next task goes on the queue now.
+        postback_wake_worker(postback_id=postback_id)
+    return outcome
 
 
 def _process_alone(postback_id: int) -> ProcessOutcome:
@@ -170,26 +187,30 @@ def _process_alone(postback_id: int) -> ProcessOutcome:
     return outcome
 
 
-def _claim(*, own_id: int, batch_size: int) -> list[int]:
+def _claim(*, own_id: int | None, batch_size: int) -> list[int]:
+    """Lock this task's own postback (if still waiting) and other waiting ones."""
     table = Postback._meta.db_table
+    ids: list[int] = []
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id FROM {table} WHERE id = %s AND status = %s FOR UPDATE SKIP LOCKED",  # noqa: S608
-            [own_id, Postback.Status.RECEIVED],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        if not ids or batch_size <= 1:
-            return ids
+        if own_id is not None:
+            cursor.execute(
+                f"SELECT id FROM {table} WHERE id = %s AND status = %s "  # noqa: S608
+                "FOR UPDATE SKIP LOCKED",
+                [own_id, Postback.Status.RECEIVED],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            if not ids or batch_size <= 1:
+                return ids
         cursor.execute(
             f"SELECT id FROM {table} WHERE status = %s AND id <> %s "  # noqa: S608
             "ORDER BY received_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
-            [Postback.Status.RECEIVED, own_id, batch_size - 1],
+            [Postback.Status.RECEIVED, own_id or 0, batch_size - len(ids)],
         )
         ids.extend(row[0] for row in cursor.fetchall())
     return ids
 
 
-def _process_claimed(*, own_id: int, batch_size: int) -> ProcessOutcome:
+def _process_claimed(*, own_id: int | None, batch_size: int) -> ProcessOutcome:
     with transaction.atomic():
         ids = _claim(own_id=own_id, batch_size=batch_size)
         if not ids:

@@ -248,3 +248,7 @@ HEALTH_CLICK_SPOOL_STUCK_SECONDS = env.int("HEALTH_CLICK_SPOOL_STUCK_SECONDS", d
 # The intake keeps networks in memory (checked against a Redis generation per postback),
 # at most this long even when nothing says they changed.
 POSTBACK_NETWORK_CACHE_SECONDS = env.int("POSTBACK_NETWORK_CACHE_SECONDS", default=60)
+# One queued task wakes a worker for every postback that arrives before it starts,
+# instead of one task per postback (see attribution.services.intake.postback_wake_worker).
+POSTBACK_COALESCE_WAKEUPS = env.bool("POSTBACK_COALESCE_WAKEUPS", default=True)
+POSTBACK_WAKEUP_TTL_SECONDS = env.int("POSTBACK_WAKEUP_TTL_SECONDS", default=30)

@@ -304,3 +304,18 @@ def test_any_field_values_get_a_200_or_a_4xx_never_a_5xx(client, network, params
         response = client.get(url(network), {"token": TEST_POSTBACK_TOKEN, **params})
     assert response.status_code in (200, 400)
     assert response.json()
+
+
+@pytest.mark.parametrize(("coalesce", "tasks"), [(True, 1), (False, 3)])
+def test_postbacks_arriving_together_share_one_wake_up_task(
+    client, network, settings, django_capture_on_commit_callbacks, coalesce, tasks
+):
+    # given
+    settings.POSTBACK_COALESCE_WAKEUPS = coalesce
+    # when: three postbacks arrive before any worker took the first task
+    with django_capture_on_commit_callbacks() as enqueued:
+        for n in range(3):
+            client.get(url(network), {"token": TEST_POSTBACK_TOKEN, "click_id": f"c{n}"})
+    # then
+    assert len(enqueued) == tasks
+    assert Postback.objects.filter(status=Postback.Status.RECEIVED).count() == 3
