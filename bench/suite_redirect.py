@@ -35,7 +35,7 @@ logger = logging.getLogger("bench")
 CONNECTIONS = 32
 DURATION = "8s"
 WARM_UP = "2s"
-ROUNDS = 2
+ROUNDS = 3
 
 
 def _measure(server: GranianServer, path: str, *, errors_allowed: bool = False) -> WrkResult:
