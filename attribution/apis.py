@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
 from django.db import IntegrityError
 from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -71,11 +73,21 @@ class NetworkSerializer(serializers.ModelSerializer):
         return value.upper()
 
 
+class NetworkCreatedSerializer(NetworkSerializer):
+    """The create answer: the only time the token is shown (it is stored as a SHA-256 hash)."""
+
+    postback_token = serializers.CharField(read_only=True)
+
+
 class NetworkListCreateApi(generics.ListCreateAPIView):
     serializer_class = NetworkSerializer
 
     def get_queryset(self) -> QuerySet[Network]:
         return selectors.network_list()
+
+    @extend_schema(request=NetworkSerializer, responses={201: NetworkCreatedSerializer})
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().post(request, *args, **kwargs)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
@@ -86,10 +98,8 @@ class NetworkListCreateApi(generics.ListCreateAPIView):
             raise serializers.ValidationError(
                 {"slug": ["a network with this slug exists"]}
             ) from error
-        data = dict(NetworkSerializer(network).data)
-        # The only time the token is shown: it is stored as a SHA-256 hash.
-        data["postback_token"] = token
-        return Response(data, status=status.HTTP_201_CREATED)
+        network.postback_token = token  # type: ignore[attr-defined]
+        return Response(NetworkCreatedSerializer(network).data, status=status.HTTP_201_CREATED)
 
 
 class NetworkDetailApi(generics.RetrieveAPIView):
@@ -101,6 +111,12 @@ class NetworkDetailApi(generics.RetrieveAPIView):
 
 class OfferSerializer(serializers.ModelSerializer):
     network = serializers.PrimaryKeyRelatedField(queryset=Network.objects.all())
+    # Not a plain URI: it carries macros such as {click_id} (see INTERFACES.md, Redirect).
+    destination_url = serializers.CharField(
+        max_length=2000,
+        help_text="http(s) URL; macros: {click_id} {message_id} {offer_id} {campaign} "
+        "{creative} {channel}",
+    )
     click_window_days = serializers.IntegerField(min_value=1, max_value=90, required=False)
     sms_window_days = serializers.IntegerField(min_value=1, max_value=90, required=False)
     email_window_days = serializers.IntegerField(min_value=1, max_value=90, required=False)
@@ -108,6 +124,13 @@ class OfferSerializer(serializers.ModelSerializer):
     payout = serializers.DecimalField(
         max_digits=12, decimal_places=4, min_value=0, required=False, allow_null=True
     )
+
+    def validate_destination_url(self, value: str) -> str:
+        try:
+            URLValidator(schemes=["http", "https"])(value)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError("an http(s) URL") from error
+        return value
 
     class Meta:
         model = Offer

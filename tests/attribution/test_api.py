@@ -108,6 +108,8 @@ def test_creating_an_offer(api_client):
         ("email_window_days", 91),
         ("attribution_model", "linear"),
         ("payout", "-1"),
+        ("destination_url", "javascript:alert(1)"),
+        ("destination_url", "not a url"),
     ],
 )
 def test_offer_windows_are_1_to_90_and_models_are_known(api_client, field, value):
