@@ -500,3 +500,26 @@ def test_twenty_identical_postbacks_at_once_count_once(batch_size, with_conversi
     assert ConversionEvent.objects.count() == 1
     assert Postback.objects.filter(status=Postback.Status.PROCESSED).count() == 20
     assert Conversion.objects.get().credited_click_id == click.pk
+
+
+def test_a_full_batch_wakes_the_next_task_and_a_short_one_does_not(
+    client, django_capture_on_commit_callbacks
+):
+    # given: five waiting postbacks, and batches of two
+    network = NetworkFactory.create()
+    ids = [send(client, network, click_id=f"c{n}") for n in range(5)]
+    Postback.objects.update(received_at=timezone.now() - timedelta(minutes=1))
+    # when: the first task takes a full batch
+    with django_capture_on_commit_callbacks() as woken:
+        first = postback_process(postback_id=ids[0], batch_size=2)
+    # then: it wakes another task for the rest
+    assert first.claimed == 2
+    assert len(woken) == 1
+    # when: the rest is drained; the last batch is short
+    with django_capture_on_commit_callbacks() as woken_again:
+        second = postback_process(postback_id=ids[2], batch_size=2)
+        last = postback_process(postback_id=ids[4], batch_size=2)
+    # then
+    assert (second.claimed, last.claimed) == (2, 1)
+    assert len(woken_again) == 1
+    assert not Postback.objects.filter(status=Postback.Status.RECEIVED).exists()
