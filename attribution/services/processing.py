@@ -11,12 +11,10 @@ status) commits together, so each postback counts exactly once.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -35,14 +33,28 @@ from attribution.attribution_models import (
     OfferWindows,
     attribution_decide,
 )
-from attribution.models import Conversion, ConversionEvent, ConversionStatus, Network, Postback
+from attribution.models import Conversion, ConversionStatus, Network, Postback
+from attribution.services.batch import (
+    ConversionKey,
+    Credit,
+    NamedClick,
+    StoredPostback,
+    Work,
+    candidate_clicks,
+    earlier_postbacks_waiting,
+    fill_creative_and_campaign,
+    insert_conversions,
+    insert_events,
+    lock_existing,
+    mark_postbacks,
+    named_clicks,
+)
 from attribution.services.intake import (
     postback_enqueue_on_commit,
     postback_wake_worker,
     postback_wakeup_taken,
 )
-from attribution.services.parsing import ParsedPostback, PostbackInvalid, postback_parse
-from tracking.models import Click, Message
+from attribution.services.parsing import PostbackInvalid, postback_parse
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +74,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 # Reports count approved and pending conversions as revenue.
 EARNING_STATUSES = frozenset({APPROVED, PENDING})
-
-ConversionKey = tuple[int, str, str]
 
 
 def revenue_of(status: str, payout: Decimal) -> Decimal:
@@ -97,50 +107,6 @@ class ProcessOutcome:
     invalid: int = 0
     deferred: int = 0
     failed: int = 0
-
-
-@dataclass(frozen=True)
-class _Raw:
-    """A stored postback as processing reads it (no model instance: batches are large)."""
-
-    pk: int
-    network_id: int
-    received_at: datetime
-    query_string: str
-    body: str
-    content_type: str
-
-
-@dataclass
-class _Work:
-    postback: _Raw
-    parsed: ParsedPostback
-    key: ConversionKey
-    note: str = ""
-    conversion_id: int | None = None
-
-
-@dataclass
-class _NamedClick:
-    id: int
-    occurred_at: datetime
-    contact_id: int
-    offer_id: int
-    channel: str
-    is_bot: bool
-    is_preview: bool
-    network_id: int
-    windows: OfferWindows
-    model: str
-    payout: Decimal | None
-
-
-@dataclass
-class _Credit:
-    decision: Decision
-    model: str = ""
-    click: dict[str, Any] = field(default_factory=dict)
-    default_payout: Decimal | None = None
 
 
 def postback_process(*, postback_id: int, batch_size: int = 1) -> ProcessOutcome:
@@ -239,13 +205,13 @@ def _remember_decided(ids: list[int]) -> None:
 def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int]]:
     now = timezone.now()
     postbacks = [
-        _Raw(**row)
+        StoredPostback(**row)
         for row in Postback.objects.filter(pk__in=ids)
         .order_by("id")
         .values("pk", "network_id", "received_at", "query_string", "body", "content_type")
     ]
     networks = Network.objects.in_bulk({postback.network_id for postback in postbacks})
-    works: list[_Work] = []
+    works: list[Work] = []
     invalid: dict[int, str] = {}
     for postback in postbacks:
         network = networks[postback.network_id]
@@ -267,13 +233,13 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int]]:
             if parsed.conversion_id
             else (network.pk, "click", parsed.click_id)
         )
-        works.append(_Work(postback=postback, parsed=parsed, key=key))
+        works.append(Work(postback=postback, parsed=parsed, key=key))
 
-    named = _named_clicks({work.parsed.click_id for work in works if work.parsed.click_id})
+    named = named_clicks({work.parsed.click_id for work in works if work.parsed.click_id})
     grace = timedelta(seconds=settings.CLICK_VISIBILITY_GRACE_SECONDS)
-    deferred: list[_Work] = []
+    deferred: list[Work] = []
     blocked_keys: set[ConversionKey] = set()
-    ready: list[_Work] = []
+    ready: list[Work] = []
     for work in works:
         too_young = (
             work.parsed.click_id
@@ -287,7 +253,7 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int]]:
         else:
             ready.append(work)
 
-    by_key: dict[ConversionKey, list[_Work]] = defaultdict(list)
+    by_key: dict[ConversionKey, list[Work]] = defaultdict(list)
     for work in ready:
         by_key[work.key].append(work)
     # Only a postback with a click id can create a conversion; one with a conversion
@@ -295,11 +261,11 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int]]:
     firsts = {key: group[0] for key, group in by_key.items() if group[0].parsed.click_id}
     credits = _credits(list(firsts.values()), named)
 
-    inserted = _insert_conversions(firsts, credits, now)
-    existing = _lock_existing([key for key in by_key if key not in inserted])
+    inserted = insert_conversions(firsts, credits, now)
+    existing = lock_existing([key for key in by_key if key not in inserted])
     for key in [key for key in by_key if key not in inserted and key not in existing]:
         group = by_key.pop(key)
-        if _earlier_postbacks_waiting(group[0].postback, claimed=ids):
+        if earlier_postbacks_waiting(group[0].postback, claimed=ids):
             deferred.extend(group)
             continue
         for work in group:
@@ -359,14 +325,14 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int]]:
         Conversion.objects.bulk_update(
             list(changed.values()), ["status", "payout", "updated_at"], batch_size=1000
         )
-    _insert_events(events, now)
+    insert_events(events, now)
     deferred_ids = {work.postback.pk for work in deferred}
     done = [
         work
         for work in ready
         if work.postback.pk not in invalid and work.postback.pk not in deferred_ids
     ]
-    _mark_postbacks(done, invalid, now)
+    mark_postbacks(done, invalid, now)
     if deferred:
         Postback.objects.filter(pk__in=[work.postback.pk for work in deferred]).update(
             last_enqueued_at=now
@@ -382,75 +348,23 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int]]:
     return outcome, [work.postback.pk for work in done]
 
 
-def _earlier_postbacks_waiting(postback: _Raw, *, claimed: list[int]) -> bool:
-    """Could the conversion this postback changes still be in its network's backlog?"""
-    return (
-        Postback.objects.filter(
-            network_id=postback.network_id, status=Postback.Status.RECEIVED, pk__lt=postback.pk
-        )
-        .exclude(pk__in=claimed)
-        .exists()
-    )
-
-
-def _named_clicks(click_ids: set[str]) -> dict[str, _NamedClick]:
-    if not click_ids:
-        return {}
-    rows = Click.objects.filter(click_id__in=click_ids).values(
-        "id",
-        "click_id",
-        "occurred_at",
-        "contact_id",
-        "offer_id",
-        "channel",
-        "is_bot",
-        "is_preview",
-        "offer__network_id",
-        "offer__click_window_days",
-        "offer__sms_window_days",
-        "offer__email_window_days",
-        "offer__attribution_model",
-        "offer__payout",
-    )
-    return {
-        row["click_id"]: _NamedClick(
-            id=row["id"],
-            occurred_at=row["occurred_at"],
-            contact_id=row["contact_id"],
-            offer_id=row["offer_id"],
-            channel=row["channel"],
-            is_bot=row["is_bot"],
-            is_preview=row["is_preview"],
-            network_id=row["offer__network_id"],
-            windows=OfferWindows(
-                click_window_days=row["offer__click_window_days"],
-                sms_window_days=row["offer__sms_window_days"],
-                email_window_days=row["offer__email_window_days"],
-            ),
-            model=row["offer__attribution_model"],
-            payout=row["offer__payout"],
-        )
-        for row in rows
-    }
-
-
-def _credits(firsts: list[_Work], named: dict[str, _NamedClick]) -> dict[ConversionKey, _Credit]:
+def _credits(firsts: list[Work], named: dict[str, NamedClick]) -> dict[ConversionKey, Credit]:
     """The attribution decision for every conversion this batch may create."""
-    credits: dict[ConversionKey, _Credit] = {}
-    wanted: list[tuple[ConversionKey, _NamedClick, datetime]] = []
+    credits: dict[ConversionKey, Credit] = {}
+    wanted: list[tuple[ConversionKey, NamedClick, datetime]] = []
     received: dict[ConversionKey, datetime] = {}
     for work in firsts:
         parsed = work.parsed
         received[work.key] = work.postback.received_at
         click = named.get(parsed.click_id) if parsed.click_id else None
         if not parsed.click_id:
-            credits[work.key] = _Credit(Decision(None, REASON_NO_CLICK_ID))
+            credits[work.key] = Credit(Decision(None, REASON_NO_CLICK_ID))
             continue
         if click is not None and (
             click.network_id != work.postback.network_id
             or (parsed.offer_id is not None and parsed.offer_id != click.offer_id)
         ):
-            credits[work.key] = _Credit(Decision(None, REASON_OFFER_MISMATCH))
+            credits[work.key] = Credit(Decision(None, REASON_OFFER_MISMATCH))
             continue
         # Without the click, or with an impossible time, no candidate query is needed.
         early = attribution_decide(
@@ -462,11 +376,11 @@ def _credits(firsts: list[_Work], named: dict[str, _NamedClick]) -> dict[Convers
             received_at=work.postback.received_at,
         )
         if click is None or early.reason != REASON_UNKNOWN_CLICK:
-            credits[work.key] = _Credit(early, click.model if click else "")
+            credits[work.key] = Credit(early, click.model if click else "")
             continue
         wanted.append((work.key, click, parsed.occurred_at))
 
-    candidates = _candidate_clicks(wanted)
+    candidates = candidate_clicks(wanted)
     for key, click, occurred_at in wanted:
         rows = candidates.get(key, [])
         decision = attribution_decide(
@@ -478,12 +392,12 @@ def _credits(firsts: list[_Work], named: dict[str, _NamedClick]) -> dict[Convers
             received_at=received[key],
         )
         chosen = next((row for row in rows if row["candidate"].id == decision.click_id), {})
-        credits[key] = _Credit(decision, click.model, dict(chosen), click.payout)
-    _fill_creative_and_campaign(credits)
+        credits[key] = Credit(decision, click.model, dict(chosen), click.payout)
+    fill_creative_and_campaign(credits)
     return credits
 
 
-def _candidate(click: _NamedClick) -> CandidateClick:
+def _candidate(click: NamedClick) -> CandidateClick:
     return CandidateClick(
         id=click.id,
         occurred_at=click.occurred_at,
@@ -491,266 +405,3 @@ def _candidate(click: _NamedClick) -> CandidateClick:
         is_bot=click.is_bot,
         is_preview=click.is_preview,
     )
-
-
-# For each conversion, the few clicks that can win under any model: the earliest
-# candidate (first click), the latest (last click) and the latest of each channel
-# (cooperative: if a channel's latest click is outside its window, so are all its
-# older ones). The pure model functions then decide among these exactly as among
-# all candidates; a contact with a thousand clicks costs four rows, not a thousand.
-_CANDIDATE_ORDERS = (
-    ("", "occurred_at, id"),
-    ("", "occurred_at DESC, id DESC"),
-    ("AND channel = 'sms'", "occurred_at DESC, id DESC"),
-    ("AND channel = 'email'", "occurred_at DESC, id DESC"),
-)
-
-
-def _candidate_clicks(
-    wanted: list[tuple[ConversionKey, _NamedClick, datetime]],
-) -> dict[ConversionKey, list[dict[str, Any]]]:
-    """The winning-capable human clicks of each contact on each offer in its window."""
-    if not wanted:
-        return {}
-    click_table = Click._meta.db_table
-    branches = " UNION ".join(
-        f"""(SELECT id, occurred_at, channel, message_id, contact_id, offer_id
-              FROM {click_table}
-             WHERE contact_id = wanted.contact_id AND offer_id = wanted.offer_id
-               AND occurred_at BETWEEN wanted.earliest AND wanted.latest
-               AND NOT is_bot AND NOT is_preview {channel}
-             ORDER BY {order} LIMIT 1)"""  # noqa: S608 (constants only)
-        for channel, order in _CANDIDATE_ORDERS
-    )
-    document = json.dumps(
-        [
-            {
-                "position": position,
-                "contact_id": click.contact_id,
-                "offer_id": click.offer_id,
-                "earliest": (t - timedelta(days=click.windows.click_window_days)).isoformat(),
-                "latest": t.isoformat(),
-            }
-            for position, (_, click, t) in enumerate(wanted)
-        ]
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT wanted.position, candidate.id, candidate.occurred_at, candidate.channel,
-                   candidate.message_id, candidate.contact_id, candidate.offer_id
-            FROM jsonb_to_recordset(%s::jsonb) AS wanted(position int, contact_id bigint,
-                 offer_id bigint, earliest timestamptz, latest timestamptz)
-            CROSS JOIN LATERAL ({branches}) AS candidate
-            """,  # noqa: S608
-            [document],
-        )
-        rows = cursor.fetchall()
-    found: dict[ConversionKey, list[dict[str, Any]]] = defaultdict(list)
-    for position, click_pk, occurred_at, channel, message_id, contact_id, offer_id in rows:
-        found[wanted[position][0]].append(
-            {
-                "candidate": CandidateClick(id=click_pk, occurred_at=occurred_at, channel=channel),
-                "message_id": message_id,
-                "contact_id": contact_id,
-                "offer_id": offer_id,
-            }
-        )
-    return found
-
-
-def _fill_creative_and_campaign(credits: dict[ConversionKey, _Credit]) -> None:
-    """Creative and campaign of the credited clicks' messages, in one query."""
-    message_ids = {credit.click["message_id"] for credit in credits.values() if credit.click}
-    if not message_ids:
-        return
-    messages = {
-        pk: (creative_id, campaign_id)
-        for pk, creative_id, campaign_id in Message.objects.filter(pk__in=message_ids).values_list(
-            "pk", "creative_id", "campaign_id"
-        )
-    }
-    for credit in credits.values():
-        if credit.click:
-            creative_id, campaign_id = messages[credit.click["message_id"]]
-            credit.click["creative_id"] = creative_id
-            credit.click["campaign_id"] = campaign_id
-
-
-INSERT_COLUMNS = (
-    ("network_id", "bigint"),
-    ("conversion_id", "varchar"),
-    ("click_id", "varchar"),
-    ("status", "varchar"),
-    ("payout", "numeric"),
-    ("currency", "varchar"),
-    ("occurred_at", "timestamptz"),
-    ("received_at", "timestamptz"),
-    ("processed", "boolean"),
-    ("processed_at", "timestamptz"),
-    ("attributed", "boolean"),
-    ("reason", "varchar"),
-    ("attribution_model", "varchar"),
-    ("credited_click_id", "bigint"),
-    ("message_id", "bigint"),
-    ("creative_id", "bigint"),
-    ("campaign_id", "bigint"),
-    ("offer_id", "bigint"),
-    ("contact_id", "bigint"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
-)
-
-
-def _insert_conversions(
-    firsts: dict[ConversionKey, _Work], credits: dict[ConversionKey, _Credit], now: datetime
-) -> dict[ConversionKey, Conversion]:
-    """`INSERT ... ON CONFLICT DO NOTHING RETURNING`: the rows this transaction created.
-
-    Keys are inserted in one fixed order, so two batches that share keys wait on
-    each other instead of deadlocking.
-    """
-    rows: list[Conversion] = []
-    for key in sorted(k for k in firsts if k in credits):
-        work = firsts[key]
-        credit = credits[key]
-        click = credit.click
-        parsed = work.parsed
-        payout = parsed.payout
-        if payout is None:
-            payout = credit.default_payout or Decimal(0)
-        rows.append(
-            Conversion(
-                network_id=work.postback.network_id,
-                conversion_id=parsed.conversion_id,
-                click_id=parsed.click_id,
-                status=parsed.status,
-                payout=payout,
-                currency=parsed.currency,
-                occurred_at=parsed.occurred_at,
-                received_at=work.postback.received_at,
-                processed=True,
-                processed_at=now,
-                attributed=credit.decision.attributed,
-                reason=credit.decision.reason,
-                attribution_model=credit.model,
-                credited_click_id=credit.decision.click_id,
-                message_id=click.get("message_id"),
-                creative_id=click.get("creative_id"),
-                campaign_id=click.get("campaign_id"),
-                offer_id=click.get("offer_id"),
-                contact_id=click.get("contact_id"),
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    if not rows:
-        return {}
-    names = [name for name, _ in INSERT_COLUMNS]
-    # One JSON document rather than 21 arrays: psycopg dumps arrays element by element.
-    document = json.dumps(
-        [{name: _json_value(getattr(row, name)) for name in names} for row in rows]
-    )
-    columns = ", ".join(f"{name} {sql_type}" for name, sql_type in INSERT_COLUMNS)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {Conversion._meta.db_table} ({', '.join(names)}) "  # noqa: S608
-            f"SELECT {', '.join(names)} FROM jsonb_to_recordset(%s::jsonb) AS x({columns}) "
-            "ON CONFLICT DO NOTHING RETURNING id, network_id, conversion_id, click_id",
-            [document],
-        )
-        returned = cursor.fetchall()
-    by_identity = {(row.network_id, row.conversion_id, row.click_id): row for row in rows}
-    inserted: dict[ConversionKey, Conversion] = {}
-    for pk, network_id, conversion_id, click_id in returned:
-        row = by_identity[(network_id, conversion_id, click_id)]
-        row.pk = pk
-        row._state.adding = False
-        inserted[
-            (network_id, "conversion", conversion_id)
-            if conversion_id
-            else (network_id, "click", click_id)
-        ] = row
-    return inserted
-
-
-def _lock_existing(keys: Iterable[ConversionKey]) -> dict[ConversionKey, Conversion]:
-    by_network: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for network_id, kind, value in keys:
-        by_network[network_id][kind].append(value)
-    found: dict[ConversionKey, Conversion] = {}
-    for network_id, kinds in by_network.items():
-        if kinds["conversion"]:
-            for conversion in (
-                Conversion.objects.select_for_update()
-                .filter(network_id=network_id, conversion_id__in=kinds["conversion"])
-                .order_by("id")
-            ):
-                found[(network_id, "conversion", str(conversion.conversion_id))] = conversion
-        if kinds["click"]:
-            for conversion in (
-                Conversion.objects.select_for_update()
-                .filter(
-                    network_id=network_id,
-                    conversion_id__isnull=True,
-                    click_id__in=kinds["click"],
-                )
-                .order_by("id")
-            ):
-                found[(network_id, "click", conversion.click_id)] = conversion
-    return found
-
-
-def _insert_events(events: list[dict[str, Any]], now: datetime) -> None:
-    if not events:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {ConversionEvent._meta.db_table}
-                   (conversion_id, postback_id, from_status, to_status, payout, revenue_delta,
-                    created_at)
-            SELECT conversion_id, postback_id, from_status, to_status, payout, revenue_delta, %s
-              FROM jsonb_to_recordset(%s::jsonb) AS x(conversion_id bigint, postback_id bigint,
-                   from_status varchar, to_status varchar, payout numeric, revenue_delta numeric)
-            """,  # noqa: S608
-            [now, json.dumps(events)],
-        )
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-def _mark_postbacks(done: list[_Work], invalid: dict[int, str], now: datetime) -> None:
-    marks = [
-        {
-            "id": work.postback.pk,
-            "status": Postback.Status.PROCESSED.value,
-            "reason": work.note[:500],
-            "conversion_id": work.conversion_id,
-        }
-        for work in done
-    ] + [
-        {"id": pk, "status": Postback.Status.INVALID.value, "reason": reason[:500]}
-        for pk, reason in invalid.items()
-    ]
-    if not marks:
-        return
-    table = Postback._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE {table} AS postback
-               SET status = marks.status, reason = marks.reason,
-                   conversion_id = marks.conversion_id, processed_at = %s
-              FROM jsonb_to_recordset(%s::jsonb)
-                   AS marks(id bigint, status varchar, reason varchar, conversion_id bigint)
-             WHERE postback.id = marks.id AND postback.status = %s
-            """,  # noqa: S608
-            [now, json.dumps(marks), Postback.Status.RECEIVED],
-        )
