@@ -5,29 +5,31 @@ its counters to a file in `PROMETHEUS_MULTIPROC_DIR` and `/metrics` adds them up
 that describe shared state (click spool, queue depth, postbacks waiting, rollup age) are
 computed when `/metrics` is scraped, not kept by any one process.
 
-Call sites (cheap: one mmap write, no I/O):
-    metrics.redirect_outcome("redirect")        # tracking/views.py, per answered request
-    metrics.postback_outcome("accepted")        # attribution/views.py, per answered request
+Call sites (cheap: no I/O; redirect counts are batched in-process):
+    @metrics.count_redirect_answers             # on tracking.views.redirect
+    @metrics.count_postback_answers             # on attribution.views.postback_intake
     metrics.postback_processed("attributed")    # attribution worker, per decided postback
+or, by hand, `metrics.redirect_outcome("redirect")` / `metrics.postback_outcome("accepted")`.
 Task latency is recorded by the Celery signals in `config/celery_app.py`.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import hmac
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views.decorators.http import require_safe
 
 
@@ -164,6 +166,52 @@ def postback_processed(outcome: str) -> None:
     if counter is None:
         counter = _processed_counters["failed"]
     counter.inc()
+
+
+_REDIRECT_STATUSES = {302: "redirect", 404: "not_found", 410: "gone"}
+_POSTBACK_STATUSES = {
+    200: "accepted",
+    400: "invalid",
+    403: "forbidden",
+    404: "unknown_network",
+    405: "invalid",
+    413: "invalid",
+    429: "rate_limited",
+}
+
+View = Callable[..., HttpResponseBase]
+
+
+def count_redirect_answers(view: View) -> View:
+    """Decorate the redirect view: each answer counted by outcome (302 to
+    `LINK_FALLBACK_URL` as "fallback"; 405 and 5xx as "error")."""
+
+    @functools.wraps(view)
+    def counted(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = view(request, *args, **kwargs)
+        outcome = _REDIRECT_STATUSES.get(response.status_code, "error")
+        if (
+            outcome == "redirect"
+            and settings.LINK_FALLBACK_URL
+            and response.get("Location") == settings.LINK_FALLBACK_URL
+        ):
+            outcome = "fallback"
+        _redirect_batch.add(outcome)
+        return response
+
+    return counted
+
+
+def count_postback_answers(view: View) -> View:
+    """Decorate the postback intake: each answer counted by outcome."""
+
+    @functools.wraps(view)
+    def counted(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = view(request, *args, **kwargs)
+        postback_outcome(_POSTBACK_STATUSES.get(response.status_code, "error"))
+        return response
+
+    return counted
 
 
 def task_finished(*, task: str, state: str, seconds: float) -> None:

@@ -13,12 +13,15 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from attribution.models import Network, Postback
+from attribution.views import postback_intake
 from config import metrics
 from config.celery_app import app as celery_app
 from config.logging import request_id_var
 from reports.models import RollupWatermark
-from tests.factories import NetworkFactory
-from tracking.models import ClickSpoolOffset
+from tests.factories import LinkFactory, NetworkFactory
+from tracking.models import ClickSpoolOffset, Link
+from tracking.services.spool import spool_writer
+from tracking.views import redirect
 
 
 def _scrape(client, **headers) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -200,3 +203,37 @@ def test_a_task_carries_the_request_id_to_the_worker_and_its_latency_is_measured
         (("task", "reports.recompute_touched"),),
     )
     assert samples[wait_key] >= 1
+
+
+@pytest.mark.django_db
+def test_decorated_views_count_what_they_answered(admin_client_logged_in, rf, settings, tmp_path):
+    # given: the real redirect and postback views, decorated as the call sites are
+    settings.CLICK_SPOOL_DIR = tmp_path / "spool"
+    redirect_view = metrics.count_redirect_answers(redirect)
+    postback_view = metrics.count_postback_answers(postback_intake)
+    link = cast(Link, LinkFactory())
+    network = cast(Network, NetworkFactory())
+    before = _scrape(admin_client_logged_in)
+
+    # when
+    answers = [
+        redirect_view(rf.get(f"/{link.code}"), code=link.code).status_code,
+        redirect_view(rf.get("/nosuchcode"), code="nosuchcode").status_code,
+        postback_view(
+            rf.get(f"/postback/{network.slug}/?token=wrong"), network_slug=network.slug
+        ).status_code,
+        postback_view(rf.get("/postback/nobody/"), network_slug="nobody").status_code,
+    ]
+    spool_writer.close()
+    after = _scrape(admin_client_logged_in)
+
+    # then
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert answers == [302, 404, 403, 404]
+    assert delta("creditflow_redirects_total", outcome="redirect") == 1
+    assert delta("creditflow_redirects_total", outcome="not_found") == 1
+    assert delta("creditflow_postbacks_total", outcome="forbidden") == 1
+    assert delta("creditflow_postbacks_total", outcome="unknown_network") == 1
