@@ -148,7 +148,11 @@ class PrivateRedis:
             ],
             dict(os.environ),
         ).start()
-        self.server.wait_for("ready to accept connections", timeout=20)
+        try:
+            self.server.wait_for("ready to accept connections", timeout=20)
+        except (RuntimeError, TimeoutError):
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.server is not None:
