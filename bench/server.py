@@ -149,6 +149,8 @@ class GranianServer:
     env: dict[str, str]
     app: str = "config.wsgi:application"
     workers: int = 2
+    # As in the Procfile: each blocking thread may hold a PostgreSQL connection.
+    blocking_threads: int = 8
     ready_path: str = "/healthz"
     extra_args: list[str] = field(default_factory=list)
     port: int = 0
@@ -175,6 +177,8 @@ class GranianServer:
                 str(self.port),
                 "--workers",
                 str(self.workers),
+                "--blocking-threads",
+                str(self.blocking_threads),
                 "--no-access-log",
                 "--log-level",
                 "warning",
