@@ -159,13 +159,15 @@ def postback_outcome(outcome: str) -> None:
     counter.inc()
 
 
-def postback_processed(outcome: str) -> None:
-    """Count one postback a worker decided: attributed, unattributed, status_changed,
-    invalid, failed or retried."""
+def postback_processed(outcome: str, count: int = 1) -> None:
+    """Count postbacks a worker decided: attributed, unattributed, status_changed,
+    invalid, failed or retried (`count` of them at once, for a batch)."""
+    if count <= 0:
+        return
     counter = _processed_counters.get(outcome)
     if counter is None:
         counter = _processed_counters["failed"]
-    counter.inc()
+    counter.inc(count)
 
 
 _REDIRECT_STATUSES = {302: "redirect", 404: "not_found", 410: "gone"}
