@@ -89,7 +89,10 @@ class NetworkAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
 
-    @admin.action(description="Rotate postback token (the old one works 7 more days)")
+    @admin.action(
+        description="Rotate postback token (the old one works 7 more days)",
+        permissions=["change"],
+    )
     def rotate_token(self, request: HttpRequest, queryset: QuerySet[Network]) -> None:
         for network in queryset:
             token = network_rotate_token(network=network)
@@ -294,7 +297,10 @@ class PostbackAdmin(admin.ModelAdmin):
             "<pre>{}</pre>", json.dumps(postback.headers, indent=2, ensure_ascii=False)
         )
 
-    @admin.action(description="Replay (process again; already processed ones are left as they are)")
+    @admin.action(
+        description="Replay (process again; already processed ones are left as they are)",
+        permissions=["change"],
+    )
     def replay(self, request: HttpRequest, queryset: QuerySet[Postback]) -> None:
         outcome = postback_replay(postback_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(

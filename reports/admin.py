@@ -70,7 +70,10 @@ class DailyReportAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:reports_daily"))
 
 
-@admin.action(description="Recompute the days of the selected rows (on a worker)")
+@admin.action(
+    description="Recompute the days of the selected rows (on a worker)",
+    permissions=["recompute"],
+)
 def recompute_selected_days(
     modeladmin: DailyRollupAdmin, request: HttpRequest, queryset: QuerySet[DailyRollup]
 ) -> None:
@@ -110,6 +113,10 @@ class DailyRollupAdmin(admin.ModelAdmin):
     ordering = ("-day", "dimension", "key")
     show_full_result_count = False
     actions = [recompute_selected_days]
+
+    def has_recompute_permission(self, request: HttpRequest) -> bool:
+        # Rollup rows are never edited by hand; recomputing queues a job.
+        return bool(request.user.has_perm("reports.add_rollupjob"))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

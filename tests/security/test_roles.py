@@ -4,10 +4,11 @@ import hashlib
 from typing import Any, cast
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, RequestFactory
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -248,3 +249,67 @@ def test_network_tokens_are_stored_only_as_hashes(personas):
     network = Network.objects.get(slug="hashed")
     assert network.postback_token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert token not in str(Network.objects.filter(slug="hashed").values().first())
+
+
+def test_analyst_cannot_rotate_a_network_token(personas):
+    # given
+    network = cast(Network, NetworkFactory())
+    token_hash_before = network.postback_token_hash
+
+    # when
+    response = _browser(personas["analyst"]).post(
+        ADMIN_NETWORKS, {"action": "rotate_token", "_selected_action": [network.pk]}
+    )
+
+    # then
+    assert response.status_code in {200, 302, 403}
+    network.refresh_from_db()
+    assert network.postback_token_hash == token_hash_before
+    assert network.previous_token_hash in {None, ""}
+
+
+def test_operator_rotates_a_network_token(personas):
+    # given
+    network = cast(Network, NetworkFactory())
+    token_hash_before = network.postback_token_hash
+
+    # when
+    response = _browser(personas["operator"]).post(
+        ADMIN_NETWORKS, {"action": "rotate_token", "_selected_action": [network.pk]}, follow=True
+    )
+
+    # then
+    assert response.status_code == 200
+    assert b"New postback token for" in response.content
+    network.refresh_from_db()
+    assert network.postback_token_hash != token_hash_before
+    assert network.previous_token_hash == token_hash_before
+
+
+def _admin_actions_offered(user: Any) -> dict[str, list[str]]:
+    offered = {}
+    for model, model_admin in admin.site._registry.items():
+        request = RequestFactory().get("/admin/")
+        request.user = user
+        if model_admin.has_view_or_change_permission(request):
+            offered[model._meta.label] = sorted(model_admin.get_actions(request))
+    return offered
+
+
+def test_the_analyst_is_offered_no_admin_action_anywhere(personas):
+    # when
+    offered = _admin_actions_offered(personas["analyst"])
+
+    # then
+    assert "attribution.Network" in offered
+    assert {label: actions for label, actions in offered.items() if actions} == {}
+
+
+def test_the_operator_is_offered_the_admin_actions(personas):
+    # when
+    offered = _admin_actions_offered(personas["operator"])
+
+    # then
+    assert "rotate_token" in offered["attribution.Network"]
+    assert "replay" in offered["attribution.Postback"]
+    assert "recompute_selected_days" in offered["reports.DailyRollup"]
