@@ -258,7 +258,10 @@ def test_a_colliding_code_is_drawn_again(catalog, monkeypatch):
     _, offer = catalog
     taken = LinkFactory.create(code="TAKEN77")
     draws = iter(["TAKEN77", "FRESH77"])
-    monkeypatch.setattr("tracking.services.messages.link_code_generate", lambda: next(draws))
+    monkeypatch.setattr(
+        "tracking.services.messages.link_codes_generate",
+        lambda *, count: [next(draws) for _ in range(count)],
+    )
 
     # when
     result = message_create_bulk(items=[spec(offer, 1)])[0]

@@ -8,7 +8,8 @@ was missing, and refuses identifiers that already belong to two different people
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, cast
 
@@ -16,7 +17,6 @@ import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection
-from django.db.models import Q
 from django.utils import timezone
 
 from tracking.models import Contact
@@ -34,17 +34,29 @@ class ContactSpec:
     external_id: str | None = None
 
 
-def contact_normalize_phone(*, phone: str) -> str:
-    """`phone` in E.164, or a ValidationError. Numbers must carry their country code."""
+_PHONE_UNPARSABLE = "Enter a phone number in international format, e.g. +12015550123."
+_PHONE_INVALID = "This phone number does not exist."
+
+
+@functools.lru_cache(maxsize=65_536)
+def _phone_e164(phone: str) -> tuple[str | None, str | None]:
+    """(E.164, None) or (None, error). Cached: parsing is the dearest step of a bulk
+    upload, the answer depends only on the string, and uploads repeat numbers."""
     try:
         parsed = phonenumbers.parse(phone, None)
-    except phonenumbers.NumberParseException as error:
-        raise ValidationError(
-            "Enter a phone number in international format, e.g. +12015550123.", code="invalid"
-        ) from error
+    except phonenumbers.NumberParseException:
+        return None, _PHONE_UNPARSABLE
     if not phonenumbers.is_valid_number(parsed):
-        raise ValidationError("This phone number does not exist.", code="invalid")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return None, _PHONE_INVALID
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), None
+
+
+def contact_normalize_phone(*, phone: str) -> str:
+    """`phone` in E.164, or a ValidationError. Numbers must carry their country code."""
+    normalized, error = _phone_e164(phone)
+    if normalized is None:
+        raise ValidationError(error or _PHONE_INVALID, code="invalid")
+    return normalized
 
 
 def contact_normalize_email(*, email: str) -> str:
@@ -130,36 +142,48 @@ class _Row(NamedTuple):
     external_id: str | None
 
 
+def _by_key(rows: Iterable[_Row]) -> dict[tuple[str, str], _Row]:
+    found: dict[tuple[str, str], _Row] = {}
+    for row in rows:
+        if row.phone:
+            found["phone", row.phone] = row
+        if row.email:
+            found["email", row.email] = row
+        if row.external_id:
+            found["external_id", row.external_id] = row
+    return found
+
+
 def _existing_by_key(keys: set[tuple[str, str]]) -> dict[tuple[str, str], _Row]:
+    """One select with an array per identifier (not thousands of `IN` placeholders)."""
     if not keys:
         return {}
     by_kind: dict[str, list[str]] = {"phone": [], "email": [], "external_id": []}
     for kind, value in keys:
         by_kind[kind].append(value)
-    condition = Q()
-    for kind, values in by_kind.items():
-        if values:
-            condition |= Q(**{f"{kind}__in": values})
-    found: dict[tuple[str, str], _Row] = {}
-    rows = Contact.objects.filter(condition).values_list("id", "phone", "email", "external_id")
-    for row in map(_Row._make, rows):
-        for key in _keys(
-            ContactSpec(phone=row.phone, email=row.email, external_id=row.external_id)
-        ):
-            found[key] = row
-    return found
+    table = Contact._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, phone, email, external_id FROM {table} "  # noqa: S608
+            "WHERE phone = ANY(%s::text[]) OR email = ANY(%s::text[])"
+            " OR external_id = ANY(%s::text[])",
+            [by_kind["phone"], by_kind["email"], by_kind["external_id"]],
+        )
+        return _by_key(map(_Row._make, cursor.fetchall()))
 
 
-def _insert_ignoring_conflicts(rows: list[dict[str, str | None]]) -> None:
-    """One `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING` for all new contacts:
-    a person inserted meanwhile by a concurrent call is simply found by the next select."""
+def _insert_ignoring_conflicts(rows: list[dict[str, str | None]]) -> dict[tuple[str, str], _Row]:
+    """One `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING` for all new contacts,
+    returning the rows it inserted: a person inserted meanwhile by a concurrent call is
+    not among them and is found by the select that follows."""
     table = Contact._meta.db_table
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (phone, email, external_id, created_at) "  # noqa: S608
             "SELECT phone, email, external_id, %s FROM unnest(%s::text[], %s::text[], %s::text[])"
-            " AS new (phone, email, external_id) ON CONFLICT DO NOTHING",
+            " AS new (phone, email, external_id) ON CONFLICT DO NOTHING"
+            " RETURNING id, phone, email, external_id",
             [
                 now,
                 [row["phone"] for row in rows],
@@ -167,6 +191,7 @@ def _insert_ignoring_conflicts(rows: list[dict[str, str | None]]) -> None:
                 [row["external_id"] for row in rows],
             ],
         )
+        return _by_key(map(_Row._make, cursor.fetchall()))
 
 
 def contact_resolve_bulk(*, specs: Sequence[ContactSpec]) -> list[int | ValidationError]:
@@ -222,12 +247,16 @@ def contact_resolve_bulk(*, specs: Sequence[ContactSpec]) -> list[int | Validati
         if any(value and getattr(row, kind) is None for kind, value in values.items()):
             to_fill.append(Contact(id=row.id, **values))
 
-    if to_create:
-        _insert_ignoring_conflicts(to_create)
+    # Rows this transaction inserted hold their identifiers until it ends; every other
+    # identifier (known rows, filled rows, conflicting inserts) is looked up afresh.
+    inserted = _insert_ignoring_conflicts(to_create) if to_create else {}
     if to_fill:
         Contact.objects.bulk_update(to_fill, ["phone", "email", "external_id"], batch_size=5000)
 
-    ids_by_key = {key: row.id for key, row in _existing_by_key(all_keys).items()}
+    ids_by_key = {key: row.id for key, row in inserted.items()}
+    ids_by_key.update(
+        (key, row.id) for key, row in _existing_by_key(all_keys - inserted.keys()).items()
+    )
     resolved: list[int | ValidationError] = []
     for spec in specs:
         keys = _keys(spec)

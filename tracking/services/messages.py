@@ -63,11 +63,37 @@ class MessageResult:
     created: bool = True
 
 
-def link_code_generate() -> str:
+# Random bytes below this bound map onto the alphabet without bias (byte % 56); the rest
+# are dropped, as `secrets.choice` would redraw them.
+_UNBIASED_BYTE_BOUND = 256 - 256 % len(LINK_CODE_ALPHABET)
+_BYTE_TO_CHARACTER = b"".join(
+    LINK_CODE_ALPHABET[byte % len(LINK_CODE_ALPHABET)].encode()
+    if byte < _UNBIASED_BYTE_BOUND
+    else b"-"
+    for byte in range(256)
+)
+
+
+def link_codes_generate(*, count: int) -> list[str]:
+    """`count` random codes from a cryptographic source, drawn in one go.
+
+    Same distribution as `secrets.choice` per character, at a fraction of its
+    cost: one `secrets.token_bytes` call for the lot, mapped through a table.
+    """
     length = settings.LINK_CODE_LENGTH
     if length < LINK_CODE_MIN_LENGTH:
         raise ImproperlyConfigured(f"LINK_CODE_LENGTH must be at least {LINK_CODE_MIN_LENGTH}")
-    return "".join(secrets.choice(LINK_CODE_ALPHABET) for _ in range(length))
+    needed = count * length
+    characters = ""
+    while len(characters) < needed:
+        # About 12.5% of bytes are dropped; draw a little more than needed.
+        drawn = secrets.token_bytes((needed - len(characters)) * 9 // 8 + 16)
+        characters += drawn.translate(_BYTE_TO_CHARACTER).decode().replace("-", "")
+    return [characters[start : start + length] for start in range(0, needed, length)]
+
+
+def link_code_generate() -> str:
+    return link_codes_generate(count=1)[0]
 
 
 def link_short_url(*, code: str) -> str:
@@ -328,9 +354,8 @@ def _links_create(wanted: list[tuple[Message, int]]) -> dict[int, list[Link]]:
     """
     table = Link._meta.db_table
     now = timezone.now()
-    pending = [
-        (message.pk, link_code_generate()) for message, count in wanted for _ in range(count)
-    ]
+    message_ids = [message.pk for message, count in wanted for _ in range(count)]
+    pending = list(zip(message_ids, link_codes_generate(count=len(message_ids)), strict=True))
     by_message: dict[int, list[Link]] = defaultdict(list)
     with connection.cursor() as cursor:
         while pending:
@@ -355,5 +380,5 @@ def _links_create(wanted: list[tuple[Message, int]]) -> dict[int, list[Link]]:
                 link._state.db = "default"
                 by_message[message_id].append(link)
             redraw.extend(batch.values())
-            pending = [(message_id, link_code_generate()) for message_id in redraw]
+            pending = list(zip(redraw, link_codes_generate(count=len(redraw)), strict=True))
     return by_message
