@@ -11,6 +11,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
 from attribution.services.intake import IncomingPostback, postback_receive
+from config import metrics
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -58,6 +59,7 @@ def _query_string(request: HttpRequest) -> str:
 
 
 @csrf_exempt
+@metrics.count_postback_answers
 def postback_intake(request: HttpRequest, network_slug: str) -> HttpResponse:
     if request.method not in ("GET", "POST"):
         return JsonResponse({"error": "use GET or POST"}, status=405)
@@ -75,4 +77,7 @@ def postback_intake(request: HttpRequest, network_slug: str) -> HttpResponse:
     answer = postback_receive(network_slug=network_slug, incoming=incoming)
     if answer.text_response:
         return HttpResponse("success=true;", content_type="text/plain")
-    return JsonResponse(answer.payload, status=answer.status_code)
+    response = JsonResponse(answer.payload, status=answer.status_code)
+    for name, value in answer.headers.items():
+        response[name] = value
+    return response

@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ from attribution.services.parsing import (
     token_from,
     without_secrets,
 )
+from config.ratelimit import ratelimit_exceeded, ratelimit_hit
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class IntakeAnswer:
     payload: dict[str, Any]
     postback_id: int | None = None
     text_response: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 # Networks as the intake last read them, per process: {slug: (generation, read at, network)}.
@@ -207,9 +209,22 @@ def postback_receive(*, network_slug: str, incoming: IncomingPostback) -> Intake
         fields = request_fields(query_string=incoming.query_string, body="", content_type="")
     aliases = network.parameter_aliases if isinstance(network.parameter_aliases, dict) else {}
     token = _header(incoming.headers, "X-Postback-Token") or token_from(fields, aliases)
+    # Per network and address, never the token itself: guessing is slowed, and one
+    # noisy address does not lock out the network's other senders.
+    failures_key = f"postback-token:{network.slug}:{incoming.client_ip}"
+    limit = settings.POSTBACK_FAILED_TOKEN_LIMIT
+    window = settings.POSTBACK_FAILED_TOKEN_WINDOW_SECONDS
+    if ratelimit_exceeded(key=failures_key, limit=limit):
+        return IntakeAnswer(
+            429,
+            {"error": "too many failed token attempts, retry later"},
+            headers={"Retry-After": str(window)},
+        )
     if not token:
+        ratelimit_hit(key=failures_key, limit=limit, window=window)
         return IntakeAnswer(403, {"error": "postback token missing"})
     if not network_token_matches(network=network, token=token, now=now):
+        ratelimit_hit(key=failures_key, limit=limit, window=window)
         return IntakeAnswer(403, {"error": "postback token is wrong"})
     if not network_allows_ip(network=network, client_ip=incoming.client_ip):
         return IntakeAnswer(403, {"error": "address not allowed for this network"})

@@ -252,3 +252,7 @@ POSTBACK_NETWORK_CACHE_SECONDS = env.int("POSTBACK_NETWORK_CACHE_SECONDS", defau
 # instead of one task per postback (see attribution.services.intake.postback_wake_worker).
 POSTBACK_COALESCE_WAKEUPS = env.bool("POSTBACK_COALESCE_WAKEUPS", default=True)
 POSTBACK_WAKEUP_TTL_SECONDS = env.int("POSTBACK_WAKEUP_TTL_SECONDS", default=30)
+# Wrong or missing postback tokens from one address to one network: after this many in
+# the window, that address gets 429 (with Retry-After) until the window ends.
+POSTBACK_FAILED_TOKEN_LIMIT = env.int("POSTBACK_FAILED_TOKEN_LIMIT", default=20)
+POSTBACK_FAILED_TOKEN_WINDOW_SECONDS = env.int("POSTBACK_FAILED_TOKEN_WINDOW_SECONDS", default=300)
