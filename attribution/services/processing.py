@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -55,6 +55,7 @@ from attribution.services.intake import (
     postback_wakeup_taken,
 )
 from attribution.services.parsing import PostbackInvalid, postback_parse
+from config import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ def _process_alone(postback_id: int) -> ProcessOutcome:
             reason=f"could not be stored: {type(error).__name__}: {error}"[:500],
             processed_at=timezone.now(),
         )
+        metrics.postback_processed("failed")
         return ProcessOutcome(failed=1)
     return outcome
 
@@ -272,12 +274,15 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int]]:
             invalid[work.postback.pk] = "click_id is required (no conversion with this id)"
     events: list[dict[str, Any]] = []
     changed: dict[int, Conversion] = {}
+    # For /metrics, once committed: every decided postback under one outcome.
+    counted: Counter[str] = Counter()
     for key, group in by_key.items():
         if key in inserted:
             conversion = inserted[key]
             first = group[0]
             first.conversion_id = conversion.pk
             first.note = f"new conversion ({conversion.status})"
+            counted["attributed" if conversion.attributed else "unattributed"] += 1
             events.append(
                 {
                     "conversion_id": conversion.pk,
@@ -302,7 +307,9 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int]]:
             work.conversion_id = conversion.pk
             work.note = step.note
             if not step.changed:
+                counted["attributed" if conversion.attributed else "unattributed"] += 1
                 continue
+            counted["status_changed"] += 1
             delta = revenue_of(step.status, step.payout) - revenue_of(
                 conversion.status, conversion.payout
             )
@@ -344,8 +351,16 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int]]:
     outcome = ProcessOutcome(
         claimed=len(ids), processed=len(done), invalid=len(invalid), deferred=len(deferred)
     )
+    counted["invalid"] = len(invalid)
+    counted["retried"] = len(deferred)
+    transaction.on_commit(lambda: _count_processed(counted))
     # Only processed ones: a replay may send an invalid one round again.
     return outcome, [work.postback.pk for work in done]
+
+
+def _count_processed(counted: Counter[str]) -> None:
+    for outcome, count in counted.items():
+        metrics.postback_processed(outcome, count=count)
 
 
 def _credits(firsts: list[Work], named: dict[str, NamedClick]) -> dict[ConversionKey, Credit]:

@@ -13,12 +13,13 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from attribution.models import Network, Postback
+from attribution.services.processing import postback_process
 from attribution.views import postback_intake
 from config import metrics
 from config.celery_app import app as celery_app
 from config.logging import request_id_var
 from reports.models import RollupWatermark
-from tests.factories import LinkFactory, NetworkFactory
+from tests.factories import TEST_POSTBACK_TOKEN, ClickFactory, LinkFactory, NetworkFactory
 from tracking.models import ClickSpoolOffset, Link
 from tracking.services.spool import spool_writer
 from tracking.views import redirect
@@ -210,7 +211,7 @@ def test_decorated_views_count_what_they_answered(admin_client_logged_in, rf, se
     # given: the real redirect and postback views, decorated as the call sites are
     settings.CLICK_SPOOL_DIR = tmp_path / "spool"
     redirect_view = metrics.count_redirect_answers(redirect)
-    postback_view = metrics.count_postback_answers(postback_intake)
+    postback_view = postback_intake  # decorated with count_postback_answers where defined
     link = cast(Link, LinkFactory())
     network = cast(Network, NetworkFactory())
     before = _scrape(admin_client_logged_in)
@@ -237,3 +238,42 @@ def test_decorated_views_count_what_they_answered(admin_client_logged_in, rf, se
     assert delta("creditflow_redirects_total", outcome="not_found") == 1
     assert delta("creditflow_postbacks_total", outcome="forbidden") == 1
     assert delta("creditflow_postbacks_total", outcome="unknown_network") == 1
+
+
+@pytest.mark.django_db
+def test_postbacks_through_the_intake_and_the_worker_show_in_metrics(
+    admin_client_logged_in, client, settings, django_capture_on_commit_callbacks
+):
+    # given: one postback for a known click, one for an unknown click, one malformed
+    settings.CLICK_VISIBILITY_GRACE_SECONDS = 0
+    click = ClickFactory.create(occurred_at=timezone.now() - timedelta(hours=1))
+    network = click.offer.network
+    before = _scrape(admin_client_logged_in)
+    url = f"/postback/{network.slug}/"
+    answers = [
+        client.get(url, {"token": TEST_POSTBACK_TOKEN, "click_id": click.click_id}),
+        client.get(url, {"token": TEST_POSTBACK_TOKEN, "click_id": "no-such-click"}),
+        client.get(url, {"token": "wrong", "click_id": click.click_id}),
+    ]
+    # Valid at the intake, refused by the worker: stored as received, then decided invalid.
+    bad_payout = Postback.objects.create(
+        network=network, method="GET", query_string="click_id=abc&payout=not-a-number"
+    )
+
+    # when: a worker's batch decides them (its counts are written once it commits)
+    with django_capture_on_commit_callbacks(execute=True):
+        postback_process(postback_id=answers[0].json()["postback_id"], batch_size=10)
+    after = _scrape(admin_client_logged_in)
+
+    # then
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert [answer.status_code for answer in answers] == [200, 200, 403]
+    assert Postback.objects.get(pk=bad_payout.pk).status == Postback.Status.INVALID
+    assert delta("creditflow_postbacks_total", outcome="accepted") == 2
+    assert delta("creditflow_postbacks_total", outcome="forbidden") == 1
+    assert delta("creditflow_postbacks_processed_total", outcome="attributed") == 1
+    assert delta("creditflow_postbacks_processed_total", outcome="unattributed") == 1
+    assert delta("creditflow_postbacks_processed_total", outcome="invalid") == 1
