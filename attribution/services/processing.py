@@ -185,7 +185,10 @@ def _process_claimed(*, own_id: int | None, batch_size: int) -> ProcessOutcome:
             return ProcessOutcome()
         if settings.POSTBACK_TEST_SLEEP_AFTER_CLAIM_SECONDS:
             time.sleep(settings.POSTBACK_TEST_SLEEP_AFTER_CLAIM_SECONDS)
-        outcome, decided = _decide(ids)
+        outcome, decided, counted = _decide(ids)
+    # Committed (a task runs in autocommit): only now do the decisions count in /metrics.
+    for name, count in counted.items():
+        metrics.postback_processed(name, count=count)
     _remember_decided(decided)
     return outcome
 
@@ -204,7 +207,7 @@ def _remember_decided(ids: list[int]) -> None:
         _recently_decided.popitem(last=False)
 
 
-def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int]]:
+def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int], Counter[str]]:
     now = timezone.now()
     postbacks = [
         StoredPostback(**row)
@@ -274,7 +277,7 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int]]:
             invalid[work.postback.pk] = "click_id is required (no conversion with this id)"
     events: list[dict[str, Any]] = []
     changed: dict[int, Conversion] = {}
-    # For /metrics, once committed: every decided postback under one outcome.
+    # For /metrics: every decided postback under one outcome.
     counted: Counter[str] = Counter()
     for key, group in by_key.items():
         if key in inserted:
@@ -353,14 +356,8 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int]]:
     )
     counted["invalid"] = len(invalid)
     counted["retried"] = len(deferred)
-    transaction.on_commit(lambda: _count_processed(counted))
     # Only processed ones: a replay may send an invalid one round again.
-    return outcome, [work.postback.pk for work in done]
-
-
-def _count_processed(counted: Counter[str]) -> None:
-    for outcome, count in counted.items():
-        metrics.postback_processed(outcome, count=count)
+    return outcome, [work.postback.pk for work in done], counted
 
 
 def _credits(firsts: list[Work], named: dict[str, NamedClick]) -> dict[ConversionKey, Credit]:

@@ -242,7 +242,7 @@ def test_decorated_views_count_what_they_answered(admin_client_logged_in, rf, se
 
 @pytest.mark.django_db
 def test_postbacks_through_the_intake_and_the_worker_show_in_metrics(
-    admin_client_logged_in, client, settings, django_capture_on_commit_callbacks
+    admin_client_logged_in, client, settings
 ):
     # given: one postback for a known click, one for an unknown click, one malformed
     settings.CLICK_VISIBILITY_GRACE_SECONDS = 0
@@ -260,9 +260,8 @@ def test_postbacks_through_the_intake_and_the_worker_show_in_metrics(
         network=network, method="GET", query_string="click_id=abc&payout=not-a-number"
     )
 
-    # when: a worker's batch decides them (its counts are written once it commits)
-    with django_capture_on_commit_callbacks(execute=True):
-        postback_process(postback_id=answers[0].json()["postback_id"], batch_size=10)
+    # when: a worker's batch decides them
+    postback_process(postback_id=answers[0].json()["postback_id"], batch_size=10)
     after = _scrape(admin_client_logged_in)
 
     # then
