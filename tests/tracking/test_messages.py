@@ -2,13 +2,14 @@ import re
 import time
 from datetime import UTC, datetime
 
+import phonenumbers
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import override_settings
 
 from tests.factories import ContactFactory, CreativeFactory, LinkFactory, OfferFactory
 from tracking.models import Contact, Link, Message
-from tracking.services.contacts import ContactSpec
+from tracking.services.contacts import ContactSpec, contact_normalize_phone
 from tracking.services.messages import (
     LINK_CODE_ALPHABET,
     MessageSpec,
@@ -306,3 +307,43 @@ def test_ten_thousand_messages_are_created_set_based(catalog, django_assert_max_
     # then
     assert [r.message.pk for r in again] == [r.message.pk for r in results]
     assert Message.objects.count() == 10_000
+
+
+def test_phones_given_in_e164_are_normalised_exactly_as_phonenumbers_parses_them():
+    # given: every region's example numbers as E.164, and with a national prefix,
+    # a zero or a digit too many or too few after the country code
+    given = set()
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        prefix = phonenumbers.PhoneMetadata.metadata_for_region(region).national_prefix or ""
+        for number_type in range(11):
+            example = phonenumbers.example_number_for_type(region, number_type)
+            if example is None:
+                continue
+            national = phonenumbers.national_significant_number(example)
+            for variant in (
+                national,
+                prefix + national,
+                "0" + national,
+                national[:-1],
+                national + "7",
+            ):
+                given.add(f"+{example.country_code}{variant}")
+
+    def expected(phone: str) -> str | None:
+        parsed = phonenumbers.parse(phone, None)
+        if not phonenumbers.is_valid_number(parsed):
+            return None
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+    def normalised(phone: str) -> str | None:
+        try:
+            return contact_normalize_phone(phone=phone)
+        except ValidationError:
+            return None
+
+    # when
+    mismatches = [phone for phone in sorted(given) if normalised(phone) != expected(phone)]
+
+    # then
+    assert len(given) > 2000
+    assert mismatches == []
