@@ -314,7 +314,8 @@ def test_phones_given_in_e164_are_normalised_exactly_as_phonenumbers_parses_them
     # a zero or a digit too many or too few after the country code
     given = set()
     for region in phonenumbers.SUPPORTED_REGIONS:
-        prefix = phonenumbers.PhoneMetadata.metadata_for_region(region).national_prefix or ""
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        prefix = (metadata.national_prefix if metadata else None) or ""
         for number_type in range(11):
             example = phonenumbers.example_number_for_type(region, number_type)
             if example is None:
