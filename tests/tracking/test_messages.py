@@ -1,6 +1,7 @@
 import re
 import time
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 import pytest
@@ -348,3 +349,21 @@ def test_phones_given_in_e164_are_normalised_exactly_as_phonenumbers_parses_them
     # then
     assert len(given) > 2000
     assert mismatches == []
+
+
+@pytest.mark.django_db
+def test_each_message_keeps_its_own_send_time(catalog):
+    # given: three times, one of them twice and one given in another time zone
+    _, offer = catalog
+    later = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    in_paris = datetime(2026, 3, 1, 14, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    times = [SENT_AT, later, SENT_AT, in_paris]
+
+    # when
+    results = message_create_bulk(
+        items=[spec(offer, number, sent_at=sent_at) for number, sent_at in enumerate(times)]
+    )
+
+    # then
+    stored = [Message.objects.get(pk=result.message.pk).sent_at for result in results]
+    assert stored == [SENT_AT, later, SENT_AT, datetime(2026, 3, 1, 13, 0, tzinfo=UTC)]
