@@ -3,10 +3,10 @@
 For failed postback tokens, per network and client address:
 
     key = f"postback-token:{network.slug}:{client_ip}"
-    if ratelimit_exceeded(key=key, limit=settings.POSTBACK_TOKEN_FAILURE_LIMIT):
+    if ratelimit_exceeded(key=key, limit=settings.POSTBACK_FAILED_TOKEN_LIMIT):
         return 429 {"error": "too many failed token attempts, retry later"}
     if not network_token_matches(...):
-        ratelimit_hit(key=key, limit=..., window=settings.POSTBACK_TOKEN_FAILURE_WINDOW_SECONDS)
+        ratelimit_hit(key=key, limit=..., window=settings.POSTBACK_FAILED_TOKEN_WINDOW_SECONDS)
         return 403 ...
 
 When Redis cannot be reached the limiter lets requests through (and logs it): a cache
