@@ -30,8 +30,12 @@ migrate: services
 demo: migrate
 	$(PY) manage.py demo_setup
 
+# Stale per-process counter files of earlier runs would be added into /metrics: empty the
+# Prometheus multiprocess directory (exactly the one the settings pick) before starting.
 run: demo
 	@$(PY) manage.py demo_banner
+	@dir="$$($(PY) manage.py shell -c 'from config.metrics import multiprocess_directory; print(multiprocess_directory())' | tail -n 1)"; \
+	case "$$dir" in /*/prometheus*|/*/*/*) rm -rf -- "$$dir";; *) echo "Not emptying metrics directory '$$dir'";; esac
 	$(VENV)/bin/honcho start -f Procfile -p $(PORT)
 
 lint: install

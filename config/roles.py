@@ -31,13 +31,14 @@ class RoleSummary:
 
 
 def personal_data_permission_ensure() -> Permission:
-    """`tracking.view_contact_phone`, created if the Contact model does not declare it."""
+    """`tracking.view_contact_phone`: declared on `Contact.Meta.permissions`, so migrate
+    creates it; fetched here (created only if migrate's post_migrate step has not run)."""
     app_label, codename = PERSONAL_DATA_PERMISSION.split(".")
     content_type = ContentType.objects.get_by_natural_key(app_label, "contact")
     permission, _ = Permission.objects.get_or_create(
         content_type=content_type,
         codename=codename,
-        defaults={"name": "Can see contacts' phone numbers and e-mails"},
+        defaults={"name": "Can see contacts' full phone numbers and emails"},
     )
     return permission
 

@@ -5,6 +5,14 @@ from django.db import connections
 from django.test import override_settings
 
 
+@pytest.fixture(autouse=True)
+def empty_click_spool(settings, tmp_path):
+    """A spool of these tests' own: clicks other tests left behind cannot make them degraded."""
+    settings.CLICK_SPOOL_DIR = tmp_path / "click-spool"
+    settings.CLICK_SPOOL_DIR.mkdir()
+    return settings.CLICK_SPOOL_DIR
+
+
 @pytest.mark.django_db
 def test_healthz_reports_database_and_redis_up(client):
     # when

@@ -22,6 +22,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from config import masking
 from tracking.models import Campaign, Click, Contact, Creative, Link, Message
 from tracking.services.contacts import contact_normalize_email, contact_normalize_phone
 
@@ -51,20 +52,13 @@ class LargeTablePaginator(Paginator):
 
 
 def mask_phone(phone: str | None) -> str:
-    """`+12015550123` -> `+1201•••0123`: enough to tell contacts apart, not to call one."""
-    if not phone:
-        return ""
-    if len(phone) <= 9:
-        return phone[:2] + "•••" + phone[-2:]
-    return phone[:5] + "•••" + phone[-4:]
+    """`+12015550123` -> `+1201•••0123`, whoever looks (see `config.masking` for per-user)."""
+    return masking.mask_phone(phone, None)
 
 
 def mask_email(email: str | None) -> str:
-    """`jane.doe@example.com` -> `j•••@example.com`."""
-    if not email:
-        return ""
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}•••@{domain}"
+    """`jane.doe@example.com` -> `j•••@example.com`, whoever looks."""
+    return masking.mask_email(email, None)
 
 
 class LargeTableAdmin(admin.ModelAdmin):
@@ -104,27 +98,76 @@ class ContactForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if not any(cleaned.get(name) for name in ("phone", "email", "external_id")):
+        # A user who may not see phones and emails edits a form without them: the
+        # contact's stored ones still count.
+        if not any(
+            cleaned.get(name) if name in self.fields else getattr(self.instance, name)
+            for name in ("phone", "email", "external_id")
+        ):
             raise ValidationError("Give a phone, an email or an external id.")
         return cleaned
+
+
+def _masked_columns(request: HttpRequest) -> tuple[Any, Any]:
+    """The phone and email columns for this request's user, made once per request (the
+    admin matches read-only fields by identity across `get_fields`/`get_readonly_fields`)."""
+    made: tuple[Any, Any] | None = getattr(request, "_contact_masked_columns", None)
+    if made is None:
+        made = _masked_columns_for(request.user)
+        request._contact_masked_columns = made  # type: ignore[attr-defined]
+    return made
+
+
+def _masked_columns_for(user: Any) -> tuple[Any, Any]:
+
+    @admin.display(description="phone", ordering="phone")
+    def phone(contact: Contact) -> str:
+        return masking.mask_phone(contact.phone, user)
+
+    @admin.display(description="email", ordering="email")
+    def email(contact: Contact) -> str:
+        return masking.mask_email(contact.email, user)
+
+    return phone, email
 
 
 @admin.register(Contact)
 class ContactAdmin(LargeTableAdmin):
     form = ContactForm
-    list_display = ["id", "phone_masked", "email_masked", "external_id", "created_at", "journey"]
+    list_display = ["id", "phone", "email", "external_id", "created_at", "journey"]
     search_fields = ["=phone", "=email", "=external_id"]
     search_help_text = "Exact phone (with country code), email or external id"
     readonly_fields = ["created_at", "journey"]
     ordering = ["-id"]
 
-    @admin.display(description="phone")
-    def phone_masked(self, contact: Contact) -> str:
-        return mask_phone(contact.phone)
+    # Phones and emails are shown in full only to users with `tracking.view_contact_phone`
+    # (config.masking). The columns are made per request, bound to its user: the admin
+    # instance is shared by every thread, so the request is never stored on it.
 
-    @admin.display(description="email")
-    def email_masked(self, contact: Contact) -> str:
-        return mask_email(contact.email)
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        phone, email = _masked_columns(request)
+        return ["id", phone, email, "external_id", "created_at", "journey"]
+
+    def get_fields(self, request: HttpRequest, obj: Contact | None = None) -> list[Any]:
+        if obj is None or masking.may_see_personal_data(request.user):
+            return list(super().get_fields(request, obj))
+        phone, email = _masked_columns(request)
+        return [phone, email, "external_id", "created_at", "journey"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Contact | None = None) -> list[Any]:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is None or masking.may_see_personal_data(request.user):
+            return readonly
+        # "phone" and "email" listed too so the form leaves them out (never edited blind).
+        return [*readonly, "phone", "email", *_masked_columns(request)]
+
+    def get_form(
+        self, request: HttpRequest, obj: Contact | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is not None and not masking.may_see_personal_data(request.user):
+            # The masked columns are not form fields; the phone and email are kept as stored.
+            kwargs["fields"] = ["external_id"]
+        return super().get_form(request, obj, change, **kwargs)
 
     @admin.display(description="journey")
     def journey(self, contact: Contact) -> str:

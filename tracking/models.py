@@ -39,6 +39,9 @@ class Contact(models.Model):
                 name="contact_email_is_lower_case",
             ),
         ]
+        permissions = [
+            ("view_contact_phone", "Can see contacts' full phone numbers and emails"),
+        ]
 
     def __str__(self) -> str:
         return f"Contact #{self.pk}"

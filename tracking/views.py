@@ -15,6 +15,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from config import metrics
 from tracking.services.clicks import LINK_CODE_PATTERN, click_record
 from tracking.services.link_cache import CLICK_ID_MACRO, link_cache_lookup
 
@@ -36,6 +37,7 @@ def _unavailable(reason: str) -> HttpResponse:
 
 
 @csrf_exempt
+@metrics.count_redirect_answers
 def redirect(request: HttpRequest, code: str) -> HttpResponse:
     method = request.method or "GET"
     if method != "GET" and method != "HEAD":
