@@ -210,7 +210,7 @@ def test_a_task_carries_the_request_id_to_the_worker_and_its_latency_is_measured
 def test_decorated_views_count_what_they_answered(admin_client_logged_in, rf, settings, tmp_path):
     # given: the real redirect and postback views, decorated as the call sites are
     settings.CLICK_SPOOL_DIR = tmp_path / "spool"
-    redirect_view = metrics.count_redirect_answers(redirect)
+    redirect_view = redirect  # decorated with count_redirect_answers where defined
     postback_view = postback_intake  # decorated with count_postback_answers where defined
     link = cast(Link, LinkFactory())
     network = cast(Network, NetworkFactory())
