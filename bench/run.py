@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -29,6 +30,23 @@ def main(argv: list[str]) -> None:
         figures.extend(module.run())
     sys.stdout.write(markdown_table(figures) + "\n")
     logger.info("saved %s", write_results(figures))
+    _remove_bench_leftovers()
+
+
+def _remove_bench_leftovers() -> None:
+    """Suites run under key prefixes `creditflow-bench:<random>:`; their Redis keys and
+    Prometheus files are of no use once the table is written."""
+    import redis
+
+    from bench.server import bench_environment
+
+    redis_url = bench_environment(database_url="")["REDIS_URL"]
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match="creditflow-bench:*", count=1000):
+        client.delete(key)
+    metrics_root = Path(__file__).resolve().parent.parent / ".run" / "prometheus"
+    for directory in metrics_root.glob("creditflow-bench-*"):
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

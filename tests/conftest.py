@@ -1,4 +1,7 @@
+import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -17,6 +20,20 @@ def _redis_keys_removed_after_run() -> Iterator[None]:
     client = redis.Redis.from_url(settings.REDIS_URL)
     for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000):
         client.delete(key)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _run_files_removed_after_run() -> Iterator[None]:
+    """This run's spool and metrics directories under `.run/` go at the end too."""
+    yield
+    from config.metrics import multiprocess_directory
+
+    run_id = os.environ["CREDITFLOW_TEST_RUN"]
+    run_root = Path(settings.BASE_DIR) / ".run"
+    for directory in (run_root / f"test-{run_id}", multiprocess_directory()):
+        # Only ever a directory of this run, inside .run/.
+        if run_root in directory.parents and run_id in directory.name:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
