@@ -1,17 +1,11 @@
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, cast
 
 import pytest
 import time_machine
-from django.core.management import call_command
 from django.test import Client
 
-from tests.factories import LinkFactory
+from tests.tracking.helpers import drain, make_link
 from tracking.models import Click, Link
-from tracking.services.link_cache import link_cache_clear
-from tracking.services.spool import spool_writer
 
 PHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
@@ -24,21 +18,7 @@ OTHER_PHONE = (
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def spool_dir(settings, tmp_path) -> Iterator[Path]:
-    settings.CLICK_SPOOL_DIR = tmp_path / "spool"
-    link_cache_clear()
-    yield settings.CLICK_SPOOL_DIR
-    spool_writer.close()
-    link_cache_clear()
-
-
-def make_link(**fields: Any) -> Link:
-    return cast(Link, LinkFactory(**fields))
-
-
-def drain(spool_dir: Path) -> None:
-    call_command("drain_clicks", "--once", "--spool-dir", str(spool_dir))
+pytestmark = pytest.mark.usefixtures("spool_dir")
 
 
 def click_at(client: Client, link: Link, when: datetime, **headers: str) -> None:

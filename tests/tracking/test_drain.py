@@ -3,37 +3,18 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 
 from tests import processes
-from tests.factories import LinkFactory
 from tests.processes import ManagedProcess
+from tests.tracking.helpers import drain, make_link
 from tracking.models import Click, ClickSpoolOffset, Link
-from tracking.services.link_cache import link_cache_clear
 from tracking.services.spool import spool_files, spool_host, spool_writer
 
-
-@pytest.fixture(autouse=True)
-def spool_dir(settings, tmp_path) -> Iterator[Path]:
-    settings.CLICK_SPOOL_DIR = tmp_path / "spool"
-    link_cache_clear()
-    yield settings.CLICK_SPOOL_DIR
-    spool_writer.close()
-    link_cache_clear()
-
-
-def make_link(**fields: Any) -> Link:
-    return cast(Link, LinkFactory(**fields))
-
-
-def drain(spool_dir: Path) -> None:
-    call_command("drain_clicks", "--once", "--spool-dir", str(spool_dir))
+pytestmark = pytest.mark.usefixtures("spool_dir")
 
 
 def click(client: Client, link: Link, count: int = 1) -> None:

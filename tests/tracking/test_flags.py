@@ -1,16 +1,9 @@
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, cast
-
 import pytest
-from django.core.management import call_command
 
-from tests.factories import LinkFactory
-from tracking.models import Click, Link
+from tests.tracking.helpers import drain, make_link
+from tracking.models import Click
 from tracking.preview_agents import PREVIEW_AGENTS, PreviewAgent
 from tracking.services.flags import click_flags
-from tracking.services.link_cache import link_cache_clear
-from tracking.services.spool import spool_writer
 
 PEOPLE = [
     # iPhone Safari, Android Chrome, Samsung Internet, desktop Firefox, Gmail's in-app browser.
@@ -39,21 +32,7 @@ BOTS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def spool_dir(settings, tmp_path) -> Iterator[Path]:
-    settings.CLICK_SPOOL_DIR = tmp_path / "spool"
-    link_cache_clear()
-    yield settings.CLICK_SPOOL_DIR
-    spool_writer.close()
-    link_cache_clear()
-
-
-def make_link(**fields: Any) -> Link:
-    return cast(Link, LinkFactory(**fields))
-
-
-def drain(spool_dir: Path) -> None:
-    call_command("drain_clicks", "--once", "--spool-dir", str(spool_dir))
+pytestmark = pytest.mark.usefixtures("spool_dir")
 
 
 @pytest.mark.parametrize("agent", PREVIEW_AGENTS, ids=[agent.name for agent in PREVIEW_AGENTS])

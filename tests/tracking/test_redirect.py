@@ -1,36 +1,17 @@
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, cast
+from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.core.management import call_command
 from django.db import connection, transaction
 
 from attribution.models import Offer
-from tests.factories import CampaignFactory, CreativeFactory, LinkFactory, MessageFactory
-from tracking.models import Click, Creative, Link, Message
-from tracking.services.link_cache import link_cache_clear, link_cache_invalidate
-from tracking.services.spool import spool_writer
+from tests.factories import CampaignFactory, CreativeFactory, MessageFactory
+from tests.tracking.helpers import drain, make_link
+from tracking.models import Click, Creative, Message
+from tracking.services.link_cache import link_cache_invalidate
 
-
-@pytest.fixture(autouse=True)
-def spool_dir(settings, tmp_path) -> Iterator[Path]:
-    """A spool of this test's own, and a link cache that starts empty."""
-    settings.CLICK_SPOOL_DIR = tmp_path / "spool"
-    link_cache_clear()
-    yield settings.CLICK_SPOOL_DIR
-    spool_writer.close()
-    link_cache_clear()
-
-
-def make_link(**fields: Any) -> Link:
-    return cast(Link, LinkFactory(**fields))
-
-
-def drain(spool_dir: Path) -> None:
-    call_command("drain_clicks", "--once", "--spool-dir", str(spool_dir))
+pytestmark = pytest.mark.usefixtures("spool_dir")
 
 
 @pytest.mark.django_db
