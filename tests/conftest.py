@@ -13,13 +13,17 @@ from rest_framework.test import APIClient
 from tests.processes import ManagedProcess, celery_worker
 
 
+def _delete_this_runs_redis_keys() -> None:
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000):
+        client.delete(key)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _redis_keys_removed_after_run() -> Iterator[None]:
     """Leave the shared Redis as we found it: every key of this run goes at the end."""
     yield
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000):
-        client.delete(key)
+    _delete_this_runs_redis_keys()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,9 +44,7 @@ def _run_files_removed_after_run() -> Iterator[None]:
 def _fresh_cache() -> Iterator[None]:
     # Not `cache.clear()`: Django's Redis cache clears with FLUSHDB, which would wipe every
     # other run's keys and queues on the shared Redis. Only this run's keys go.
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000):
-        client.delete(key)
+    _delete_this_runs_redis_keys()
     yield
 
 
