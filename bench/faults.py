@@ -294,8 +294,7 @@ def running_stack(postgres: PrivatePostgres) -> Iterator[Stack]:
             env.pop("CELERY_BROKER_URL", None)
             django_manage(env, "migrate", "--noinput")
             python_module(env, "bench.faults", "seed")
-            # As in the Procfile: 8 blocking threads per worker bound the connections.
-            server = GranianServer(env=env, workers=2, extra_args=["--blocking-threads", "8"])
+            server = GranianServer(env=env, workers=2)
             server.start()
             stack = Stack(
                 env=env,

@@ -149,8 +149,9 @@ class GranianServer:
     env: dict[str, str]
     app: str = "config.wsgi:application"
     workers: int = 2
-    # As in the Procfile: each blocking thread may hold a PostgreSQL connection.
-    blocking_threads: int = 8
+    # As in the Procfile. Each blocking thread may hold a PostgreSQL connection; more
+    # threads than this only contend for the GIL and lengthen the p99.
+    blocking_threads: int = 4
     ready_path: str = "/healthz"
     extra_args: list[str] = field(default_factory=list)
     port: int = 0

@@ -1,8 +1,7 @@
 """Postbacks under load: intake requests/s, and conversions attributed per second by one worker.
 
 1. Intake: `/postback/<slug>/` against a bare Django view answering the same JSON,
-   both in one granian server (production settings, 2 workers, 8 blocking threads
-   each), `wrk -t2 -c32 -d8s`.
+   both in one granian server (production settings and threads, 2 workers), `wrk -t2 -c32 -d8s`.
    Every intake request stores its raw row and enqueues a task to Redis.
 2. Worker: 100,000 stored postbacks (with the one wake-up task the intake leaves
    queued for them) against 1,000,000 stored clicks of 100,000 contacts, one Celery
@@ -53,7 +52,6 @@ CLICKS_PER_LINK = 5  # two links per contact (SMS and email): 1,000,000 clicks
 POSTBACKS = 100_000
 BASELINE_POSTBACKS = 5_000
 CONNECTIONS = 32
-BLOCKING_THREADS = 8
 DURATION = "8s"
 
 
@@ -163,11 +161,7 @@ def run() -> list[Figure]:
         django_manage(env, "migrate", "--noinput")
         python_module(env, "bench.suite_postbacks", "seed-network")
         intake_path = f"/postback/{SLUG}/?token={TOKEN}&click_id=bench-click-1&txid=T1&payout=2"
-        # Each blocking thread may hold a PostgreSQL connection: bounded, so the shared
-        # server's max_connections is never the thing measured.
-        with GranianServer(
-            env=env, workers=2, extra_args=["--blocking-threads", str(BLOCKING_THREADS)]
-        ) as server:
+        with GranianServer(env=env, workers=2) as server:
             bare = _measure(server, f"/bench/bare-postback/{SLUG}/")
             intake = _measure(server, intake_path)
         _forget_queues(env)

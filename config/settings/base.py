@@ -43,6 +43,16 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Short links and postback intake (see config/wsgi.py): no session, login, CSRF or framing.
+# CommonMiddleware stays: it checks the Host header against ALLOWED_HOSTS.
+HOT_PATH_MIDDLEWARE = [
+    "config.middleware.request_id_middleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+# `/postback/<slug>/`, and `/<code>` unless the segment is one of the project's own paths.
+HOT_PATH_PATTERN = r"/postback/[^/]+/|/(?!(?:admin|api|healthz|metrics|static|postback)$)[^/]+"
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
