@@ -11,16 +11,17 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import math
 import secrets
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -34,6 +35,7 @@ from attribution.services.parsing import (
     without_secrets,
 )
 from config.ratelimit import ratelimit_exceeded, ratelimit_hit
+from config.redis_client import redis_client, redis_key
 
 logger = logging.getLogger(__name__)
 
@@ -70,45 +72,51 @@ _networks: dict[str, tuple[str, float, Network]] = {}
 NETWORK_GENERATION_KEY = "attribution:network-generation"
 
 
-_redis_clients: dict[str, redis.Redis] = {}
+class _GenerationCheck:
+    """The network generation as this process last read it, and when."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.value = ""
+        self.read_at = -math.inf
 
 
-def _redis() -> redis.Redis:
-    """A plain client (thread-safe, pooled): Django's cache client costs more per call,
-    and the intake makes two Redis calls per postback."""
-    client = _redis_clients.get(settings.REDIS_URL)
-    if client is None:
-        client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
-        )
-        _redis_clients[settings.REDIS_URL] = client
-    return client
-
-
-def _key(name: str) -> str:
-    return f"{settings.REDIS_KEY_PREFIX}{name}"
+_generation = _GenerationCheck()
 
 
 def _network_generation() -> str:
-    """A token that changes whenever any network changes (and whenever the key is lost)."""
-    client = _redis()
-    generation = client.get(_key(NETWORK_GENERATION_KEY))
-    if generation is None:
-        client.set(_key(NETWORK_GENERATION_KEY), secrets.token_hex(8), nx=True)
-        generation = client.get(_key(NETWORK_GENERATION_KEY)) or b""
-    return generation.decode() if isinstance(generation, bytes) else str(generation)
+    """A token that changes whenever any network changes (and whenever the key is lost).
+
+    Read from Redis at most every `POSTBACK_NETWORK_CHECK_SECONDS` per process, so a
+    change made in another process is seen within that time; `""` while Redis is down.
+    """
+    now = time.monotonic()
+    if now - _generation.read_at < settings.POSTBACK_NETWORK_CHECK_SECONDS:
+        return _generation.value
+    with _generation.lock:
+        if now - _generation.read_at < settings.POSTBACK_NETWORK_CHECK_SECONDS:
+            return _generation.value
+        client = redis_client()
+        key = redis_key(NETWORK_GENERATION_KEY)
+        try:
+            value = client.get(key)
+            if value is None:
+                client.set(key, secrets.token_hex(8), nx=True)
+                value = client.get(key) or b""
+        except RedisError:
+            value = b""
+        _generation.value = value.decode() if isinstance(value, bytes) else str(value)
+        _generation.read_at = now
+        return _generation.value
 
 
 def network_for_intake(*, slug: str) -> Network | None:
     """The network by slug, from this process's memory while no network has changed.
 
-    One Redis read instead of a PostgreSQL query per postback; entries are also
-    dropped after `POSTBACK_NETWORK_CACHE_SECONDS` in case a row was edited by hand.
+    No PostgreSQL query per postback; entries are also dropped after
+    `POSTBACK_NETWORK_CACHE_SECONDS` in case a row was edited by hand.
     """
-    try:
-        generation = _network_generation()
-    except RedisError:
-        generation = ""
+    generation = _network_generation()
     now = time.monotonic()
     cached = _networks.get(slug)
     if (
@@ -133,9 +141,10 @@ def network_cache_invalidate() -> None:
 
     def bump() -> None:
         try:
-            _redis().set(_key(NETWORK_GENERATION_KEY), secrets.token_hex(8))
+            redis_client().set(redis_key(NETWORK_GENERATION_KEY), secrets.token_hex(8))
         except RedisError:
             logger.warning("could not bump the network generation; caches expire on their own")
+        _networks.clear()
 
     _networks.clear()
     transaction.on_commit(bump)
@@ -193,7 +202,11 @@ def postback_receive(*, network_slug: str, incoming: IncomingPostback) -> Intake
     """Authenticate, store and acknowledge one postback (see INTERFACES.md, Postbacks)."""
     network = None
     if len(network_slug) <= MAX_SLUG_LENGTH and "\x00" not in network_slug:
-        network = network_for_intake(slug=network_slug)
+        try:
+            network = network_for_intake(slug=network_slug)
+        except DatabaseError:
+            logger.warning("postback intake: database unavailable for an uncached network")
+            return _unavailable()
     if network is None:
         return IntakeAnswer(404, {"error": "unknown network"})
 
@@ -235,9 +248,13 @@ def postback_receive(*, network_slug: str, incoming: IncomingPostback) -> Intake
         content_type=incoming.content_type,
         network_aliases=aliases,
     )
-    problem = incoming.body_problem or _problem(
-        network=network, query_string=query_string, body=body, incoming=incoming, now=now
-    )
+    try:
+        problem = incoming.body_problem or _problem(
+            network=network, query_string=query_string, body=body, incoming=incoming, now=now
+        )
+    except DatabaseError:
+        logger.warning("postback intake: database unavailable")
+        return _unavailable()
     postback = Postback(
         network=network,
         method=clean_text(incoming.method)[:8],
@@ -250,7 +267,12 @@ def postback_receive(*, network_slug: str, incoming: IncomingPostback) -> Intake
         reason=problem[:500],
     )
     # One INSERT in autocommit: committed when save() returns, and only then enqueued.
-    postback.save()
+    try:
+        postback.save()
+    except DatabaseError:
+        # Nothing was stored, so nothing is acknowledged: the network sends it again.
+        logger.warning("postback intake: database unavailable")
+        return _unavailable()
     if not problem:
         postback_wake_worker(postback_id=postback.pk)
     if problem:
@@ -260,6 +282,14 @@ def postback_receive(*, network_slug: str, incoming: IncomingPostback) -> Intake
         {"status": "accepted", "postback_id": postback.pk},
         postback.pk,
         text_response=network.response_format == Network.ResponseFormat.TEXT,
+    )
+
+
+def _unavailable() -> IntakeAnswer:
+    return IntakeAnswer(
+        503,
+        {"error": "temporarily unavailable, retry later"},
+        headers={"Retry-After": str(settings.POSTBACK_RETRY_AFTER_SECONDS)},
     )
 
 
@@ -314,8 +344,8 @@ def postback_wake_worker(*, postback_id: int) -> None:
     """
     if settings.POSTBACK_COALESCE_WAKEUPS:
         try:
-            queued = not _redis().set(
-                _key(WAKEUP_KEY), postback_id, nx=True, ex=settings.POSTBACK_WAKEUP_TTL_SECONDS
+            queued = not redis_client().set(
+                redis_key(WAKEUP_KEY), postback_id, nx=True, ex=settings.POSTBACK_WAKEUP_TTL_SECONDS
             )
         except RedisError:
             queued = False
@@ -329,7 +359,7 @@ def postback_wakeup_taken() -> None:
     if not settings.POSTBACK_COALESCE_WAKEUPS:
         return
     try:
-        _redis().delete(_key(WAKEUP_KEY))
+        redis_client().delete(redis_key(WAKEUP_KEY))
     except RedisError:
         logger.warning("could not clear the postback wake-up key; it expires on its own")
 

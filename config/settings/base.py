@@ -258,6 +258,11 @@ HEALTH_CLICK_SPOOL_STUCK_SECONDS = env.int("HEALTH_CLICK_SPOOL_STUCK_SECONDS", d
 # The intake keeps networks in memory (checked against a Redis generation per postback),
 # at most this long even when nothing says they changed.
 POSTBACK_NETWORK_CACHE_SECONDS = env.int("POSTBACK_NETWORK_CACHE_SECONDS", default=60)
+# A postback that could not be stored (database unavailable) is answered 503 with this.
+POSTBACK_RETRY_AFTER_SECONDS = env.int("POSTBACK_RETRY_AFTER_SECONDS", default=30)
+# How often each web process asks Redis whether any network changed (token, allowlist,
+# aliases): a change made elsewhere is seen within this time.
+POSTBACK_NETWORK_CHECK_SECONDS = env.float("POSTBACK_NETWORK_CHECK_SECONDS", default=1.0)
 # One queued task wakes a worker for every postback that arrives before it starts,
 # instead of one task per postback (see attribution.services.intake.postback_wake_worker).
 POSTBACK_COALESCE_WAKEUPS = env.bool("POSTBACK_COALESCE_WAKEUPS", default=True)
