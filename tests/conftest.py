@@ -11,6 +11,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.processes import ManagedProcess, celery_worker
+from tracking.services.link_cache import link_cache_clear
+from tracking.services.spool import spool_writer
 
 
 def _delete_this_runs_redis_keys() -> None:
@@ -46,6 +48,16 @@ def _fresh_cache() -> Iterator[None]:
     # other run's keys and queues on the shared Redis. Only this run's keys go.
     _delete_this_runs_redis_keys()
     yield
+
+
+@pytest.fixture
+def spool_dir(settings, tmp_path) -> Iterator[Path]:
+    """A spool of this test's own, and a link cache that starts empty."""
+    settings.CLICK_SPOOL_DIR = tmp_path / "spool"
+    link_cache_clear()
+    yield settings.CLICK_SPOOL_DIR
+    spool_writer.close()
+    link_cache_clear()
 
 
 @pytest.fixture

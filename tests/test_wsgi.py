@@ -3,9 +3,7 @@ short middleware stack, everything else on the whole one."""
 
 import io
 import json
-from collections.abc import Iterator
 from http.cookies import SimpleCookie
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +13,6 @@ from config.wsgi import application
 from tests.factories import TEST_POSTBACK_TOKEN, NetworkFactory
 from tests.tracking.helpers import drain, make_link
 from tracking.models import Click
-from tracking.services.link_cache import link_cache_clear
-from tracking.services.spool import spool_writer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -73,22 +69,13 @@ def call(path: str, query_string: str = "", **extra: Any) -> Answer:
     return Answer(status, headers, body)
 
 
-@pytest.fixture
-def spool(settings, tmp_path) -> Iterator[Path]:
-    settings.CLICK_SPOOL_DIR = tmp_path / "spool"
-    link_cache_clear()
-    yield settings.CLICK_SPOOL_DIR
-    spool_writer.close()
-    link_cache_clear()
-
-
-def test_a_short_link_redirects_and_records_its_click_without_session_or_csrf_cookies(spool):
+def test_a_short_link_redirects_and_records_its_click_without_session_or_csrf_cookies(spool_dir):
     # given
     link = make_link()
 
     # when
     answer = call(f"/{link.code}")
-    drain(spool)
+    drain(spool_dir)
 
     # then
     assert answer.status_code == 302
@@ -142,7 +129,7 @@ def test_the_projects_own_top_level_paths_are_not_treated_as_short_links(path):
     assert answer.header("X-Frame-Options") == "DENY"
 
 
-def test_a_short_link_with_a_foreign_host_header_is_refused(spool):
+def test_a_short_link_with_a_foreign_host_header_is_refused(spool_dir):
     # given
     link = make_link()
 

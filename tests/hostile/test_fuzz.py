@@ -1,7 +1,5 @@
 """Malformed paths, headers, encodings and bodies at the two public endpoints: never a 5xx."""
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote, quote_from_bytes
 
@@ -12,8 +10,6 @@ from hypothesis import strategies as st
 from attribution.models import Network
 from tests.factories import TEST_POSTBACK_TOKEN, LinkFactory, NetworkFactory
 from tracking.models import Link
-from tracking.services.link_cache import link_cache_clear
-from tracking.services.spool import spool_writer
 
 FUZZ = settings(
     max_examples=100,
@@ -56,15 +52,6 @@ content_types = st.sampled_from(
 )
 
 
-@pytest.fixture
-def spool(settings, tmp_path) -> Iterator[Path]:
-    settings.CLICK_SPOOL_DIR = tmp_path / "spool"
-    link_cache_clear()
-    yield settings.CLICK_SPOOL_DIR
-    spool_writer.close()
-    link_cache_clear()
-
-
 def _request(client: Any, method: str, path: str, body: bytes, content_type: str, **meta: str):
     return client.generic(method, path, data=body, content_type=content_type, **meta)
 
@@ -80,7 +67,7 @@ def _request(client: Any, method: str, path: str, body: bytes, content_type: str
     purpose=header_values,
 )
 def test_short_links_never_answer_5xx(
-    client, spool, segment, query, method, user_agent, forwarded_for, purpose
+    client, spool_dir, segment, query, method, user_agent, forwarded_for, purpose
 ):
     # given
     link = cast(Link, LinkFactory())
@@ -164,7 +151,7 @@ def test_a_huge_postback_body_is_refused_with_a_reason_not_a_crash(client, conte
 
 
 @pytest.mark.django_db
-def test_a_huge_query_string_or_header_on_a_short_link_is_not_a_crash(client, spool):
+def test_a_huge_query_string_or_header_on_a_short_link_is_not_a_crash(client, spool_dir):
     # given
     link = cast(Link, LinkFactory())
 

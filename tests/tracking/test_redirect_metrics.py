@@ -1,5 +1,3 @@
-from collections.abc import Iterator
-from pathlib import Path
 from typing import cast
 
 import pytest
@@ -8,17 +6,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import LinkFactory
 from tracking.models import Link
-from tracking.services.link_cache import link_cache_clear
-from tracking.services.spool import spool_writer
 
-
-@pytest.fixture(autouse=True)
-def spool_dir(settings, tmp_path) -> Iterator[Path]:
-    settings.CLICK_SPOOL_DIR = tmp_path / "spool"
-    link_cache_clear()
-    yield settings.CLICK_SPOOL_DIR
-    spool_writer.close()
-    link_cache_clear()
+pytestmark = pytest.mark.usefixtures("spool_dir")
 
 
 def _redirect_counts(client: Client) -> dict[str, float]:
