@@ -144,6 +144,8 @@ def network_cache_invalidate() -> None:
             redis_client().set(redis_key(NETWORK_GENERATION_KEY), secrets.token_hex(8))
         except RedisError:
             logger.warning("could not bump the network generation; caches expire on their own")
+        # Again after the commit: a request between the first clear and the commit may
+        # have cached the row as it was.
         _networks.clear()
 
     _networks.clear()
@@ -199,14 +201,26 @@ def _stored_ip(client_ip: str) -> str | None:
 
 
 def postback_receive(*, network_slug: str, incoming: IncomingPostback) -> IntakeAnswer:
-    """Authenticate, store and acknowledge one postback (see INTERFACES.md, Postbacks)."""
+    """Authenticate, store and acknowledge one postback (see INTERFACES.md, Postbacks).
+
+    PostgreSQL unreachable (an uncached network, or the INSERT itself): `503` with
+    `Retry-After`. Nothing was stored, so nothing is acknowledged: the network sends again.
+    """
+    try:
+        return _receive(network_slug=network_slug, incoming=incoming)
+    except DatabaseError:
+        logger.warning("postback intake: database unavailable")
+        return IntakeAnswer(
+            503,
+            {"error": "temporarily unavailable, retry later"},
+            headers={"Retry-After": str(settings.POSTBACK_RETRY_AFTER_SECONDS)},
+        )
+
+
+def _receive(*, network_slug: str, incoming: IncomingPostback) -> IntakeAnswer:
     network = None
     if len(network_slug) <= MAX_SLUG_LENGTH and "\x00" not in network_slug:
-        try:
-            network = network_for_intake(slug=network_slug)
-        except DatabaseError:
-            logger.warning("postback intake: database unavailable for an uncached network")
-            return _unavailable()
+        network = network_for_intake(slug=network_slug)
     if network is None:
         return IntakeAnswer(404, {"error": "unknown network"})
 
@@ -248,13 +262,9 @@ def postback_receive(*, network_slug: str, incoming: IncomingPostback) -> Intake
         content_type=incoming.content_type,
         network_aliases=aliases,
     )
-    try:
-        problem = incoming.body_problem or _problem(
-            network=network, query_string=query_string, body=body, incoming=incoming, now=now
-        )
-    except DatabaseError:
-        logger.warning("postback intake: database unavailable")
-        return _unavailable()
+    problem = incoming.body_problem or _problem(
+        network=network, query_string=query_string, body=body, incoming=incoming, now=now
+    )
     postback = Postback(
         network=network,
         method=clean_text(incoming.method)[:8],
@@ -267,12 +277,7 @@ def postback_receive(*, network_slug: str, incoming: IncomingPostback) -> Intake
         reason=problem[:500],
     )
     # One INSERT in autocommit: committed when save() returns, and only then enqueued.
-    try:
-        postback.save()
-    except DatabaseError:
-        # Nothing was stored, so nothing is acknowledged: the network sends it again.
-        logger.warning("postback intake: database unavailable")
-        return _unavailable()
+    postback.save()
     if not problem:
         postback_wake_worker(postback_id=postback.pk)
     if problem:
@@ -282,14 +287,6 @@ def postback_receive(*, network_slug: str, incoming: IncomingPostback) -> Intake
         {"status": "accepted", "postback_id": postback.pk},
         postback.pk,
         text_response=network.response_format == Network.ResponseFormat.TEXT,
-    )
-
-
-def _unavailable() -> IntakeAnswer:
-    return IntakeAnswer(
-        503,
-        {"error": "temporarily unavailable, retry later"},
-        headers={"Retry-After": str(settings.POSTBACK_RETRY_AFTER_SECONDS)},
     )
 
 

@@ -255,8 +255,8 @@ PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 HEALTH_POSTBACK_STUCK_SECONDS = env.int("HEALTH_POSTBACK_STUCK_SECONDS", default=300)
 HEALTH_QUEUE_DEPTH_MAX = env.int("HEALTH_QUEUE_DEPTH_MAX", default=10_000)
 HEALTH_CLICK_SPOOL_STUCK_SECONDS = env.int("HEALTH_CLICK_SPOOL_STUCK_SECONDS", default=60)
-# The intake keeps networks in memory (checked against a Redis generation per postback),
-# at most this long even when nothing says they changed.
+# The intake keeps networks in memory (checked against a Redis generation, see
+# POSTBACK_NETWORK_CHECK_SECONDS), at most this long even when nothing says they changed.
 POSTBACK_NETWORK_CACHE_SECONDS = env.int("POSTBACK_NETWORK_CACHE_SECONDS", default=60)
 # A postback that could not be stored (database unavailable) is answered 503 with this.
 POSTBACK_RETRY_AFTER_SECONDS = env.int("POSTBACK_RETRY_AFTER_SECONDS", default=30)
