@@ -9,15 +9,21 @@ For failed postback tokens, per network and client address:
         ratelimit_hit(key=key, limit=..., window=settings.POSTBACK_FAILED_TOKEN_WINDOW_SECONDS)
         return 403 ...
 
-`ratelimit_exceeded` runs on every postback, so it is one GET on the shared client.
-When Redis cannot be reached the limiter lets requests through (and logs it): a cache
-outage must not turn away a network's genuine postbacks.
+The count lives in Redis, so every web process adds to it. `ratelimit_exceeded` runs
+on every postback, so it asks no server: each process remembers, until the window ends,
+the keys whose count reached the limit when it counted a failure itself. A process that
+has not yet counted a failure of that key lets one more through and, counting it,
+learns the key is blocked; with P processes a window allows at most limit + P - 1
+failures. When Redis cannot be reached the limiter lets requests through (and logs it):
+a cache outage must not turn away a network's genuine postbacks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+import time
 
 from redis import RedisError
 
@@ -26,6 +32,37 @@ from config.redis_client import redis_client, redis_key
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "ratelimit:"
+MAX_REMEMBERED_KEYS = 10_000
+
+
+class _BlockedKeys:
+    """The keys this process saw reach their limit: {redis key: (count, blocked until)}."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.until: dict[str, tuple[int, float]] = {}
+
+    def remember(self, name: str, *, count: int, seconds: float) -> None:
+        with self.lock:
+            if len(self.until) >= MAX_REMEMBERED_KEYS:
+                now = time.monotonic()
+                self.until = {key: entry for key, entry in self.until.items() if entry[1] > now}
+            self.until[name] = (count, time.monotonic() + seconds)
+
+    def blocked(self, name: str, *, limit: int) -> bool:
+        entry = self.until.get(name)
+        return entry is not None and entry[0] >= limit and entry[1] > time.monotonic()
+
+    def forget(self, name: str) -> None:
+        with self.lock:
+            self.until.pop(name, None)
+
+    def forget_all(self) -> None:
+        with self.lock:
+            self.until.clear()
+
+
+_blocked = _BlockedKeys()
 
 
 def _redis_key(key: str) -> str:
@@ -43,26 +80,33 @@ def ratelimit_hit(*, key: str, limit: int, window: int) -> bool:
             # The first event of a window creates the key with its expiry; INCR keeps it.
             pipe.set(name, 0, ex=window, nx=True)
             pipe.incr(name)
-            _, count = pipe.execute()
+            pipe.pttl(name)
+            _, count, milliseconds_left = pipe.execute()
     except RedisError:
         logger.warning("rate limiter unavailable (Redis error); letting the request through")
         return False
+    if int(count) >= limit:
+        _blocked.remember(name, count=int(count), seconds=max(int(milliseconds_left), 0) / 1000)
     return int(count) > limit
 
 
 def ratelimit_exceeded(*, key: str, limit: int) -> bool:
-    """True when `key` has already had `limit` events in its current window, so the next
-    one should be turned away before any work is done."""
-    try:
-        count = redis_client().get(_redis_key(key))
-    except RedisError:
-        logger.warning("rate limiter unavailable (Redis error); letting the request through")
-        return False
-    return int(count or 0) >= limit
+    """True when `key` has already had `limit` events in its current window, as far as
+    this process has counted them, so the next one should be turned away before any work
+    is done. No round trip: see the module docstring."""
+    return _blocked.blocked(_redis_key(key), limit=limit)
 
 
 def ratelimit_reset(*, key: str) -> None:
+    """Clear the count (other processes forget the key when its window ends)."""
+    name = _redis_key(key)
+    _blocked.forget(name)
     try:
-        redis_client().delete(_redis_key(key))
+        redis_client().delete(name)
     except RedisError:
         logger.warning("rate limiter unavailable (Redis error); could not reset a key")
+
+
+def ratelimit_forget_remembered() -> None:
+    """Forget, in this process, which keys were blocked (the counts in Redis stay)."""
+    _blocked.forget_all()

@@ -27,6 +27,7 @@ def url(network) -> str:
 
 def test_a_get_postback_is_stored_before_it_is_accepted(client, network):
     # when
+    before = timezone.now()
     response = client.get(
         url(network),
         {"token": TEST_POSTBACK_TOKEN, "click_id": "abc123", "payout": "4.20"},
@@ -42,6 +43,10 @@ def test_a_get_postback_is_stored_before_it_is_accepted(client, network):
     assert parse_qs(postback.query_string) == {"click_id": ["abc123"], "payout": ["4.20"]}
     assert postback.source_ip == "127.0.0.1"
     assert postback.headers["User-Agent"] == "NetworkBot/1.0"
+    assert postback.network == network
+    assert before <= postback.received_at <= timezone.now()
+    assert (postback.reason, postback.attempts, postback.conversion) == ("", 0, None)
+    assert postback.processed_at is None
 
 
 def test_a_form_post_is_accepted(client, network):

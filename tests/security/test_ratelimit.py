@@ -3,7 +3,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.test import override_settings
 
-from config.ratelimit import ratelimit_exceeded, ratelimit_hit, ratelimit_reset
+from config.ratelimit import (
+    ratelimit_exceeded,
+    ratelimit_forget_remembered,
+    ratelimit_hit,
+    ratelimit_reset,
+)
 
 KEY = "postback-token:network-a:203.0.113.7"
 
@@ -31,6 +36,21 @@ def test_the_window_ends():
     # then
     assert ratelimit_exceeded(key=KEY, limit=3) is False
     assert ratelimit_hit(key=KEY, limit=3, window=1) is False
+
+
+def test_another_process_learns_of_the_block_on_its_next_failure():
+    # given: the limit was reached by another web process; this one counted none of it
+    for _ in range(5):
+        ratelimit_hit(key=KEY, limit=5, window=60)
+    ratelimit_forget_remembered()
+    assert ratelimit_exceeded(key=KEY, limit=5) is False
+
+    # when: one more failure reaches this process
+    over = ratelimit_hit(key=KEY, limit=5, window=60)
+
+    # then: counted on the shared total, and this process blocks from now on
+    assert over is True
+    assert ratelimit_exceeded(key=KEY, limit=5) is True
 
 
 def test_a_reset_clears_the_count():
