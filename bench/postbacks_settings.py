@@ -1,8 +1,8 @@
-"""The production settings, with the postback benchmark's URLs (a bare JSON view in front)."""
+"""The production settings, with the postback benchmark's URLs (two reference views in front)."""
 
 from config.settings.production import *  # noqa: F403
 
 ROOT_URLCONF = "bench.postbacks_urls"
 
-# The bare view runs through the same middleware as the intake it is compared with.
-HOT_PATH_PATTERN = rf"/bench/bare-postback/[^/]+/|{HOT_PATH_PATTERN}"  # noqa: F405
+# The reference views run through the same middleware as the intake they are compared with.
+HOT_PATH_PATTERN = rf"/bench/(bare|commit-only)-postback/[^/]+/|{HOT_PATH_PATTERN}"  # noqa: F405

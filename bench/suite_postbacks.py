@@ -1,8 +1,10 @@
 """Postbacks under load: intake requests/s, and conversions attributed per second by one worker.
 
-1. Intake: `/postback/<slug>/` against a bare Django view answering the same JSON,
-   both in one granian server (production settings and threads, 2 workers), `wrk -t2 -c32 -d8s`.
-   Every intake request stores its raw row and enqueues a task to Redis.
+1. Intake: `/postback/<slug>/` against a bare Django view answering the same JSON, and
+   against a Django view that only commits the raw row (as the intake does) before
+   answering: what the contract's "committed before the answer" costs by itself. All
+   three in one granian server (production settings and threads, 2 workers),
+   `wrk -t2 -c32 -d8s`. Every intake request stores its raw row and wakes a worker.
 2. Worker: 100,000 stored postbacks (with the one wake-up task the intake leaves
    queued for them) against 1,000,000 stored clicks of 100,000 contacts, one Celery
    worker process (prefork, concurrency 1, the production task settings). The rate
@@ -163,6 +165,7 @@ def run() -> list[Figure]:
         intake_path = f"/postback/{SLUG}/?token={TOKEN}&click_id=bench-click-1&txid=T1&payout=2"
         with GranianServer(env=env, workers=2) as server:
             bare = _measure(server, f"/bench/bare-postback/{SLUG}/")
+            commit_only = _measure(server, f"/bench/commit-only-postback/{SLUG}/?txid=T1")
             intake = _measure(server, intake_path)
         _forget_queues(env)
         with psycopg.connect(_postgres_url(database_url)) as connection:
@@ -209,6 +212,20 @@ def run() -> list[Figure]:
             baseline=bare.requests_per_second,
             baseline_name="bare Django JSON view",
             target=">= 0.5",
+        ),
+        Figure(
+            name="postback intake against a view that only commits the row",
+            value=intake.requests_per_second,
+            unit="req/s",
+            baseline=commit_only.requests_per_second,
+            baseline_name="Django view: one INSERT, then the JSON",
+        ),
+        Figure(
+            name="a view that only commits the row",
+            value=commit_only.requests_per_second,
+            unit="req/s",
+            baseline=bare.requests_per_second,
+            baseline_name="bare Django JSON view",
         ),
         Figure(
             name="postback intake p99",

@@ -267,7 +267,7 @@ def _receive(*, network_slug: str, incoming: IncomingPostback) -> IntakeAnswer:
     problem = incoming.body_problem or _problem(
         network=network, query_string=query_string, body=body, incoming=incoming, now=now
     )
-    postback_id = _postback_insert(
+    postback_id = postback_insert(
         network_id=network.pk,
         received_at=now,
         method=clean_text(incoming.method)[:8],
@@ -300,7 +300,7 @@ _POSTBACK_INSERT = f"""
 """  # noqa: S608 (the table name is ours, every value a parameter)
 
 
-def _postback_insert(
+def postback_insert(
     *,
     network_id: int,
     received_at: datetime,
