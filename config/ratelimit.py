@@ -47,6 +47,10 @@ class _BlockedKeys:
             if len(self.until) >= MAX_REMEMBERED_KEYS:
                 now = time.monotonic()
                 self.until = {key: entry for key, entry in self.until.items() if entry[1] > now}
+            if len(self.until) >= MAX_REMEMBERED_KEYS:
+                # Many addresses blocked at once: forget them all rather than grow; the
+                # counts stay in Redis and the next failure of each key blocks it again.
+                self.until = {}
             self.until[name] = (count, time.monotonic() + seconds)
 
     def blocked(self, name: str, *, limit: int) -> bool:
