@@ -36,30 +36,30 @@ MAX_REMEMBERED_KEYS = 10_000
 
 
 class _BlockedKeys:
-    """The keys this process saw reach their limit: {redis key: (count, blocked until)}."""
+    """The keys this process saw reach their limit: {key: (count, blocked until)}."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.until: dict[str, tuple[int, float]] = {}
 
-    def remember(self, name: str, *, count: int, seconds: float) -> None:
+    def remember(self, key: str, *, count: int, seconds: float) -> None:
         with self.lock:
             if len(self.until) >= MAX_REMEMBERED_KEYS:
                 now = time.monotonic()
-                self.until = {key: entry for key, entry in self.until.items() if entry[1] > now}
+                self.until = {name: entry for name, entry in self.until.items() if entry[1] > now}
             if len(self.until) >= MAX_REMEMBERED_KEYS:
                 # Many addresses blocked at once: forget them all rather than grow; the
                 # counts stay in Redis and the next failure of each key blocks it again.
                 self.until = {}
-            self.until[name] = (count, time.monotonic() + seconds)
+            self.until[key] = (count, time.monotonic() + seconds)
 
-    def blocked(self, name: str, *, limit: int) -> bool:
-        entry = self.until.get(name)
+    def blocked(self, key: str, *, limit: int) -> bool:
+        entry = self.until.get(key)
         return entry is not None and entry[0] >= limit and entry[1] > time.monotonic()
 
-    def forget(self, name: str) -> None:
+    def forget(self, key: str) -> None:
         with self.lock:
-            self.until.pop(name, None)
+            self.until.pop(key, None)
 
     def forget_all(self) -> None:
         with self.lock:
@@ -90,7 +90,7 @@ def ratelimit_hit(*, key: str, limit: int, window: int) -> bool:
         logger.warning("rate limiter unavailable (Redis error); letting the request through")
         return False
     if int(count) >= limit:
-        _blocked.remember(name, count=int(count), seconds=max(int(milliseconds_left), 0) / 1000)
+        _blocked.remember(key, count=int(count), seconds=max(int(milliseconds_left), 0) / 1000)
     return int(count) > limit
 
 
@@ -98,15 +98,14 @@ def ratelimit_exceeded(*, key: str, limit: int) -> bool:
     """True when `key` has already had `limit` events in its current window, as far as
     this process has counted them, so the next one should be turned away before any work
     is done. No round trip: see the module docstring."""
-    return _blocked.blocked(_redis_key(key), limit=limit)
+    return _blocked.blocked(key, limit=limit)
 
 
 def ratelimit_reset(*, key: str) -> None:
     """Clear the count (other processes forget the key when its window ends)."""
-    name = _redis_key(key)
-    _blocked.forget(name)
+    _blocked.forget(key)
     try:
-        redis_client().delete(name)
+        redis_client().delete(_redis_key(key))
     except RedisError:
         logger.warning("rate limiter unavailable (Redis error); could not reset a key")
 
