@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import redis
 
 from bench.figures import Figure
 from bench.server import (
@@ -38,6 +37,7 @@ from bench.server import (
     WrkResult,
     bench_database,
     bench_environment,
+    delete_redis_keys,
     django_manage,
     python_module,
     run_wrk,
@@ -86,9 +86,7 @@ def _one(connection: psycopg.Connection[Any], sql: str) -> tuple[Any, ...]:
 
 
 def _forget_queues(env: dict[str, str]) -> None:
-    client = redis.Redis.from_url(env["REDIS_URL"])
-    for key in client.scan_iter(match=f"{env['REDIS_KEY_PREFIX']}*", count=1000):
-        client.delete(key)
+    delete_redis_keys(redis_url=env["REDIS_URL"], prefix=env["REDIS_KEY_PREFIX"])
 
 
 def _work_through(env: dict[str, str], database_url: str, expected: int) -> dict[str, float]:
