@@ -279,10 +279,9 @@ def _receive(*, network_slug: str, incoming: IncomingPostback) -> IntakeAnswer:
         status=Postback.Status.INVALID if problem else Postback.Status.RECEIVED,
         reason=problem[:500],
     )
-    if not problem:
-        postback_wake_worker(postback_id=postback_id)
     if problem:
         return IntakeAnswer(400, {"error": problem, "postback_id": postback_id}, postback_id)
+    postback_wake_worker(postback_id=postback_id)
     return IntakeAnswer(
         200,
         {"status": "accepted", "postback_id": postback_id},
