@@ -114,6 +114,7 @@ class OfferAdmin(admin.ModelAdmin):
         "click_window_days",
         "sms_window_days",
         "email_window_days",
+        "view_window_hours",
         "payout",
     ]
     list_filter = ["status", "attribution_model", "network"]
@@ -169,9 +170,17 @@ class ConversionAdmin(admin.ModelAdmin):
         "attributed",
         "reason",
         "attribution_model",
+        "attribution_type",
         "occurred_at",
     ]
-    list_filter = ["status", "attributed", "reason", "attribution_model", "network"]
+    list_filter = [
+        "status",
+        "attributed",
+        "attribution_type",
+        "reason",
+        "attribution_model",
+        "network",
+    ]
     list_select_related = ["network"]
     search_fields = ["=conversion_id", "=click_id"]
     raw_id_fields = [
@@ -202,6 +211,7 @@ class ConversionAdmin(admin.ModelAdmin):
             ("attributed", "yes" if conversion.attributed else "no"),
             ("reason", conversion.reason or "-"),
             ("model", conversion.attribution_model or "-"),
+            ("type", conversion.get_attribution_type_display() or "-"),
             (
                 "credited click",
                 _admin_link(

@@ -14,7 +14,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from attribution import selectors
-from attribution.models import AttributionModel, Conversion, Network, Offer
+from attribution.models import (
+    VIEW_WINDOW_HOURS_MAX,
+    AttributionModel,
+    Conversion,
+    Network,
+    Offer,
+)
 from attribution.services.catalog import (
     allowed_ips_normalize,
     network_create,
@@ -120,6 +126,13 @@ class OfferSerializer(serializers.ModelSerializer):
     click_window_days = serializers.IntegerField(min_value=1, max_value=90, required=False)
     sms_window_days = serializers.IntegerField(min_value=1, max_value=90, required=False)
     email_window_days = serializers.IntegerField(min_value=1, max_value=90, required=False)
+    view_window_hours = serializers.IntegerField(
+        min_value=0,
+        max_value=VIEW_WINDOW_HOURS_MAX,
+        required=False,
+        help_text="Hours before a conversion in which an unclicked send earns view-through "
+        "credit; 0 (default) turns view-through off",
+    )
     attribution_model = serializers.ChoiceField(choices=AttributionModel.choices, required=False)
     payout = serializers.DecimalField(
         max_digits=12, decimal_places=4, min_value=0, required=False, allow_null=True
@@ -144,6 +157,7 @@ class OfferSerializer(serializers.ModelSerializer):
             "attribution_model",
             "sms_window_days",
             "email_window_days",
+            "view_window_hours",
             "payout",
             "currency",
             "forward_query_string",
@@ -203,6 +217,7 @@ class ConversionSerializer(serializers.ModelSerializer):
             "attributed",
             "reason",
             "attribution_model",
+            "attribution_type",
             "click_id",
             "sent_click_id",
             "message",

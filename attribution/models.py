@@ -48,6 +48,15 @@ class AttributionModel(models.TextChoices):
     COOPERATIVE = "cooperative", "Cooperative multichannel"
 
 
+# 30 days: a send older than that explains no conversion, and the message scan stays short.
+VIEW_WINDOW_HOURS_MAX = 720
+
+
+class AttributionType(models.TextChoices):
+    CLICK_THROUGH = "click_through", "Click-through"
+    VIEW_THROUGH = "view_through", "View-through"
+
+
 class Offer(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -66,6 +75,12 @@ class Offer(models.Model):
     )
     sms_window_days = models.PositiveSmallIntegerField(default=1)
     email_window_days = models.PositiveSmallIntegerField(default=5)
+    # 0 turns view-through off: only clicks earn credit.
+    view_window_hours = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Credit the latest message sent within this many hours before an unclicked "
+        "conversion (0: off)",
+    )
     payout = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     currency = models.CharField(max_length=3, default="USD")
     forward_query_string = models.BooleanField(
@@ -87,6 +102,10 @@ class Offer(models.Model):
             models.CheckConstraint(
                 condition=Q(email_window_days__gte=1, email_window_days__lte=90),
                 name="offer_email_window_1_to_90",
+            ),
+            models.CheckConstraint(
+                condition=Q(view_window_hours__gte=0, view_window_hours__lte=VIEW_WINDOW_HOURS_MAX),
+                name="offer_view_window_0_to_max",
             ),
             models.CheckConstraint(
                 condition=Q(payout__isnull=True) | Q(payout__gte=Decimal(0)),
@@ -168,6 +187,10 @@ class Conversion(models.Model):
     reason = models.CharField(max_length=32, blank=True)
     attribution_model = models.CharField(
         max_length=16, choices=AttributionModel.choices, blank=True
+    )
+    # NULL while unattributed, so the API shows `null` rather than an empty enum value.
+    attribution_type = models.CharField(  # noqa: DJ001
+        max_length=16, choices=AttributionType.choices, null=True, blank=True
     )
     credited_click = models.ForeignKey(
         "tracking.Click", on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connection
 
 from attribution.attribution_models import CandidateClick, Decision, OfferWindows
-from attribution.models import Conversion, ConversionEvent, Postback
+from attribution.models import AttributionType, Conversion, ConversionEvent, Postback
 from attribution.services.parsing import ParsedPostback
 from tracking.models import Click, Message
 
@@ -66,6 +66,12 @@ class Credit:
     model: str = ""
     click: dict[str, Any] = field(default_factory=dict)
     default_payout: Decimal | None = None
+
+    @property
+    def attribution_type(self) -> str | None:
+        if not self.decision.attributed:
+            return None
+        return AttributionType.CLICK_THROUGH.value
 
 
 def earlier_postbacks_waiting(postback: StoredPostback, *, claimed: list[int]) -> bool:
@@ -218,6 +224,7 @@ INSERT_COLUMNS = (
     ("attributed", "boolean"),
     ("reason", "varchar"),
     ("attribution_model", "varchar"),
+    ("attribution_type", "varchar"),
     ("credited_click_id", "bigint"),
     ("message_id", "bigint"),
     ("creative_id", "bigint"),
@@ -261,6 +268,7 @@ def insert_conversions(
                 attributed=credit.decision.attributed,
                 reason=credit.decision.reason,
                 attribution_model=credit.model,
+                attribution_type=credit.attribution_type,
                 credited_click_id=credit.decision.click_id,
                 message_id=click.get("message_id"),
                 creative_id=click.get("creative_id"),

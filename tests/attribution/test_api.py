@@ -87,6 +87,7 @@ def test_creating_an_offer(api_client):
             "attribution_model": "cooperative",
             "sms_window_days": 2,
             "email_window_days": 7,
+            "view_window_hours": 48,
             "payout": "12.50",
         },
         format="json",
@@ -97,6 +98,26 @@ def test_creating_an_offer(api_client):
     assert offer.attribution_model == "cooperative"
     assert (offer.click_window_days, offer.sms_window_days, offer.email_window_days) == (90, 2, 7)
     assert body["payout"] == "12.5000"
+    assert body["view_window_hours"] == 48
+    assert api_client.get(f"/api/v1/offers/{offer.pk}/").json()["view_window_hours"] == 48
+
+
+def test_view_through_is_off_unless_an_offer_asks_for_it_and_can_be_changed(api_client):
+    # given
+    network = NetworkFactory.create()
+    created = api_client.post(
+        "/api/v1/offers/",
+        {"name": "O", "network": network.pk, "destination_url": "https://example.com/"},
+        format="json",
+    ).json()
+    assert created["view_window_hours"] == 0
+    # when
+    response = api_client.patch(
+        f"/api/v1/offers/{created['id']}/", {"view_window_hours": 24}, format="json"
+    )
+    # then
+    assert response.status_code == 200
+    assert api_client.get(f"/api/v1/offers/{created['id']}/").json()["view_window_hours"] == 24
 
 
 @pytest.mark.parametrize(
@@ -108,6 +129,9 @@ def test_creating_an_offer(api_client):
         ("email_window_days", 91),
         ("attribution_model", "linear"),
         ("payout", "-1"),
+        ("view_window_hours", -1),
+        ("view_window_hours", 721),
+        ("view_window_hours", "soon"),
         ("destination_url", "javascript:alert(1)"),
         ("destination_url", "not a url"),
     ],
@@ -152,6 +176,7 @@ def test_conversions_are_listed_with_the_contract_fields_and_filtered(api_client
         click_id=click.click_id,
         attributed=True,
         attribution_model="first_click",
+        attribution_type="click_through",
         credited_click=click,
         message=click.message,
         creative=click.message.creative,
@@ -181,12 +206,14 @@ def test_conversions_are_listed_with_the_contract_fields_and_filtered(api_client
     assert row["campaign"] == click.message.campaign_id
     assert row["offer"] == click.offer_id
     assert row["contact"] == click.contact_id
+    assert row["attribution_type"] == "click_through"
     unattributed = api_client.get(
         "/api/v1/conversions/", {"network": network.slug, "conversion_id": "C-2"}
     ).json()["results"][0]
     assert unattributed["attributed"] is False
     assert unattributed["click_id"] is None
     assert unattributed["reason"] == "unknown_click"
+    assert unattributed["attribution_type"] is None
     assert api_client.get("/api/v1/conversions/").json()["count"] == 3
 
 

@@ -63,6 +63,7 @@ def test_a_postback_for_a_known_click_credits_it_and_everything_behind_it(client
     assert conversion.creative_id == click.message.creative_id
     assert conversion.payout == Decimal("12.5")
     assert conversion.attribution_model == "first_click"
+    assert conversion.attribution_type == "click_through"
     event = ConversionEvent.objects.get()
     assert (event.from_status, event.to_status) == ("", "approved")
     assert event.revenue_delta == Decimal("12.5")
