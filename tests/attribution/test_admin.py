@@ -131,12 +131,14 @@ def test_saving_an_offer_in_the_admin_invalidates_the_link_cache(
                 "attribution_model": "last_click",
                 "sms_window_days": 1,
                 "email_window_days": 5,
+                "view_window_hours": 12,
                 "payout": "10",
                 "currency": "USD",
             },
         )
     assert response.status_code == 302
     assert Offer.objects.get(pk=offer.pk).attribution_model == "last_click"
+    assert Offer.objects.get(pk=offer.pk).view_window_hours == 12
     assert link_cache_generation() > before
 
 
