@@ -2,9 +2,13 @@
 
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+API_PREFIX = "/api/"
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -36,3 +40,11 @@ def _first_message(messages: Any) -> str:
         key, value = next(iter(messages.items()))
         return f"{key}: {_first_message(value)}"
     return str(messages)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """`handler404`: under /api/ a path that matches nothing (`/api/v1/offers/abc/`) answers
+    the API's JSON error like any other 404 there; elsewhere, Django's own page."""
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse({"error": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)

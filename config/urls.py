@@ -27,3 +27,5 @@ urlpatterns = [
     # Last: every other single path segment is a short link code.
     path("<str:code>", redirect, name="redirect"),
 ]
+
+handler404 = "config.exceptions.not_found"

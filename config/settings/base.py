@@ -163,6 +163,14 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Separate request and response components, so a generated client does not ask for
+    # read-only fields (`id`, `created_at`) when creating.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation lists its error answers (401, 403, 413, ...): see config/openapi.py.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.document_error_answers",
+    ],
 }
 
 # --- Celery ------------------------------------------------------------------

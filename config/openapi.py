@@ -1,0 +1,116 @@
+"""The OpenAPI document says every answer an operation can give, errors included.
+
+Every API error body is `{"error": "<reason>", "fields"?: {...}}` (config/exceptions.py).
+`document_error_answers`, a drf-spectacular postprocessing hook wired in settings, adds the
+error answers every operation can give without anyone declaring them:
+
+- 401, 403, 405, 406 on every operation (staff only; DRF's method and content negotiation);
+- 400 where there is a body or a query parameter to get wrong;
+- 404 where there is a path parameter (an unknown id) or a query parameter (a page past the end);
+- 413 and 415 where there is a request body.
+
+A view declares only what is particular to it, with `error_responses`, e.g. a 409, or a 400
+on an operation without body or query parameters:
+
+    @extend_schema(responses={202: ImportSerializer, **error_responses(409)})
+
+Constraints the server enforces belong on the serializer fields (`min_value`, `max_length`,
+`choices`, `allow_null`), where drf-spectacular reads them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+ERROR_COMPONENT = "Error"
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input: `error` says what, `fields` names each bad field.",
+    401: "No credentials, or an unknown token.",
+    403: "Not staff, or writing without the model's add/change/delete permission.",
+    404: "Not found: an unknown id, or a page past the end.",
+    405: "This method is not allowed on this path.",
+    406: "The Accept header asks for something other than JSON.",
+    409: "Conflicts with the current state.",
+    413: "The body is larger than the limit (`DATA_UPLOAD_MAX_MEMORY_SIZE`) named in `error`.",
+    415: "A Content-Type this operation does not read.",
+    429: "Too many requests; try again later.",
+}
+
+# Every operation can answer these (authentication, permission, method, content negotiation).
+ALWAYS = (401, 403, 405, 406)
+
+
+# Built, not declared as a class: a field named `fields` would shadow `Serializer.fields`.
+ErrorSerializer = inline_serializer(
+    name=ERROR_COMPONENT,
+    fields={
+        "error": serializers.CharField(help_text="What is wrong, for a person to read."),
+        "fields": serializers.DictField(
+            required=False, help_text="Each bad field (dotted or nested) with its reasons."
+        ),
+    },
+)
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """`extend_schema(responses={201: X, **error_responses(409)})`."""
+    return {
+        code: OpenApiResponse(
+            ErrorSerializer, description=ERROR_DESCRIPTIONS.get(code, "An error.")
+        )
+        for code in codes
+    }
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Every API error.",
+    "properties": {
+        "error": {"type": "string", "description": "What is wrong, for a person to read."},
+        "fields": {
+            "type": "object",
+            "additionalProperties": {},
+            "description": "Each bad field (dotted or nested) with its reasons.",
+        },
+    },
+    "required": ["error"],
+}
+
+
+def _codes_for(operation: dict[str, Any], path_item: dict[str, Any]) -> list[int]:
+    parameters = [*path_item.get("parameters", []), *operation.get("parameters", [])]
+    places = {parameter.get("in") for parameter in parameters}
+    codes = list(ALWAYS)
+    if "requestBody" in operation or "query" in places:
+        codes.append(400)
+    if "path" in places or "query" in places:
+        codes.append(404)
+    if "requestBody" in operation:
+        codes += [413, 415]
+    return sorted(codes)
+
+
+def document_error_answers(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"])."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault(ERROR_COMPONENT, ERROR_SCHEMA)
+    reference = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
+    for path_item in result.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in {"get", "put", "post", "patch", "delete", "head", "options"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            for code in _codes_for(operation, path_item):
+                responses.setdefault(
+                    str(code),
+                    {
+                        "description": ERROR_DESCRIPTIONS[code],
+                        "content": {"application/json": {"schema": reference}},
+                    },
+                )
+            operation["responses"] = dict(sorted(responses.items()))
+    return result
