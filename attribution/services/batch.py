@@ -65,7 +65,8 @@ class Credit:
     decision: Decision
     model: str = ""
     click: dict[str, Any] = field(default_factory=dict)
-    default_payout: Decimal | None = None
+    # What the new conversion pays (see `decision.conversion_payout`).
+    payout: Decimal = Decimal(0)
 
     @property
     def attribution_type(self) -> str | None:
@@ -250,16 +251,13 @@ def insert_conversions(
         credit = credits[key]
         click = credit.click
         parsed = work.parsed
-        payout = parsed.payout
-        if payout is None:
-            payout = credit.default_payout or Decimal(0)
         rows.append(
             Conversion(
                 network_id=work.postback.network_id,
                 conversion_id=parsed.conversion_id,
                 click_id=parsed.click_id,
                 status=parsed.status,
-                payout=payout,
+                payout=credit.payout,
                 currency=parsed.currency,
                 occurred_at=parsed.occurred_at,
                 received_at=work.postback.received_at,
