@@ -24,6 +24,7 @@ from attribution.models import (
 from attribution.services.catalog import (
     allowed_ips_normalize,
     network_create,
+    network_update,
     offer_create,
     offer_update,
 )
@@ -108,11 +109,19 @@ class NetworkListCreateApi(generics.ListCreateAPIView):
         return Response(NetworkCreatedSerializer(network).data, status=status.HTTP_201_CREATED)
 
 
-class NetworkDetailApi(generics.RetrieveAPIView):
+class NetworkDetailApi(generics.RetrieveUpdateAPIView):
     serializer_class = NetworkSerializer
 
     def get_queryset(self) -> QuerySet[Network]:
         return selectors.network_list()
+
+    def perform_update(self, serializer: serializers.BaseSerializer[Network]) -> None:
+        try:
+            serializer.instance = network_update(
+                network=self.get_object(), **serializer.validated_data
+            )
+        except DjangoValidationError as error:
+            raise _as_drf_error(error) from error
 
 
 class OfferSerializer(serializers.ModelSerializer):

@@ -24,9 +24,22 @@ from django.utils.html import format_html
 
 from config import masking
 from tracking.models import Campaign, Click, Contact, Creative, Link, Message
+from tracking.services.campaigns import (
+    campaign_create,
+    campaign_update,
+    creative_create,
+    creative_update,
+)
 from tracking.services.contacts import contact_normalize_email, contact_normalize_phone
 
 COUNT_LIMIT = 10_000
+
+
+def _adopt(obj: Model, saved: Model) -> None:
+    """The admin goes on with its own instance (log entry, redirect): make it the saved row."""
+    obj.pk = saved.pk
+    obj.refresh_from_db()
+    obj._state.adding = False
 
 
 class LargeTablePaginator(Paginator):
@@ -200,6 +213,15 @@ class CampaignAdmin(LargeTableAdmin):
     readonly_fields = ["created_at"]
     ordering = ["-id"]
 
+    def save_model(
+        self, request: HttpRequest, obj: Campaign, form: forms.ModelForm, change: bool
+    ) -> None:
+        values = {name: form.cleaned_data[name] for name in ("slug", "name")}
+        if change:
+            campaign_update(campaign=obj, **values)
+        else:
+            _adopt(obj, campaign_create(**values))
+
 
 @admin.register(Creative)
 class CreativeAdmin(LargeTableAdmin):
@@ -209,6 +231,15 @@ class CreativeAdmin(LargeTableAdmin):
     autocomplete_fields = ["campaign"]
     readonly_fields = ["created_at"]
     ordering = ["-id"]
+
+    def save_model(
+        self, request: HttpRequest, obj: Creative, form: forms.ModelForm, change: bool
+    ) -> None:
+        values = {name: form.cleaned_data[name] for name in ("campaign", "slug", "name", "body")}
+        if change:
+            creative_update(creative=obj, **values)
+        else:
+            _adopt(obj, creative_create(**values))
 
 
 class LinkInline(admin.TabularInline):

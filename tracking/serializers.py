@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from tracking.models import Campaign, Channel, Creative, Link, Message
+from tracking.services.campaigns import CREATIVE_SLUG_TAKEN
 from tracking.services.contacts import EXTERNAL_ID_MAX_LENGTH
 from tracking.services.messages import LINKS_PER_MESSAGE_MAX, link_short_url
 
@@ -46,6 +47,18 @@ class CreativeSerializer(StrictModelSerializer):
         model = Creative
         fields = ["id", "campaign", "slug", "name", "body", "created_at"]
         read_only_fields = ["id", "created_at"]
+        # DRF's unique-together check answers under non_field_errors; validate() names the slug.
+        validators: list[Any] = []
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        campaign = attrs.get("campaign", getattr(self.instance, "campaign", None))
+        slug = attrs.get("slug", getattr(self.instance, "slug", None))
+        others = Creative.objects.filter(campaign=campaign, slug=slug)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise serializers.ValidationError({"slug": [CREATIVE_SLUG_TAKEN]})
+        return attrs
 
 
 class ContactInputSerializer(StrictSerializer):

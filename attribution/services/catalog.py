@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from attribution.models import Network, Offer
@@ -21,7 +21,16 @@ TOKEN_BYTES = 24
 TOKEN_HINT_LENGTH = 4
 DEFAULT_ROTATION_GRACE = timedelta(days=7)
 NETWORK_FIELDS = frozenset(
-    {"name", "allowed_ips", "currency", "parameter_aliases", "status_map", "response_format"}
+    {
+        "slug",
+        "name",
+        "postback_token",
+        "allowed_ips",
+        "currency",
+        "parameter_aliases",
+        "status_map",
+        "response_format",
+    }
 )
 OFFER_FIELDS = frozenset(
     {
@@ -112,17 +121,33 @@ def network_rotate_token(
 
 
 def network_update(*, network: Network, **changes: Any) -> Network:
+    """Change a network; every intake process reads it again after the commit.
+
+    A new `postback_token` replaces the old one at once (unlike `network_rotate_token`,
+    which keeps the old one working for a grace period).
+    """
     unknown = set(changes) - NETWORK_FIELDS
     if unknown:
         raise ValueError(f"network fields that cannot be changed here: {sorted(unknown)}")
+    token = changes.pop("postback_token", None)
     if "allowed_ips" in changes:
         changes["allowed_ips"] = allowed_ips_normalize(changes["allowed_ips"])
+    if "currency" in changes:
+        changes["currency"] = str(changes["currency"]).upper()
     for name, value in changes.items():
         setattr(network, name, value)
+    if token:
+        network.postback_token_hash = token_hash(token)
+        network.token_hint = token[-TOKEN_HINT_LENGTH:]
+        network.previous_token_hash = ""
+        network.previous_token_valid_until = None
     network.full_clean(exclude=["postback_token_hash"])
-    with transaction.atomic():
-        network.save()
-        network_cache_invalidate()
+    try:
+        with transaction.atomic():
+            network.save()
+            network_cache_invalidate()
+    except IntegrityError as error:  # the same slug taken concurrently
+        raise ValidationError({"slug": "A network with this slug already exists."}) from error
     return network
 
 

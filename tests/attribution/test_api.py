@@ -226,3 +226,87 @@ def test_odd_filter_values_find_nothing_rather_than_fail(api_client):
 @pytest.mark.parametrize("path", ["/api/v1/networks/", "/api/v1/offers/", "/api/v1/conversions/"])
 def test_the_api_is_for_staff_only(path):
     assert APIClient().get(path).status_code in (401, 403)
+
+
+def test_patching_a_network_changes_its_fields_and_its_token(api_client, client):
+    # given
+    network = NetworkFactory.create(slug="before", currency="USD")
+
+    # when
+    response = api_client.patch(
+        f"/api/v1/networks/{network.pk}/",
+        {
+            "slug": "after",
+            "name": "Renamed",
+            "currency": "eur",
+            "allowed_ips": ["198.51.100.4"],
+            "postback_token": "a-brand-new-token-0123456789",
+        },
+        format="json",
+    )
+
+    # then
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["slug"], body["name"], body["currency"]) == ("after", "Renamed", "EUR")
+    assert body["allowed_ips"] == ["198.51.100.4/32"]
+    assert "postback_token" not in body
+    accepted = client.get(
+        "/postback/after/",
+        {"token": "a-brand-new-token-0123456789", "click_id": "c"},
+        REMOTE_ADDR="198.51.100.4",
+    )
+    assert accepted.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"allowed_ips": ["not-an-ip"]}, "allowed_ips"),
+        ({"currency": "dollars"}, "currency"),
+        ({"slug": "taken"}, "slug"),
+        ({"postback_token": "short"}, "postback_token"),
+    ],
+)
+def test_a_bad_network_patch_is_400_naming_the_field(api_client, payload, field):
+    # given
+    NetworkFactory.create(slug="taken")
+    network = NetworkFactory.create()
+
+    # when
+    response = api_client.patch(f"/api/v1/networks/{network.pk}/", payload, format="json")
+
+    # then
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
+    assert field in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"destination_url": "javascript:alert(1)"}, "destination_url"),
+        ({"click_window_days": 0}, "click_window_days"),
+        ({"network": 999999}, "network"),
+    ],
+)
+def test_a_bad_offer_patch_is_400_naming_the_field(api_client, payload, field):
+    # given
+    offer = OfferFactory.create()
+
+    # when
+    response = api_client.patch(f"/api/v1/offers/{offer.pk}/", payload, format="json")
+
+    # then
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
+
+
+@pytest.mark.parametrize("kind", ["networks", "offers"])
+def test_patching_an_unknown_id_is_404(api_client, kind):
+    # when
+    response = api_client.patch(f"/api/v1/{kind}/999999/", {"name": "x"}, format="json")
+
+    # then
+    assert response.status_code == 404
+    assert "error" in response.json()

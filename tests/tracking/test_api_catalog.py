@@ -163,3 +163,69 @@ def test_openapi_schema_of_the_tracking_endpoints_has_no_warnings():
     ]
     assert problems == []
     assert "/api/v1/messages/bulk/" in schema["paths"]
+
+
+@pytest.mark.django_db
+def test_patching_a_campaign_and_a_creative_changes_them(api_client):
+    # given
+    creative = CreativeFactory.create(slug="old")
+    other_campaign = CampaignFactory.create()
+
+    # when
+    campaign_answer = api_client.patch(
+        f"/api/v1/campaigns/{creative.campaign_id}/", {"slug": "spring"}, format="json"
+    )
+    creative_answer = api_client.patch(
+        f"/api/v1/creatives/{creative.pk}/",
+        {"slug": "new", "body": "Hello {link}", "campaign": other_campaign.pk},
+        format="json",
+    )
+
+    # then
+    assert campaign_answer.status_code == 200, campaign_answer.json()
+    assert campaign_answer.json()["slug"] == "spring"
+    assert creative_answer.status_code == 200, creative_answer.json()
+    creative.refresh_from_db()
+    assert (creative.slug, creative.body, creative.campaign) == (
+        "new",
+        "Hello {link}",
+        other_campaign,
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("kind", "payload", "field"),
+    [
+        ("campaigns", {"slug": "taken"}, "slug"),
+        ("campaigns", {"slug": "has space"}, "slug"),
+        ("campaigns", {"owner": "me"}, "owner"),
+        ("creatives", {"slug": "taken-creative"}, "slug"),
+        ("creatives", {"campaign": 999999}, "campaign"),
+        ("creatives", {"name": ""}, "name"),
+    ],
+)
+def test_a_bad_catalog_patch_is_400_naming_the_field(api_client, kind, payload, field):
+    # given
+    CampaignFactory.create(slug="taken")
+    creative = CreativeFactory.create()
+    CreativeFactory.create(campaign=creative.campaign, slug="taken-creative")
+    target = creative.campaign_id if kind == "campaigns" else creative.pk
+
+    # when
+    response = api_client.patch(f"/api/v1/{kind}/{target}/", payload, format="json")
+
+    # then
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["fields"]
+    assert field in response.json()["error"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["campaigns", "creatives"])
+def test_patching_an_unknown_catalog_id_is_404(api_client, kind):
+    # when
+    response = api_client.patch(f"/api/v1/{kind}/999999/", {"name": "x"}, format="json")
+
+    # then
+    assert response.status_code == 404

@@ -41,7 +41,8 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self) -> None:
+    def __init__(self, *, check_seconds: float = CHECK_SECONDS) -> None:
+        self.check_seconds = check_seconds
         self.port = free_port()
         self.spool_dir = Path(str(settings.CLICK_SPOOL_DIR))
         self.process: ManagedProcess | None = None
@@ -61,7 +62,10 @@ class Server:
                 "2",
                 "config.wsgi:application",
             ],
-            env={**processes.test_environment(), "LINK_CACHE_CHECK_SECONDS": str(CHECK_SECONDS)},
+            env={
+                **processes.test_environment(),
+                "LINK_CACHE_CHECK_SECONDS": str(self.check_seconds),
+            },
         )
         self.process.start()
         deadline = time.monotonic() + 30

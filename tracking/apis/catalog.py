@@ -1,4 +1,4 @@
-"""`/api/v1/campaigns/` and `/api/v1/creatives/`."""
+"""`/api/v1/campaigns/` and `/api/v1/creatives/`: create, list, read, change (PATCH)."""
 
 from typing import Any
 
@@ -8,7 +8,12 @@ from rest_framework.serializers import BaseSerializer
 from tracking.apis.errors import service_errors_as_400
 from tracking.models import Campaign, Creative
 from tracking.serializers import CampaignSerializer, CreativeSerializer
-from tracking.services.campaigns import campaign_create, creative_create
+from tracking.services.campaigns import (
+    campaign_create,
+    campaign_update,
+    creative_create,
+    creative_update,
+)
 
 
 class CampaignListCreateApi(generics.ListCreateAPIView[Campaign]):
@@ -20,9 +25,15 @@ class CampaignListCreateApi(generics.ListCreateAPIView[Campaign]):
             serializer.instance = campaign_create(**serializer.validated_data)
 
 
-class CampaignDetailApi(generics.RetrieveAPIView[Campaign]):
+class CampaignDetailApi(generics.RetrieveUpdateAPIView[Campaign]):
     queryset = Campaign.objects.all()
     serializer_class = CampaignSerializer
+
+    def perform_update(self, serializer: BaseSerializer[Any]) -> None:
+        with service_errors_as_400():
+            serializer.instance = campaign_update(
+                campaign=self.get_object(), **serializer.validated_data
+            )
 
 
 class CreativeListCreateApi(generics.ListCreateAPIView[Creative]):
@@ -34,6 +45,12 @@ class CreativeListCreateApi(generics.ListCreateAPIView[Creative]):
             serializer.instance = creative_create(**serializer.validated_data)
 
 
-class CreativeDetailApi(generics.RetrieveAPIView[Creative]):
+class CreativeDetailApi(generics.RetrieveUpdateAPIView[Creative]):
     queryset = Creative.objects.all()
     serializer_class = CreativeSerializer
+
+    def perform_update(self, serializer: BaseSerializer[Any]) -> None:
+        with service_errors_as_400():
+            serializer.instance = creative_update(
+                creative=self.get_object(), **serializer.validated_data
+            )
