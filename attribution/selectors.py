@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Count, Min, QuerySet
+from django.utils import timezone
 
 from attribution.models import Conversion, Network, Offer, Postback
 from attribution.services.parsing import clean_text
@@ -56,3 +57,13 @@ def postback_ids_for_replay(
     if ids:
         postbacks = postbacks.filter(pk__in=ids)
     return postbacks.values_list("pk", flat=True)
+
+
+def postback_backlog_get() -> tuple[int, float | None]:
+    """(count, age in seconds of the oldest) of postbacks received but not yet processed."""
+    waiting = Postback.objects.filter(status=Postback.Status.RECEIVED).aggregate(
+        count=Count("id"), oldest=Min("received_at")
+    )
+    oldest = waiting["oldest"]
+    age = (timezone.now() - oldest).total_seconds() if oldest is not None else None
+    return int(waiting["count"]), age

@@ -2,8 +2,19 @@ from django.apps import AppConfig
 
 
 class ConfigConfig(AppConfig):
-    """Project-wide pieces that belong to no single app: roles (`manage.py setup_roles`)."""
+    """Project-wide pieces that belong to no single app: roles (`manage.py setup_roles`),
+    and the probe of the Celery queues (each app registers its own probes)."""
 
     name = "config"
     label = "config"
     verbose_name = "creditflow configuration"
+
+    def ready(self) -> None:
+        from redis import RedisError
+
+        from config.probes import Probe, probe_register
+        from config.queues import queues_probe_read
+
+        probe_register(
+            Probe(name="queues", source="redis", read=queues_probe_read, errors=(RedisError,))
+        )

@@ -11,12 +11,14 @@
 """
 
 import time
-from pathlib import Path
 
-import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
+from redis import RedisError
+
+from config.probes import probe_list
+from config.redis_client import redis_client
 
 
 def _check_database() -> dict[str, object]:
@@ -32,60 +34,38 @@ def _check_database() -> dict[str, object]:
 def _check_redis() -> dict[str, object]:
     started = time.monotonic()
     try:
-        client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
-        )
+        client = redis_client()
         client.ping()
-        queue_key = settings.REDIS_KEY_PREFIX + settings.CELERY_TASK_DEFAULT_QUEUE
-        depth = client.llen(queue_key)
-    except redis.RedisError as error:
+        depth = client.llen(settings.REDIS_KEY_PREFIX + settings.CELERY_TASK_DEFAULT_QUEUE)
+    except RedisError as error:
         return {"ok": False, "error": type(error).__name__}
     return {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1), "queue_depth": depth}
 
 
-def _check_queues(*, database_ok: bool, redis_ok: bool) -> dict[str, object]:
-    from config.metrics import celery_queue_depths, click_spool_backlog, postbacks_waiting
-
+def _check_queues(*, sources_down: set[str]) -> dict[str, object]:
+    """Every registered probe (`config.probes`) whose source is up."""
     reasons: list[str] = []
     report: dict[str, object] = {}
-    if database_ok:
+    for probe in probe_list():
+        if not probe.in_health or probe.source in sources_down:
+            continue
         try:
-            waiting, oldest = postbacks_waiting()
-        except DatabaseError as error:
-            report["postbacks_error"] = type(error).__name__
-        else:
-            report["postbacks_waiting"] = waiting
-            report["oldest_postback_seconds"] = round(oldest or 0.0, 1)
-            if oldest is not None and oldest > settings.HEALTH_POSTBACK_STUCK_SECONDS:
-                reasons.append(f"a postback has waited {int(oldest)} s for a worker")
-    if redis_ok:
-        try:
-            depths = celery_queue_depths()
-        except redis.RedisError as error:
-            report["queues_error"] = type(error).__name__
-        else:
-            report["queue_depths"] = depths
-            for name, depth in depths.items():
-                if depth > settings.HEALTH_QUEUE_DEPTH_MAX:
-                    reasons.append(f"queue {name!r} holds {depth} tasks")
-    try:
-        backlog = click_spool_backlog(Path(settings.CLICK_SPOOL_DIR))
-    except OSError as error:
-        report["click_spool_error"] = type(error).__name__
-    else:
-        report["click_spool_bytes"] = backlog.pending_bytes
-        report["click_spool_oldest_pending_seconds"] = round(backlog.oldest_pending_seconds, 1)
-        if backlog.oldest_pending_seconds > settings.HEALTH_CLICK_SPOOL_STUCK_SECONDS:
-            reasons.append(
-                f"clicks have waited {int(backlog.oldest_pending_seconds)} s in the spool"
-            )
+            reading = probe.read()
+        except probe.errors as error:
+            report[f"{probe.name}_error"] = type(error).__name__
+            continue
+        report.update(reading.health)
+        reasons.extend(reading.stuck)
     return {"stuck": bool(reasons), "reasons": reasons, **report}
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
     database = _check_database()
     redis_check = _check_redis()
-    queues = _check_queues(database_ok=bool(database["ok"]), redis_ok=bool(redis_check["ok"]))
+    sources_down = {
+        name for name, check in (("database", database), ("redis", redis_check)) if not check["ok"]
+    }
+    queues = _check_queues(sources_down=sources_down)
     if not (database["ok"] and redis_check["ok"]):
         status = "unavailable"
     elif queues["stuck"]:

@@ -12,33 +12,18 @@ This module must not import Django settings: the settings modules import it.
 from __future__ import annotations
 
 import logging
-import re
 from contextvars import ContextVar
 from typing import Any
 
-request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+from config.masking import personal_data_masked
 
-# E.164 numbers, with or without the "+", as long as they stand alone (not inside a longer
-# run of digits such as a timestamp or an id), and e-mail addresses.
-_PHONE = re.compile(r"(?<![\w+])\+[1-9]\d{6,14}(?!\d)")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-PHONE_MASK = "[phone]"
-EMAIL_MASK = "[email]"
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD_ATTRIBUTES = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
     | {"message", "asctime", "request_id"}
 )
-
-
-def mask_personal_data(text: str) -> str:
-    """Replace phone numbers (E.164) and e-mail addresses in free text."""
-    if "@" in text:
-        text = _EMAIL.sub(EMAIL_MASK, text)
-    if "+" in text:
-        text = _PHONE.sub(PHONE_MASK, text)
-    return text
 
 
 class RequestIdFilter(logging.Filter):
@@ -58,19 +43,19 @@ class PersonalDataFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = mask_personal_data(message)
+        masked = personal_data_masked(message)
         if masked != message or record.args:
             record.msg = masked
             record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = mask_personal_data(record.exc_text)
+            record.exc_text = personal_data_masked(record.exc_text)
             # Formatters prefer exc_info over exc_text; keep only the masked text.
             record.exc_info = None
         for name, value in list(record.__dict__.items()):
             if name not in _STANDARD_ATTRIBUTES and isinstance(value, str):
-                setattr(record, name, mask_personal_data(value))
+                setattr(record, name, personal_data_masked(value))
         return True
 
 

@@ -3,7 +3,8 @@
 granian runs several worker processes and Celery forks its pool, so each process writes
 its counters to a file in `PROMETHEUS_MULTIPROC_DIR` and `/metrics` adds them up. Gauges
 that describe shared state (click spool, queue depth, postbacks waiting, rollup age) are
-computed when `/metrics` is scraped, not kept by any one process.
+read when `/metrics` is scraped from the probes the apps registered (`config.probes`), not
+kept by any one process.
 
 Call sites (cheap: no I/O; redirect counts are batched in-process):
     @metrics.count_redirect_answers             # on tracking.views.redirect
@@ -24,13 +25,14 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views.decorators.http import require_safe
+
+from config.probes import probe_list
 
 
 def multiprocess_directory() -> Path:
@@ -227,193 +229,36 @@ def task_queue_wait(*, task: str, seconds: float) -> None:
 # --- computed at scrape time ----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SpoolBacklog:
-    files: int
-    pending_bytes: int
-    # Time since the last write to the stalest file that still has undrained bytes: a
-    # lower bound on the age of the oldest click not yet in PostgreSQL.
-    oldest_pending_seconds: float
-
-
-def click_spool_backlog(directory: Path) -> SpoolBacklog:
-    """What the drainer has not moved into PostgreSQL yet: spool files and their bytes
-    past the drained offset (the whole file when the database cannot be read)."""
-    from django.apps import apps
-    from django.db import DatabaseError
-
-    from tracking.services.spool import spool_files
-
-    paths = spool_files(directory=directory)
-    offsets: dict[str, int] = {}
-    if paths:
-        offset_model = apps.get_model("tracking", "ClickSpoolOffset")
-        try:
-            offsets = dict(
-                offset_model.objects.filter(
-                    file_name__in=[path.name for path in paths]
-                ).values_list("file_name", "offset")
-            )
-        except DatabaseError:
-            offsets = {}
-    now = time.time()
-    pending_bytes = 0
-    oldest = 0.0
-    files = 0
-    for path in paths:
-        try:
-            status = path.stat()
-        except FileNotFoundError:
-            continue
-        files += 1
-        pending = max(0, status.st_size - offsets.get(path.name, 0))
-        if pending:
-            pending_bytes += pending
-            oldest = max(oldest, now - status.st_mtime)
-    return SpoolBacklog(files=files, pending_bytes=pending_bytes, oldest_pending_seconds=oldest)
-
-
-def celery_queue_names() -> list[str]:
-    names = {settings.CELERY_TASK_DEFAULT_QUEUE}
-    for route in (getattr(settings, "CELERY_TASK_ROUTES", None) or {}).values():
-        if isinstance(route, dict) and isinstance(route.get("queue"), str):
-            names.add(route["queue"])
-    for queue in getattr(settings, "CELERY_TASK_QUEUES", None) or []:
-        name = getattr(queue, "name", queue)
-        if isinstance(name, str):
-            names.add(name)
-    return sorted(names)
-
-
-def celery_queue_depths() -> dict[str, int]:
-    """LLEN of each Celery queue list (kombu prefixes its keys with REDIS_KEY_PREFIX)."""
-    import redis
-
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        with client.pipeline(transaction=False) as pipe:
-            names = celery_queue_names()
-            for name in names:
-                pipe.llen(settings.REDIS_KEY_PREFIX + name)
-            return dict(zip(names, (int(depth) for depth in pipe.execute()), strict=True))
-    finally:
-        client.close()
-
-
-def postbacks_waiting() -> tuple[int, float | None]:
-    """(count, age in seconds of the oldest) of postbacks received but not yet processed."""
-    from django.apps import apps
-    from django.db.models import Count, Min
-    from django.utils import timezone
-
-    postback = apps.get_model("attribution", "Postback")
-    waiting = postback.objects.filter(status="received").aggregate(
-        count=Count("id"), oldest=Min("received_at")
-    )
-    oldest = waiting["oldest"]
-    age = (timezone.now() - oldest).total_seconds() if oldest is not None else None
-    return int(waiting["count"]), age
-
-
-def rollup_age_seconds() -> float | None:
-    """Seconds since the reports last caught up: the rollup watermark when there is one,
-    else the newest rollup row; None when no rollup was ever computed."""
-    from django.apps import apps
-    from django.db.models import Max
-    from django.utils import timezone
-
-    newest = None
-    if apps.is_installed("reports"):
-        try:
-            watermark = apps.get_model("reports", "RollupWatermark")
-            newest = (
-                watermark.objects.filter(name="touched")
-                .values_list("scanned_until", flat=True)
-                .first()
-            )
-        except LookupError:
-            newest = None
-        if newest is None:
-            rollup = apps.get_model("reports", "DailyRollup")
-            newest = rollup.objects.aggregate(newest=Max("computed_at"))["newest"]
-    if newest is None:
-        return None
-    return max(0.0, (timezone.now() - newest).total_seconds())
-
-
 class StateCollector(Collector):
-    """Gauges read from the spool directory, Redis and PostgreSQL at scrape time.
+    """Gauges of the registered probes (`config.probes`), read at scrape time.
 
-    A source that cannot be read is left out and counted in
+    A probe that cannot be read is left out and its source counted in
     `creditflow_metrics_source_up{source}` = 0, so a scrape never fails as a whole.
     """
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from django.db import DatabaseError
-        from redis import RedisError
-
+        sources: dict[str, int] = {}
+        for probe in probe_list():
+            try:
+                reading = probe.read()
+            except probe.errors:
+                sources[probe.source] = 0
+                continue
+            sources.setdefault(probe.source, 1)
+            for gauge in reading.gauges:
+                family = GaugeMetricFamily(
+                    gauge.name, gauge.documentation, labels=list(gauge.label_names)
+                )
+                for labels, value in gauge.samples.items():
+                    family.add_metric(list(labels), value)
+                yield family
         up = GaugeMetricFamily(
             "creditflow_metrics_source_up",
             "1 when a metrics source could be read",
             labels=["source"],
         )
-
-        try:
-            backlog = click_spool_backlog(Path(settings.CLICK_SPOOL_DIR))
-        except OSError:
-            up.add_metric(["click_spool"], 0)
-        else:
-            up.add_metric(["click_spool"], 1)
-            yield GaugeMetricFamily(
-                "creditflow_click_spool_files", "Click spool files present", value=backlog.files
-            )
-            yield GaugeMetricFamily(
-                "creditflow_click_spool_bytes",
-                "Click spool bytes not yet drained into PostgreSQL",
-                value=backlog.pending_bytes,
-            )
-            yield GaugeMetricFamily(
-                "creditflow_click_spool_oldest_pending_seconds",
-                "Seconds since the last write to the stalest file with undrained clicks",
-                value=backlog.oldest_pending_seconds,
-            )
-
-        try:
-            depths = celery_queue_depths()
-        except RedisError:
-            up.add_metric(["redis"], 0)
-        else:
-            up.add_metric(["redis"], 1)
-            queue_depth = GaugeMetricFamily(
-                "creditflow_queue_depth", "Tasks waiting in a Celery queue", labels=["queue"]
-            )
-            for name, depth in depths.items():
-                queue_depth.add_metric([name], depth)
-            yield queue_depth
-
-        try:
-            waiting, oldest_age = postbacks_waiting()
-            rollup_age = rollup_age_seconds()
-        except DatabaseError:
-            up.add_metric(["database"], 0)
-        else:
-            up.add_metric(["database"], 1)
-            yield GaugeMetricFamily(
-                "creditflow_postbacks_waiting",
-                "Postbacks received, not yet processed",
-                value=waiting,
-            )
-            yield GaugeMetricFamily(
-                "creditflow_postback_oldest_waiting_seconds",
-                "Age of the oldest postback not yet processed (0 when none waits)",
-                value=oldest_age or 0.0,
-            )
-            if rollup_age is not None:
-                yield GaugeMetricFamily(
-                    "creditflow_rollup_age_seconds",
-                    "Seconds since the daily rollups last caught up with new rows",
-                    value=rollup_age,
-                )
+        for source, value in sources.items():
+            up.add_metric([source], value)
         yield up
 
 

@@ -10,17 +10,14 @@ Members must also be `is_staff` to reach the admin and the API.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import Group, Permission
-from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-
-from config.masking import PERSONAL_DATA_PERMISSION
 
 OPERATOR = "operator"
 ANALYST = "analyst"
-CREDITFLOW_APPS = ("tracking", "attribution", "reports")
 OPERATOR_EXTRA_APPS = ("django_celery_beat",)
 
 
@@ -30,32 +27,40 @@ class RoleSummary:
     permissions: int
 
 
-def personal_data_permission_ensure() -> Permission:
-    """`tracking.view_contact_phone`: declared on `Contact.Meta.permissions`, so migrate
-    creates it; fetched here (created only if migrate's post_migrate step has not run)."""
-    app_label, codename = PERSONAL_DATA_PERMISSION.split(".")
-    content_type = ContentType.objects.get_by_natural_key(app_label, "contact")
-    permission, _ = Permission.objects.get_or_create(
-        content_type=content_type,
-        codename=codename,
-        defaults={"name": "Can see contacts' full phone numbers and emails"},
-    )
-    return permission
+@dataclass(frozen=True)
+class _RoleApp:
+    label: str
+    # Makes sure the app's view permissions the analyst must not have exist, and returns them.
+    operator_only: Callable[[], list[Permission]] | None
+
+
+_apps: dict[str, _RoleApp] = {}
+
+
+def roles_app_register(
+    *, label: str, operator_only: Callable[[], list[Permission]] | None = None
+) -> None:
+    """Put an app's models under both roles; call from its `AppConfig.ready()`."""
+    _apps[label] = _RoleApp(label=label, operator_only=operator_only)
 
 
 def roles_setup() -> list[RoleSummary]:
     """Create or reset both groups to exactly their permissions (safe to run again)."""
+    labels = sorted(_apps)
     with transaction.atomic():
-        personal_data = personal_data_permission_ensure()
+        operator_only = [
+            permission.pk
+            for app in _apps.values()
+            if app.operator_only is not None
+            for permission in app.operator_only()
+        ]
         operator_permissions = list(
-            Permission.objects.filter(
-                content_type__app_label__in=(*CREDITFLOW_APPS, *OPERATOR_EXTRA_APPS)
-            )
+            Permission.objects.filter(content_type__app_label__in=(*labels, *OPERATOR_EXTRA_APPS))
         )
         analyst_permissions = list(
             Permission.objects.filter(
-                content_type__app_label__in=CREDITFLOW_APPS, codename__startswith="view_"
-            ).exclude(pk=personal_data.pk)
+                content_type__app_label__in=labels, codename__startswith="view_"
+            ).exclude(pk__in=operator_only)
         )
         summaries = []
         for name, permissions in (

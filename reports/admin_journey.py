@@ -10,9 +10,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
-from reports.journey import contact_journey_get, email_masked, phone_masked
-
-PHONE_PERMISSION = "tracking.view_contact_phone"
+from reports.journey import contact_journey_get
+from tracking.masking import mask_email, mask_phone, may_see_personal_data
 
 
 def contact_journey_view(request: HttpRequest, contact_id: int) -> HttpResponse:
@@ -22,15 +21,15 @@ def contact_journey_view(request: HttpRequest, contact_id: int) -> HttpResponse:
     if journey is None:
         raise Http404("No contact with this id.")
     contact = journey.contact
-    may_see_personal_data = request.user.has_perm(PHONE_PERMISSION)
+    personal_data_shown = may_see_personal_data(request.user)
     context = {
         **admin.site.each_context(request),
         "title": f"Journey of contact #{contact.pk}",
         "journey": journey,
         "contact": contact,
-        "phone": contact.phone if may_see_personal_data else phone_masked(contact.phone),
-        "email": contact.email if may_see_personal_data else email_masked(contact.email),
-        "personal_data_masked": not may_see_personal_data,
+        "phone": mask_phone(contact.phone, request.user),
+        "email": mask_email(contact.email, request.user),
+        "personal_data_masked": not personal_data_shown,
         "opts": contact._meta,
     }
     return TemplateResponse(request, "admin/reports/journey.html", context)

@@ -85,20 +85,3 @@ def contact_journey_get(
         conversions=conversions[:limit],
         truncated=truncated,
     )
-
-
-def phone_masked(phone: str | None) -> str:
-    """`+12015550123` -> `+12•••••••23`: enough to tell two contacts apart, not to call one."""
-    if not phone:
-        return ""
-    if len(phone) <= 5:
-        return "•" * len(phone)
-    return phone[:3] + "•" * (len(phone) - 5) + phone[-2:]
-
-
-def email_masked(email: str | None) -> str:
-    """`jane.doe@example.com` -> `j•••@example.com`."""
-    if not email:
-        return ""
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}•••@{domain}"

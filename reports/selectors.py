@@ -18,12 +18,14 @@ from django.db.models import (
     DecimalField,
     ExpressionWrapper,
     F,
+    Max,
     Model,
     QuerySet,
     Sum,
     When,
 )
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from attribution.models import Network, Offer
 from reports.models import DailyRollup, Dimension, RollupWatermark
@@ -288,3 +290,18 @@ __all__ = [
     "report_series",
     "report_totals",
 ]
+
+
+def rollup_age_get() -> float | None:
+    """Seconds since the reports last caught up: the rollup watermark when there is one,
+    else the newest rollup row; None when no rollup was ever computed."""
+    newest = (
+        RollupWatermark.objects.filter(name="touched")
+        .values_list("scanned_until", flat=True)
+        .first()
+    )
+    if newest is None:
+        newest = DailyRollup.objects.aggregate(newest=Max("computed_at"))["newest"]
+    if newest is None:
+        return None
+    return max(0.0, (timezone.now() - newest).total_seconds())

@@ -22,7 +22,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from config import masking
+from tracking import masking
 from tracking.models import Campaign, Click, Contact, Creative, Link, Message
 from tracking.services.campaigns import (
     campaign_create,
@@ -62,16 +62,6 @@ class LargeTablePaginator(Paginator):
             if estimate > COUNT_LIMIT:
                 return estimate
         return queryset.values("pk")[: COUNT_LIMIT + 1].count()
-
-
-def mask_phone(phone: str | None) -> str:
-    """`+12015550123` -> `+1201•••0123`, whoever looks (see `config.masking` for per-user)."""
-    return masking.mask_phone(phone, None)
-
-
-def mask_email(email: str | None) -> str:
-    """`jane.doe@example.com` -> `j•••@example.com`, whoever looks."""
-    return masking.mask_email(email, None)
 
 
 class LargeTableAdmin(admin.ModelAdmin):
@@ -154,7 +144,7 @@ class ContactAdmin(LargeTableAdmin):
     ordering = ["-id"]
 
     # Phones and emails are shown in full only to users with `tracking.view_contact_phone`
-    # (config.masking). The columns are made per request, bound to its user: the admin
+    # (tracking.masking). The columns are made per request, bound to its user: the admin
     # instance is shared by every thread, so the request is never stored on it.
 
     def get_list_display(self, request: HttpRequest) -> list[Any]:

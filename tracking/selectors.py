@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from django.db import DatabaseError
 from django.db.models import QuerySet
 
-from tracking.models import Click, Link
+from tracking.models import Click, ClickSpoolOffset, Link
+from tracking.services.spool import spool_files
 
 
 def link_target_get(*, code: str) -> dict[str, Any] | None:
@@ -45,3 +50,43 @@ def click_list(*, message_id: int | None = None, code: str | None = None) -> Que
 
 def click_get(*, click_id: str) -> Click | None:
     return Click.objects.select_related("link").filter(click_id=click_id).first()
+
+
+@dataclass(frozen=True)
+class SpoolBacklog:
+    files: int
+    pending_bytes: int
+    # Time since the last write to the stalest file that still has undrained bytes: a
+    # lower bound on the age of the oldest click not yet in PostgreSQL.
+    oldest_pending_seconds: float
+
+
+def click_spool_backlog_get(*, directory: Path) -> SpoolBacklog:
+    """What the drainer has not moved into PostgreSQL yet: spool files and their bytes
+    past the drained offset (the whole file when the database cannot be read)."""
+    paths = spool_files(directory=directory)
+    offsets: dict[str, int] = {}
+    if paths:
+        try:
+            offsets = dict(
+                ClickSpoolOffset.objects.filter(
+                    file_name__in=[path.name for path in paths]
+                ).values_list("file_name", "offset")
+            )
+        except DatabaseError:
+            offsets = {}
+    now = time.time()
+    pending_bytes = 0
+    oldest = 0.0
+    files = 0
+    for path in paths:
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            continue
+        files += 1
+        pending = max(0, status.st_size - offsets.get(path.name, 0))
+        if pending:
+            pending_bytes += pending
+            oldest = max(oldest, now - status.st_mtime)
+    return SpoolBacklog(files=files, pending_bytes=pending_bytes, oldest_pending_seconds=oldest)

@@ -2,8 +2,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from config.masking import mask_email, mask_phone
 from config.roles import roles_setup
+from tracking.masking import mask_email, mask_phone
 
 
 @pytest.fixture
