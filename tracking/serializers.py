@@ -12,7 +12,7 @@ from rest_framework import serializers
 from tracking.models import Campaign, Channel, Creative, Link, Message
 from tracking.services.campaigns import CREATIVE_SLUG_TAKEN
 from tracking.services.contacts import EXTERNAL_ID_MAX_LENGTH
-from tracking.services.messages import LINKS_PER_MESSAGE_MAX, link_short_url
+from tracking.services.links import LINKS_PER_MESSAGE_MAX, link_short_url
 
 
 def _refuse_unknown_fields(serializer: serializers.Serializer[Any], data: Any) -> None:

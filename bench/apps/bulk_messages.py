@@ -25,7 +25,8 @@ def main() -> None:
     from attribution.models import Network, Offer
     from tracking.models import Campaign, Creative
     from tracking.services.contacts import ContactSpec
-    from tracking.services.messages import MessageSpec, link_code_generate, message_create_bulk
+    from tracking.services.links import link_code_generate
+    from tracking.services.messages import MessageSpec, message_create_bulk
 
     network = Network.objects.create(slug="bulk", name="Bulk", postback_token_hash="0" * 64)
     offer = Offer.objects.create(

@@ -11,13 +11,8 @@ from django.test import override_settings
 from tests.factories import ContactFactory, CreativeFactory, LinkFactory, OfferFactory
 from tracking.models import Contact, Link, Message
 from tracking.services.contacts import ContactSpec, contact_normalize_phone
-from tracking.services.messages import (
-    LINK_CODE_ALPHABET,
-    MessageSpec,
-    link_code_generate,
-    message_create,
-    message_create_bulk,
-)
+from tracking.services.links import LINK_CODE_ALPHABET, link_code_generate
+from tracking.services.messages import MessageSpec, message_create, message_create_bulk
 
 SENT_AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -261,7 +256,7 @@ def test_a_colliding_code_is_drawn_again(catalog, monkeypatch):
     taken = LinkFactory.create(code="TAKEN77")
     draws = iter(["TAKEN77", "FRESH77"])
     monkeypatch.setattr(
-        "tracking.services.messages.link_codes_generate",
+        "tracking.services.links.link_codes_generate",
         lambda *, count: [next(draws) for _ in range(count)],
     )
 
