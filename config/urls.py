@@ -3,12 +3,14 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from attribution.views import postback_intake
+from config.api_root import ApiRootApi
 from config.health import healthz
 from config.metrics import metrics_view
 from reports.admin_journey import journey_urls
 from tracking.views import redirect
 
 api_patterns: list[URLPattern | URLResolver] = [
+    path("", ApiRootApi.as_view(), name="api-root"),
     path("", include("tracking.urls")),
     path("", include("attribution.urls")),
     path("", include("reports.urls")),
