@@ -7,6 +7,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from attribution.models import Network, Postback
 from attribution.services.intake import postback_insert
+from config.hot_paths import hot_path
 from config.urls import urlpatterns as project_urlpatterns
 
 
@@ -41,8 +42,9 @@ def commit_only_postback(request: HttpRequest, network_slug: str) -> HttpRespons
     return JsonResponse({"status": "accepted", "postback_id": postback_id})
 
 
+# The reference views run through the same middleware as the intake they are compared with.
 urlpatterns = [
-    path("bench/bare-postback/<str:network_slug>/", bare_postback),
-    path("bench/commit-only-postback/<str:network_slug>/", commit_only_postback),
+    hot_path(path("bench/bare-postback/<str:network_slug>/", bare_postback)),
+    hot_path(path("bench/commit-only-postback/<str:network_slug>/", commit_only_postback)),
     *project_urlpatterns,
 ]

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from attribution.views import postback_intake
 from config.api_root import ApiRootApi
 from config.health import healthz
+from config.hot_paths import hot_path
 from config.metrics import metrics_view
 from reports.admin_journey import journey_urls
 from tracking.views import redirect
@@ -25,9 +26,10 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include(api_patterns)),
-    path("postback/<str:network_slug>/", postback_intake, name="postback"),
+    # hot_path: phones and networks, served without session, login, CSRF or framing.
+    hot_path(path("postback/<str:network_slug>/", postback_intake, name="postback")),
     # Last: every other single path segment is a short link code.
-    path("<str:code>", redirect, name="redirect"),
+    hot_path(path("<str:code>", redirect, name="redirect")),
 ]
 
 handler404 = "config.exceptions.not_found"

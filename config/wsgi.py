@@ -2,23 +2,25 @@
 
 Phones follow short links (`/<code>`) and affiliate networks call the postback
 intake (`/postback/<slug>/`); neither has a session, a login, a CSRF token or a page
-to frame. Those paths (`HOT_PATH_PATTERN`) run through `HOT_PATH_MIDDLEWARE` (request
-id, security headers, the Host check); the admin, the API and everything else get the whole
-`MIDDLEWARE`. Sessions, auth, messages and CSRF cost about a third of a bare Django
-request on these machines and, with more threads contending for the GIL, most of the
-redirect's p99.
+to frame. Those routes, marked `hot_path(...)` in the URLconf (`config/hot_paths.py`), run
+through `HOT_PATH_MIDDLEWARE` (request id, security headers, the Host check); the admin, the
+API and everything else get the whole `MIDDLEWARE`. Sessions, auth, messages and CSRF cost
+about a third of a bare Django request on these machines and, with more threads contending
+for the GIL, most of the redirect's p99.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import django
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
+from django.urls import get_resolver
+
+from config.hot_paths import hot_path_matcher
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -44,7 +46,7 @@ def make_application() -> Callable[[dict[str, Any], StartResponse], Iterable[byt
     django.setup(set_prefix=False)
     full = WSGIHandler()
     hot = HotPathHandler()
-    hot_path = re.compile(settings.HOT_PATH_PATTERN).fullmatch
+    hot_path = hot_path_matcher(get_resolver().url_patterns, reserved=[settings.STATIC_URL])
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         handler = hot if hot_path(environ.get("PATH_INFO", "")) else full

@@ -43,15 +43,14 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-# Short links and postback intake (see config/wsgi.py): no session, login, CSRF or framing.
-# CommonMiddleware stays: it checks the Host header against ALLOWED_HOSTS.
+# Routes marked `hot_path(...)` in the URLconf (the short links and the postback intake, see
+# config/hot_paths.py): no session, login, CSRF or framing. CommonMiddleware stays: it checks
+# the Host header against ALLOWED_HOSTS.
 HOT_PATH_MIDDLEWARE = [
     "config.middleware.request_id_middleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
-# `/postback/<slug>/`, and `/<code>` unless the segment is one of the project's own paths.
-HOT_PATH_PATTERN = r"/postback/[^/]+/|/(?!(?:admin|api|healthz|metrics|static|postback)$)[^/]+"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
