@@ -61,6 +61,7 @@ def _offer_form(offer: Offer, **changes: Any) -> dict[str, Any]:
         "attribution_model": offer.attribution_model,
         "sms_window_days": offer.sms_window_days,
         "email_window_days": offer.email_window_days,
+        "view_window_hours": offer.view_window_hours,
         "payout": offer.payout,
         "currency": offer.currency,
     }
