@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.db.models import Prefetch, Q
 
 from attribution.models import Conversion, ConversionEvent
-from tracking.models import Click, Contact, Link, Message
+from tracking.models import Click, Contact, ContactConflict, ContactMerge, Link, Message
 
 # Largest value a PostgreSQL bigint primary key can hold: anything above is no contact.
 MAX_ID = 2**63 - 1
@@ -36,6 +36,9 @@ class ContactJourney:
     conversions: list[Conversion]
     # True when a list was cut at JOURNEY_ROW_LIMIT.
     truncated: bool
+    # The contacts merged into this one, and conflicts of identifiers naming it.
+    merges: list[ContactMerge] = field(default_factory=list)
+    conflicts: list[ContactConflict] = field(default_factory=list)
 
 
 def contact_journey_get(
@@ -78,10 +81,22 @@ def contact_journey_get(
     for conversion in conversions[:limit]:
         if conversion.attributed and conversion.credited_click_id is not None:
             credited.setdefault(conversion.credited_click_id, []).append(conversion)
+    merges = list(
+        ContactMerge.objects.filter(survivor_id=contact_id)
+        .select_related("requested_by")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    conflicts = list(
+        ContactConflict.objects.filter(
+            Q(contact_id=contact_id) | Q(other_contact_ids__contains=[contact_id])
+        ).order_by("-created_at", "-pk")[:limit]
+    )
     return ContactJourney(
         contact=contact,
         messages=messages[:limit],
         clicks=[JourneyClick(click=c, credited_for=credited.get(c.pk, [])) for c in clicks[:limit]],
         conversions=conversions[:limit],
         truncated=truncated,
+        merges=merges,
+        conflicts=conflicts,
     )

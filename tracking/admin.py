@@ -12,18 +12,27 @@ import contextlib
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from tracking import masking
-from tracking.models import Campaign, Click, Contact, Creative, Link, Message
+from tracking.models import (
+    Campaign,
+    Click,
+    Contact,
+    ContactConflict,
+    ContactMerge,
+    Creative,
+    Link,
+    Message,
+)
 from tracking.services.campaigns import (
     campaign_create,
     campaign_update,
@@ -31,6 +40,7 @@ from tracking.services.campaigns import (
     creative_update,
 )
 from tracking.services.contacts import contact_normalize_email, contact_normalize_phone
+from tracking.services.merges import contact_conflict_resolve
 
 COUNT_LIMIT = 10_000
 
@@ -192,7 +202,111 @@ class ContactAdmin(LargeTableAdmin):
                 term = contact_normalize_phone(phone=term if term.startswith("+") else f"+{term}")
         elif "@" in term:
             term = term.lower()
-        return super().get_search_results(request, queryset, term)
+        found, may_have_duplicates = super().get_search_results(request, queryset, term)
+        if not term:
+            return found, may_have_duplicates
+        # An identifier a forced merge left as an alias, or the id of a merged contact,
+        # finds the contact that holds it now.
+        holders = queryset.filter(
+            Q(aliases__value=term)
+            | Q(
+                pk__in=ContactMerge.objects.filter(
+                    merged_contact_id=int(term) if term.isdigit() and len(term) < 19 else -1
+                ).values("survivor_id")
+            )
+        )
+        return found | holders, True
+
+
+def _identifiers_masked(identifiers: dict[str, Any], user: Any) -> str:
+    shown = {
+        "phone": masking.mask_phone(identifiers.get("phone"), user),
+        "email": masking.mask_email(identifiers.get("email"), user),
+        "external_id": identifiers.get("external_id") or "",
+    }
+    return ", ".join(f"{kind} {value}" for kind, value in shown.items() if value)
+
+
+@admin.register(ContactConflict)
+class ContactConflictAdmin(LargeTableAdmin):
+    """Identifiers that named people who cannot be one. Resolve: merge, or keep apart."""
+
+    list_display = [
+        "id",
+        "status",
+        "contact",
+        "other_contact_ids",
+        "kinds",
+        "channel",
+        "source",
+        "message",
+        "created_at",
+    ]
+    list_filter = ["status", "source", "channel"]
+    list_select_related = ["contact"]
+    raw_id_fields = ["contact", "message", "resolved_by"]
+    search_fields = ["=contact__id"]
+    ordering = ["-id"]
+    actions = ["merge_contacts", "keep_apart"]
+    exclude = ["identifiers"]
+    readonly_fields = ["identifiers_named"]
+
+    @admin.display(description="identifiers named")
+    def identifiers_named(self, conflict: ContactConflict) -> str:
+        return _identifiers_masked(conflict.identifiers, None)
+
+    def _resolve(self, request: HttpRequest, queryset: QuerySet[ContactConflict], how: str) -> None:
+        done = 0
+        for conflict_id in queryset.values_list("pk", flat=True):
+            conflict = contact_conflict_resolve(
+                conflict_id=conflict_id, resolution=how, resolved_by_id=request.user.pk
+            )
+            done += conflict.status == how
+        self.message_user(request, f"{done} conflict(s) {how.replace('_', ' ')}.", messages.INFO)
+
+    @admin.action(
+        description="Merge: they are one person (the oldest contact survives)",
+        permissions=["change"],
+    )
+    def merge_contacts(self, request: HttpRequest, queryset: QuerySet[ContactConflict]) -> None:
+        self._resolve(request, queryset, ContactConflict.Status.MERGED)
+
+    @admin.action(description="Keep apart: they are different people", permissions=["change"])
+    def keep_apart(self, request: HttpRequest, queryset: QuerySet[ContactConflict]) -> None:
+        self._resolve(request, queryset, ContactConflict.Status.KEPT_APART)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
+        # Changed only through the actions (a service), never through the form.
+        fields = [field.name for field in ContactConflict._meta.fields]
+        return [name for name in fields if name != "identifiers"] + ["identifiers_named"]
+
+
+@admin.register(ContactMerge)
+class ContactMergeAdmin(ReadOnlyAdmin):
+    """Who merged which contacts into which, when, and from which request."""
+
+    list_display = [
+        "id",
+        "survivor",
+        "merged_contact_id",
+        "source",
+        "requested_by",
+        "request_id",
+        "moved",
+        "created_at",
+    ]
+    list_filter = ["source"]
+    list_select_related = ["survivor", "requested_by"]
+    raw_id_fields = ["survivor", "requested_by"]
+    search_fields = ["=survivor__id", "=merged_contact_id", "=request_id"]
+    ordering = ["-id"]
+    exclude = ["identifiers"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
 
 
 @admin.register(Campaign)

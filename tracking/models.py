@@ -4,6 +4,8 @@
 string foreign key, and the redirect reads the offer's destination through it.
 """
 
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -45,6 +47,106 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"Contact #{self.pk}"
+
+
+class IdentifierKind(models.TextChoices):
+    PHONE = "phone", "Phone"
+    EMAIL = "email", "Email"
+    EXTERNAL_ID = "external_id", "External id"
+
+
+class IdentitySource(models.TextChoices):
+    MESSAGE = "message", "A message named them together"
+    IDENTIFY = "identify", "An identify call"
+    OPERATOR = "operator", "An operator"
+
+
+class ContactMerge(models.Model):
+    """One contact merged into an older one: its messages, clicks and conversions now
+    belong to `survivor`, and a request naming its id or identifiers reaches `survivor`."""
+
+    survivor = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="merges")
+    # The merged contact's row is gone; its id stays findable here.
+    merged_contact_id = models.BigIntegerField(unique=True)
+    merged_created_at = models.DateTimeField()
+    # The merged contact's identifiers (personal data: shown masked).
+    identifiers = models.JSONField(default=dict)
+    source = models.CharField(max_length=10, choices=IdentitySource.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    request_id = models.CharField(max_length=64, blank=True)
+    # {"messages": n, "clicks": n, "conversions": n}: rows moved onto the survivor.
+    moved = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["survivor", "created_at"], name="contact_merge_survivor")]
+
+    def __str__(self) -> str:
+        return f"Contact #{self.merged_contact_id} -> #{self.survivor_id}"
+
+
+class ContactAlias(models.Model):
+    """An identifier a contact lost in a merge an operator forced over a conflict (the
+    survivor kept its own value of that kind): requests naming it still reach the contact."""
+
+    kind = models.CharField(max_length=12, choices=IdentifierKind.choices)
+    value = models.CharField(max_length=254)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="aliases")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "value"], name="contact_alias_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} alias of contact #{self.contact_id}"
+
+
+class ContactConflict(models.Model):
+    """Identifiers named together that belong to people who cannot be one (a kind with two
+    different values). Nothing was merged; an operator merges them or keeps them apart."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        MERGED = "merged", "Merged"
+        KEPT_APART = "kept_apart", "Kept apart"
+
+    # Where the message went: the contact its own channel's address names.
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conflicts")
+    # The other contacts the identifiers named (ids follow merges).
+    other_contact_ids = ArrayField(models.BigIntegerField(), default=list)
+    # The identifiers as the request named them, normalised (personal data: shown masked).
+    identifiers = models.JSONField(default=dict)
+    kinds = ArrayField(models.CharField(max_length=12), default=list, help_text="Conflicting")
+    channel = models.CharField(max_length=8, blank=True)
+    source = models.CharField(max_length=10, choices=IdentitySource.choices)
+    message = models.ForeignKey(
+        "Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    request_id = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"], name="contact_conflict_status")]
+
+    def __str__(self) -> str:
+        return f"Conflict #{self.pk} ({self.status})"
 
 
 class Campaign(models.Model):

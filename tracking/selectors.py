@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import DatabaseError
-from django.db.models import QuerySet
+from django.db.models import OuterRef, Q, QuerySet
 
-from tracking.models import Click, ClickSpoolOffset, Link
+from tracking.models import Click, ClickSpoolOffset, Contact, ContactAlias, ContactMerge, Link
 from tracking.services.spool import spool_files
 
 
@@ -90,3 +91,24 @@ def click_spool_backlog_get(*, directory: Path) -> SpoolBacklog:
             pending_bytes += pending
             oldest = max(oldest, now - status.st_mtime)
     return SpoolBacklog(files=files, pending_bytes=pending_bytes, oldest_pending_seconds=oldest)
+
+
+def contact_list(
+    *, phone: str | None = None, email: str | None = None, external_id: str | None = None
+) -> QuerySet[Contact]:
+    """Contacts with the ids merged into them (`merged_ids`), oldest first. Each identifier
+    given (already normalised) must name the contact, as its own or as an alias."""
+    contacts = Contact.objects.annotate(
+        merged_ids=ArraySubquery(
+            ContactMerge.objects.filter(survivor_id=OuterRef("pk"))
+            .order_by("merged_contact_id")
+            .values("merged_contact_id")
+        )
+    ).order_by("pk")
+    for kind, value in (("phone", phone), ("email", email), ("external_id", external_id)):
+        if value is not None:
+            contacts = contacts.filter(
+                Q(**{kind: value})
+                | Q(pk__in=ContactAlias.objects.filter(kind=kind, value=value).values("contact_id"))
+            )
+    return contacts

@@ -101,6 +101,7 @@ class MessageListCreateApi(generics.ListAPIView[Message]):
                 sent_at=spec.sent_at,
                 external_id=spec.external_id,
                 links=spec.links,
+                requested_by_id=request.user.pk,
             )
         return _answer([result], many=False)
 
@@ -148,5 +149,5 @@ class MessageBulkCreateApi(APIView):
             raise serializers.ValidationError({"items": errors})
         specs = [_spec(data) for data in serializer.validated_data]
         with service_errors_as_400(prefix="items."):
-            results = message_create_bulk(items=specs)
+            results = message_create_bulk(items=specs, requested_by_id=request.user.pk)
         return _answer(results, many=True)

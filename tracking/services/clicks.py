@@ -23,7 +23,6 @@ from ipaddress import ip_address, ip_network
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.http import HttpRequest
 
 from tracking.selectors import link_ids_by_code
 from tracking.services.flags import click_flags
@@ -87,11 +86,6 @@ def client_address(meta: Mapping[str, str]) -> str:
         if len(forwarded) >= hops:
             return forwarded[-hops]
     return meta.get("REMOTE_ADDR", "")
-
-
-def request_client_address(request: HttpRequest) -> str:
-    """`client_address` of a request: django-axes' `AXES_CLIENT_IP_CALLABLE`."""
-    return client_address(request.META)
 
 
 def click_record(*, link_id: int, method: str, meta: Mapping[str, str]) -> str:

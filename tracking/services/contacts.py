@@ -2,8 +2,10 @@
 
 A contact is known by any of an E.164 phone, a lower-cased email and an
 external id, each unique when set. Several identifiers given together name one
-person: `contact_resolve_bulk` merges them, fills in identifiers a known contact
-was missing, and refuses identifiers that already belong to two different people.
+person: `contact_resolve_bulk` fills in identifiers a known contact was missing
+and merges the contacts they name (see `merges`). Identifiers that cannot be one
+person (a kind with two different values) are never merged: the message goes to
+the contact its own channel's address names and the conflict is recorded.
 """
 
 from __future__ import annotations
@@ -11,16 +13,22 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import NamedTuple, cast
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from tracking.models import Contact
+from tracking.models import Contact, ContactAlias, IdentitySource
+from tracking.services.merges import (
+    conflicting_kinds,
+    contact_conflict_record,
+    contacts_lock,
+    contacts_merge_locked,
+)
 
 EXTERNAL_ID_MAX_LENGTH = 128
 EMAIL_MAX_LENGTH = 254
@@ -202,28 +210,44 @@ def _by_key(rows: Iterable[_Row]) -> dict[tuple[str, str], _Row]:
     return found
 
 
-def _existing_by_key(keys: set[tuple[str, str]]) -> dict[tuple[str, str], _Row]:
-    """One select with an array per identifier (not thousands of `IN` placeholders)."""
+def _lookup(keys: set[tuple[str, str]]) -> tuple[dict[tuple[str, str], int], dict[int, _Row]]:
+    """Which contact each identifier names (its own or an alias), and those contacts' rows.
+
+    One select with an array per identifier (not thousands of `IN` placeholders).
+    """
     if not keys:
-        return {}
+        return {}, {}
     by_kind: dict[str, list[str]] = {"phone": [], "email": [], "external_id": []}
     for kind, value in keys:
         by_kind[kind].append(value)
     table = Contact._meta.db_table
+    aliases = ContactAlias._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT id, phone, email, external_id FROM {table} "  # noqa: S608
             "WHERE phone = ANY(%s::text[]) OR email = ANY(%s::text[])"
-            " OR external_id = ANY(%s::text[])",
-            [by_kind["phone"], by_kind["email"], by_kind["external_id"]],
+            " OR external_id = ANY(%s::text[])"
+            f" OR id IN (SELECT contact_id FROM {aliases} WHERE"
+            " (kind = 'phone' AND value = ANY(%s::text[]))"
+            " OR (kind = 'email' AND value = ANY(%s::text[]))"
+            " OR (kind = 'external_id' AND value = ANY(%s::text[])))",
+            [by_kind["phone"], by_kind["email"], by_kind["external_id"]] * 2,
         )
-        return _by_key(map(_Row._make, cursor.fetchall()))
+        rows = {row.id: row for row in map(_Row._make, cursor.fetchall())}
+        found = {key: row.id for key, row in _by_key(rows.values()).items() if key in keys}
+        if len(found) < len(keys) and ContactAlias.objects.exists():
+            for kind, value, contact_id in ContactAlias.objects.filter(
+                contact_id__in=list(rows)
+            ).values_list("kind", "value", "contact_id"):
+                if (kind, value) in keys:
+                    found.setdefault((kind, value), contact_id)
+    return found, rows
 
 
 def _insert_ignoring_conflicts(rows: list[dict[str, str | None]]) -> dict[tuple[str, str], _Row]:
     """One `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING` for all new contacts,
     returning the rows it inserted: a person inserted meanwhile by a concurrent call is
-    not among them and is found by the select that follows."""
+    not among them and is found by the lookup that follows."""
     table = Contact._meta.db_table
     now = timezone.now()
     with connection.cursor() as cursor:
@@ -242,14 +266,34 @@ def _insert_ignoring_conflicts(rows: list[dict[str, str | None]]) -> dict[tuple[
         return _by_key(map(_Row._make, cursor.fetchall()))
 
 
-def contact_resolve_bulk(*, specs: Sequence[ContactSpec]) -> list[int | ValidationError]:
-    """The contact id for each (normalised) spec, creating contacts as needed.
+@dataclass
+class ContactResolution:
+    """The contact of each spec, in order, and the conflicts recorded (spec index -> id)."""
 
-    Set-based: one select of the contacts already known, one insert of the new
-    ones (conflicts ignored, so a concurrent insert of the same person is not an
-    error), one update filling identifiers known contacts lacked, one select to
-    map every identifier to its id. A spec whose identifiers belong to different
-    contacts gets a ValidationError in its place instead of an id.
+    ids: list[int]
+    conflicts: dict[int, int] = field(default_factory=dict)
+
+
+# Channels whose address names the contact a conflicting message goes to.
+CHANNEL_ADDRESS = {"sms": "phone", "email": "email"}
+RESOLVE_ATTEMPTS = 20
+
+
+def contact_resolve_bulk(
+    *,
+    specs: Sequence[ContactSpec],
+    channels: Sequence[str] | None = None,
+    source: str = IdentitySource.MESSAGE,
+    requested_by_id: int | None = None,
+) -> ContactResolution:
+    """The contact id for each (normalised) spec, creating and merging contacts as needed.
+
+    Call inside a transaction. Set-based for the usual case (identifiers that name
+    at most one contact and agree with it): one lookup, one insert of the new
+    contacts (conflicts ignored, so a concurrent insert of the same person is not
+    an error), one update filling identifiers known contacts lacked, one lookup to
+    map every identifier to its id. Specs that merge contacts or conflict, or that
+    a concurrent call raced, are then resolved one by one (`contact_resolve_one`).
     """
     groups = _Groups()
     all_keys: set[tuple[str, str]] = set()
@@ -257,68 +301,168 @@ def contact_resolve_bulk(*, specs: Sequence[ContactSpec]) -> list[int | Validati
         keys = _keys(spec)
         all_keys.update(keys)
         groups.union(keys)
-    existing = _existing_by_key(all_keys)
-    rows_by_id = {row.id: row for row in existing.values()}
-    for row in rows_by_id.values():
-        groups.union(
-            _keys(ContactSpec(phone=row.phone, email=row.email, external_id=row.external_id))
-        )
+    found, rows = _lookup(all_keys)
 
-    # Each group becomes one contact: what it is known by, and the known row if any.
-    members: dict[tuple[str, str], dict[str, set[str]]] = {}
-    known: dict[tuple[str, str], set[int]] = {}
-    for key in all_keys | set(existing):
+    # Each group of identifiers given together: the contacts they name, the values they add.
+    named: dict[tuple[str, str], set[int]] = {}
+    new_values: dict[tuple[str, str], dict[str, set[str]]] = {}
+    for key in all_keys:
         root = groups.find(key)
-        members.setdefault(root, {"phone": set(), "email": set(), "external_id": set()})[
-            key[0]
-        ].add(key[1])
-        if key in existing:
-            known.setdefault(root, set()).add(existing[key].id)
+        named.setdefault(root, set())
+        new_values.setdefault(root, {"phone": set(), "email": set(), "external_id": set()})
+        if key in found:
+            named[root].add(found[key])
+        else:
+            new_values[root][key[0]].add(key[1])
 
-    conflicts: dict[tuple[str, str], str] = {}
+    slow_roots: set[tuple[str, str]] = set()
     to_create: list[dict[str, str | None]] = []
     to_fill: list[Contact] = []
-    for root, identifiers in members.items():
-        contact_ids = known.get(root, set())
-        if len(contact_ids) > 1:
-            conflicts[root] = "These identifiers belong to different contacts."
+    for root, contact_ids in named.items():
+        adding = new_values[root]
+        if len(contact_ids) > 1 or any(len(values) > 1 for values in adding.values()):
+            slow_roots.add(root)
             continue
-        if any(len(values) > 1 for values in identifiers.values()):
-            kind = next(kind for kind, values in identifiers.items() if len(values) > 1)
-            conflicts[root] = f"One contact cannot have two different values of {kind}."
-            continue
-        values = {kind: next(iter(found), None) for kind, found in identifiers.items()}
         if not contact_ids:
-            to_create.append(values)
+            to_create.append({kind: next(iter(values), None) for kind, values in adding.items()})
             continue
-        row = rows_by_id[next(iter(contact_ids))]
-        if any(value and getattr(row, kind) is None for kind, value in values.items()):
-            to_fill.append(Contact(id=row.id, **values))
-
-    # Rows this transaction inserted hold their identifiers until it ends; every other
-    # identifier (known rows, filled rows, conflicting inserts) is looked up afresh.
-    inserted = _insert_ignoring_conflicts(to_create) if to_create else {}
-    if to_fill:
-        Contact.objects.bulk_update(to_fill, ["phone", "email", "external_id"], batch_size=5000)
-
-    ids_by_key = {key: row.id for key, row in inserted.items()}
-    ids_by_key.update(
-        (key, row.id) for key, row in _existing_by_key(all_keys - inserted.keys()).items()
-    )
-    resolved: list[int | ValidationError] = []
-    for spec in specs:
-        keys = _keys(spec)
-        root = groups.find(keys[0])
-        if root in conflicts:
-            resolved.append(ValidationError(conflicts[root], code="conflict"))
-            continue
-        ids = {ids_by_key.get(key) for key in keys}
-        if len(ids) != 1 or None in ids:
-            # Another transaction took one of these identifiers for another person
-            # between our insert and our select.
-            resolved.append(
-                ValidationError("These identifiers belong to different contacts.", "conflict")
+        row = rows[next(iter(contact_ids))]
+        fills = {kind: next(iter(values)) for kind, values in adding.items() if values}
+        if any(getattr(row, kind) is not None for kind in fills):
+            slow_roots.add(root)  # a new value of a kind the contact has: a conflict
+        elif fills:
+            to_fill.append(
+                Contact(
+                    id=row.id,
+                    phone=fills.get("phone", row.phone),
+                    email=fills.get("email", row.email),
+                    external_id=fills.get("external_id", row.external_id),
+                )
             )
+
+    if to_create:
+        _insert_ignoring_conflicts(to_create)
+    if to_fill:
+        try:
+            with transaction.atomic():
+                Contact.objects.bulk_update(
+                    to_fill, ["phone", "email", "external_id"], batch_size=5000
+                )
+        except IntegrityError:
+            # A concurrent call took one of these identifiers for another contact.
+            slow_roots.update(groups.find(_keys(spec)[0]) for spec in specs)
+
+    fast_keys = {key for key in all_keys if groups.find(key) not in slow_roots}
+    ids_by_key, _ = _lookup(fast_keys)
+    resolution = ContactResolution(ids=[0] * len(specs))
+    slow: list[int] = []
+    for index, spec in enumerate(specs):
+        keys = _keys(spec)
+        ids = {ids_by_key.get(key) for key in keys}
+        if groups.find(keys[0]) in slow_roots or len(ids) != 1 or None in ids:
+            slow.append(index)
+        else:
+            resolution.ids[index] = ids.pop() or 0
+    for index in slow:
+        contact_id, conflict_id = contact_resolve_one(
+            spec=specs[index],
+            channel=channels[index] if channels is not None else "",
+            source=source,
+            requested_by_id=requested_by_id,
+        )
+        resolution.ids[index] = contact_id
+        if conflict_id is not None:
+            resolution.conflicts[index] = conflict_id
+    return resolution
+
+
+def contact_resolve_one(
+    *,
+    spec: ContactSpec,
+    channel: str = "",
+    source: str = IdentitySource.MESSAGE,
+    requested_by_id: int | None = None,
+) -> tuple[int, int | None]:
+    """(contact id, conflict id or None) for one normalised spec. Call inside a transaction.
+
+    The contacts its identifiers name are locked (id order) before anything is decided;
+    if a concurrent merge moved an identifier meanwhile, the lookup runs again.
+    """
+    keys = _keys(spec)
+    given = dict(keys)
+    for _ in range(RESOLVE_ATTEMPTS):
+        found, _rows = _lookup(set(keys))
+        locked = contacts_lock(contact_ids=found.values())
+        if {contact.id for contact in locked} != set(found.values()):
+            continue  # one was merged away after the lookup
+        again, _rows = _lookup(set(keys))
+        if again != found:
             continue
-        resolved.append(cast(int, ids.pop()))
-    return resolved
+        unnamed = {kind: value for kind, value in keys if (kind, value) not in found}
+        kinds = conflicting_kinds(locked, unnamed)
+        if kinds:
+            target = _conflict_target(keys, found, channel)
+            if target is None:
+                continue
+            conflict = contact_conflict_record(
+                contact_id=target,
+                other_contact_ids=[contact.id for contact in locked],
+                identifiers=given,
+                kinds=kinds,
+                channel=channel,
+                source=source,
+            )
+            return target, conflict.pk
+        if not locked:
+            inserted = _insert_ignoring_conflicts([{kind: given.get(kind) for kind in _KINDS}])
+            if inserted:
+                return next(iter(inserted.values())).id, None
+            continue  # a concurrent call created them first
+        survivor = contacts_merge_locked(
+            contacts=locked, source=source, requested_by_id=requested_by_id
+        )
+        if unnamed and not _fill(survivor, unnamed):
+            continue
+        return survivor, None
+    raise RuntimeError("contact identifiers kept changing under concurrent merges")
+
+
+_KINDS = ("phone", "email", "external_id")
+
+
+def _fill(contact_id: int, values: dict[str, str]) -> bool:
+    """Give a contact identifiers it lacked; False when another contact took one meanwhile."""
+    try:
+        with transaction.atomic():
+            Contact.objects.filter(pk=contact_id).update(**values)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _conflict_target(
+    keys: list[tuple[str, str]], found: dict[tuple[str, str], int], channel: str
+) -> int | None:
+    """The contact a conflicting message goes to: the one its channel's address names
+    (created with that address alone when new), else the first identifier's."""
+    address = CHANNEL_ADDRESS.get(channel)
+    at_address = [key for key in keys if key[0] == address]
+    if not at_address:
+        named = [found[key] for key in keys if key in found]
+        if named:
+            return named[0]
+        at_address = keys
+    key = at_address[0]
+    if key in found:
+        return found[key]
+    inserted = _insert_ignoring_conflicts(
+        [{name: key[1] if name == key[0] else None for name in _KINDS}]
+    )
+    return next(iter(inserted.values())).id if inserted else None
+
+
+def contact_find(*, kind: str, value: str) -> Contact | None:
+    """The contact an identifier names (its own or an alias kept from a merge)."""
+    found, _rows = _lookup({(kind, value)})
+    contact_id = found.get((kind, value))
+    return Contact.objects.filter(pk=contact_id).first() if contact_id else None

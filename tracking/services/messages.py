@@ -6,7 +6,7 @@ steps in order, each a function of its own:
   campaigns, creatives and offers;
 - idempotency by `external_id` (`_split_by_external_id`): a message already stored under
   its external id is returned as it is, with its links, and nothing is created for it;
-- contact resolution (`_resolve_contacts`, upserting the set in `contacts.py`);
+- contact resolution (`_resolve_contacts`, upserting and merging the set in `contacts.py`);
 - message rows (`_message_rows`, inserted by `message_rows.py`) and link rows (`links.py`).
 """
 
@@ -21,13 +21,15 @@ from typing import NoReturn, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, OperationalError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
+from psycopg.errors import DeadlockDetected
 
-from tracking.models import Campaign, Channel, Creative, Link, Message
+from tracking.models import Campaign, Channel, ContactConflict, Creative, Link, Message
 from tracking.services.contacts import (
     EXTERNAL_ID_MAX_LENGTH,
+    ContactResolution,
     ContactSpec,
     contact_resolve_bulk,
     contact_spec_normalize,
@@ -73,6 +75,7 @@ def message_create(
     sent_at: datetime,
     external_id: str | None = None,
     links: int = 1,
+    requested_by_id: int | None = None,
 ) -> MessageResult:
     """One message; ValidationError keys name the field (`contact.phone`, `offer`, ...)."""
     spec = MessageSpec(
@@ -86,14 +89,16 @@ def message_create(
         links=links,
     )
     try:
-        return message_create_bulk(items=[spec])[0]
+        return message_create_bulk(items=[spec], requested_by_id=requested_by_id)[0]
     except ValidationError as error:
         raise ValidationError(
             {key.removeprefix("0."): messages for key, messages in error.message_dict.items()}
         ) from error
 
 
-def message_create_bulk(*, items: Sequence[MessageSpec]) -> list[MessageResult]:
+def message_create_bulk(
+    *, items: Sequence[MessageSpec], requested_by_id: int | None = None
+) -> list[MessageResult]:
     """One result per item, in order. ValidationError keys are `<index>.<field>`.
 
     Nothing is written unless every item is valid.
@@ -105,15 +110,20 @@ def message_create_bulk(*, items: Sequence[MessageSpec]) -> list[MessageResult]:
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with transaction.atomic():
-                return _create_bulk(items)
-        except IntegrityError:
+                return _create_bulk(items, requested_by_id)
+        except (IntegrityError, OperationalError) as error:
+            # A deadlock between two calls merging the same contacts: one is retried.
+            if isinstance(error, OperationalError) and not isinstance(
+                error.__cause__, DeadlockDetected
+            ):
+                raise
             if attempt == ATTEMPTS:
                 raise
             logger.info("message_create_bulk: concurrent insert, retrying (attempt %d)", attempt)
     raise AssertionError("unreachable")
 
 
-def _create_bulk(items: Sequence[MessageSpec]) -> list[MessageResult]:
+def _create_bulk(items: Sequence[MessageSpec], requested_by_id: int | None) -> list[MessageResult]:
     errors = _Errors()
     contacts = _check_items(items, errors)
     if errors.unstorable:  # PostgreSQL cannot even compare such a value: stop before any lookup
@@ -124,14 +134,22 @@ def _create_bulk(items: Sequence[MessageSpec]) -> list[MessageResult]:
         errors.raise_()
 
     split = _split_by_external_id(items)
-    contact_ids = _resolve_contacts(indexes=split.new_indexes, contacts=contacts, errors=errors)
-    if errors:
-        errors.raise_()
+    resolution = _resolve_contacts(
+        items=items,
+        indexes=split.new_indexes,
+        contacts=contacts,
+        requested_by_id=requested_by_id,
+    )
+    contact_ids = resolution.ids
 
     new_messages = _message_rows(
         items=items, indexes=split.new_indexes, contact_ids=contact_ids, catalog=catalog
     )
     message_insert_bulk(messages=new_messages)
+    for position, conflict_id in resolution.conflicts.items():
+        ContactConflict.objects.filter(pk=conflict_id, message__isnull=True).update(
+            message_id=new_messages[position].pk
+        )
     created_links = link_create_bulk(
         wanted=[
             (message, items[index].links)
@@ -320,19 +338,23 @@ def _results(
 
 
 def _resolve_contacts(
-    *, indexes: list[int], contacts: list[ContactSpec | None], errors: _Errors
-) -> list[int]:
-    """The contact id of each item that creates a message (upserted as one set)."""
+    *,
+    items: Sequence[MessageSpec],
+    indexes: list[int],
+    contacts: list[ContactSpec | None],
+    requested_by_id: int | None,
+) -> ContactResolution:
+    """The contact of each item that creates a message (upserted and merged as one set).
+
+    Identifiers that conflict do not refuse a message: it goes to the contact its
+    channel's address names and the conflict waits for an operator.
+    """
     specs = [contacts[index] for index in indexes]
-    contact_ids = contact_resolve_bulk(specs=[spec for spec in specs if spec is not None])
-    resolved_ids: list[int] = []
-    for index, contact_id in zip(indexes, contact_ids, strict=True):
-        if isinstance(contact_id, ValidationError):
-            for text in contact_id.messages:
-                errors.add(index, "contact", text)
-        else:
-            resolved_ids.append(contact_id)
-    return resolved_ids
+    return contact_resolve_bulk(
+        specs=[spec for spec in specs if spec is not None],
+        channels=[items[index].channel for index in indexes],
+        requested_by_id=requested_by_id,
+    )
 
 
 # Message rows
