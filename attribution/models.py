@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
@@ -273,3 +274,24 @@ class ConversionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or '-'} -> {self.to_status}"
+
+
+class CreditChange(models.Model):
+    """A conversion's credit decided again (re-attribution, a replay): before, after, why."""
+
+    conversion = models.ForeignKey(
+        Conversion, on_delete=models.CASCADE, related_name="credit_changes"
+    )
+    before = models.JSONField(help_text="The credit columns before the change")
+    after = models.JSONField(help_text="The credit columns after the change")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    why = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"], name="credit_change_created_at")]
+
+    def __str__(self) -> str:
+        return f"{self.before.get('message_id')} -> {self.after.get('message_id')}"

@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 
@@ -93,3 +95,104 @@ class RollupJob(models.Model):
 
     def __str__(self) -> str:
         return f"Recompute {self.start} to {self.end} ({self.status})"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Comparison(models.Model):
+    """A "what if": the same conversions credited under 2 to 4 configurations.
+
+    `configurations` are as asked (settings left out are each offer's own); `rows` and
+    `moved` are the result, kept so that an operator can reopen it. Nothing recorded
+    changes.
+    """
+
+    start = models.DateField()
+    end = models.DateField()
+    dimension = models.CharField(max_length=10, choices=Dimension.choices)
+    offer = models.ForeignKey(
+        "attribution.Offer", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    configurations = models.JSONField()
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    conversions_total = models.PositiveIntegerField(default=0)
+    conversions_done = models.PositiveIntegerField(default=0)
+    rows = models.JSONField(default=list, blank=True)
+    unattributed = models.JSONField(default=dict, blank=True)
+    moved = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "what if"
+        verbose_name_plural = "what if comparisons"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(start__lte=models.F("end")), name="comparison_start_before_end"
+            )
+        ]
+
+    def __str__(self) -> str:
+        names = ", ".join(str(c.get("name")) for c in self.configurations)
+        return f"{names}: {self.start} to {self.end} by {self.dimension}"
+
+
+class ComparisonMove(models.Model):
+    """One conversion whose credit differs between the first configuration and another."""
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="moves")
+    conversion = models.ForeignKey(
+        "attribution.Conversion", on_delete=models.CASCADE, related_name="+"
+    )
+    keys = ArrayField(
+        models.BigIntegerField(null=True), help_text="The dimension key under each configuration"
+    )
+    credits = models.JSONField(help_text="Under each configuration: click, message and why")
+
+    class Meta:
+        indexes = [GinIndex(fields=["keys"], name="comparison_move_keys")]
+
+    def __str__(self) -> str:
+        return f"conversion {self.conversion_id}: {self.keys}"
+
+
+class Reattribution(models.Model):
+    """Conversions of one offer over a range decided again under its current settings."""
+
+    start = models.DateField()
+    end = models.DateField()
+    offer = models.ForeignKey("attribution.Offer", on_delete=models.CASCADE, related_name="+")
+    settings_applied = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    conversions_total = models.PositiveIntegerField(default=0)
+    conversions_done = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    days_recomputed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(start__lte=models.F("end")),
+                name="reattribution_start_before_end",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Re-attribution of offer {self.offer_id}, {self.start} to {self.end}"

@@ -250,6 +250,13 @@ def report_key_name(*, dimension: str, key: int) -> str:
     return rows[0].name
 
 
+def report_key_names(*, dimension: str, keys: Sequence[int]) -> dict[int, str]:
+    """The display name of each key of a dimension (message, offer, ...), in one query."""
+    rows = [ReportRow(key=key) for key in keys]
+    _names_attach(dimension, rows, with_admin_urls=False)
+    return {row.key: row.name for row in rows}
+
+
 def _names_attach(
     dimension: str, rows: Sequence[ReportRow], *, with_admin_urls: bool = True
 ) -> None:
@@ -283,6 +290,7 @@ __all__ = [
     "ReportRow",
     "report_freshness",
     "report_key_name",
+    "report_key_names",
     "report_query_parse",
     "report_rows_as_dicts",
     "report_rows_by_day_and_key",

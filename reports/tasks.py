@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 
 from reports.services import rollup_job_run, rollup_recompute_touched, rollup_recompute_trailing
+from reports.whatif import comparison_run, reattribution_run
 
 logger = logging.getLogger(__name__)
 
@@ -27,3 +28,17 @@ def recompute_range_job(job_id: int) -> None:
     job = rollup_job_run(job_id=job_id)
     if job is None:
         logger.info("rollup job already taken or done", extra={"job_id": job_id})
+
+
+@shared_task(name="reports.comparison_run", time_limit=3000, soft_time_limit=2900)
+def comparison_run_task(comparison_id: int) -> None:
+    if comparison_run(comparison_id=comparison_id) is None:
+        logger.info("comparison already taken or done", extra={"comparison_id": comparison_id})
+
+
+@shared_task(name="reports.reattribution_run", time_limit=3000, soft_time_limit=2900)
+def reattribution_run_task(reattribution_id: int) -> None:
+    if reattribution_run(reattribution_id=reattribution_id) is None:
+        logger.info(
+            "re-attribution already taken or done", extra={"reattribution_id": reattribution_id}
+        )

@@ -1,0 +1,600 @@
+"""Stored conversions decided again: under other settings (what if) or the offer's own.
+
+The live worker decides a conversion once, when its first postback arrives. This module
+takes the same decision again for conversions already stored, many at once, so that an
+operator can compare models over history (`conversions_credit` under several
+`CreditSettings`) or apply the offer's current settings to history
+(`conversions_redecide`, which keeps every change as a `CreditChange`).
+
+Correct by construction: the decision itself is `attribution_decide`, the live one, fed
+with the same candidates the live worker would fetch: for a conversion at T under a click
+window W, the earliest and the latest human click of the contact on the offer in [T-W, T]
+and the latest of each channel there (`attribution.services.batch.candidate_clicks`).
+Here they are found in memory from one range scan of the contact's clicks per chunk, so a
+second window (another configuration) costs a bisection, not another query.
+`tests/attribution/test_recredit.py` checks the equality against the live worker.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from attribution.attribution_models import (
+    REASON_NO_CLICK_ID,
+    REASON_OFFER_MISMATCH,
+    REASON_UNKNOWN_CLICK,
+    CandidateClick,
+    Decision,
+    OfferWindows,
+    attribution_decide,
+)
+from attribution.models import Conversion, ConversionStatus, CreditChange, Offer
+
+CLICK_THROUGH = "click_through"
+VIEW_THROUGH = "view_through"
+EARNING_STATUSES = (ConversionStatus.APPROVED.value, ConversionStatus.PENDING.value)
+
+
+@dataclass(frozen=True)
+class CreditSettings:
+    """What decides credit: an offer's settings, or a configuration to compare."""
+
+    attribution_model: str
+    click_window_days: int
+    sms_window_days: int
+    email_window_days: int
+    view_window_hours: int = 0
+
+    @property
+    def windows(self) -> OfferWindows:
+        return OfferWindows(
+            click_window_days=self.click_window_days,
+            sms_window_days=self.sms_window_days,
+            email_window_days=self.email_window_days,
+        )
+
+    def with_changes(self, **changes: Any) -> CreditSettings:
+        """These settings with the given ones replaced (None: keep this one's)."""
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        values.update({name: value for name, value in changes.items() if value is not None})
+        return CreditSettings(**values)
+
+
+def offer_credit_settings(offer: Offer) -> CreditSettings:
+    return CreditSettings(
+        attribution_model=offer.attribution_model,
+        click_window_days=offer.click_window_days,
+        sms_window_days=offer.sms_window_days,
+        email_window_days=offer.email_window_days,
+        view_window_hours=int(getattr(offer, "view_window_hours", 0) or 0),
+    )
+
+
+@dataclass(frozen=True)
+class StoredConversion:
+    """A stored conversion and the click its network named, as a decision needs them."""
+
+    pk: int
+    network_id: int
+    occurred_at: datetime
+    received_at: datetime
+    status: str
+    payout: Decimal
+    stored_reason: str
+    has_click_id: bool
+    named: CandidateClick | None
+    contact_id: int | None
+    offer_id: int | None
+    offer_network_id: int | None
+
+
+@dataclass(frozen=True)
+class Credit:
+    """Who gets a conversion's credit under one configuration."""
+
+    decision: Decision
+    attribution_type: str = ""
+    click_pk: int | None = None
+    message_id: int | None = None
+    contact_id: int | None = None
+    offer_id: int | None = None
+    # The credited click's time and channel, or the credited message's send time.
+    at: datetime | None = None
+    channel: str = ""
+
+    @property
+    def attributed(self) -> bool:
+        return self.message_id is not None
+
+    def why(self) -> str:
+        """In a few words, for an operator reading a drill-down."""
+        if self.attribution_type == VIEW_THROUGH and self.at is not None:
+            return f"view-through: message sent {self.at:%Y-%m-%d %H:%M} UTC"
+        if self.at is not None:
+            return f"{self.channel} click at {self.at:%Y-%m-%d %H:%M} UTC"
+        return f"unattributed: {self.decision.reason or 'no candidate'}"
+
+
+@dataclass
+class _ContactHistory:
+    """One contact's human clicks on one offer, sorted as the live queries order them."""
+
+    rows: list[tuple[datetime, int, str, int]] = field(default_factory=list)
+    by_channel: dict[str, list[tuple[datetime, int, str, int]]] = field(default_factory=dict)
+
+    def index(self) -> None:
+        self.rows.sort()
+        for row in self.rows:
+            self.by_channel.setdefault(row[2], []).append(row)
+
+    def candidates(self, *, earliest: datetime, latest: datetime) -> list[tuple[Any, ...]]:
+        """The four clicks the live candidate query returns for [earliest, latest]."""
+        found: dict[int, tuple[Any, ...]] = {}
+        first, last = _span(self.rows, earliest, latest)
+        if first < last:
+            found[self.rows[first][1]] = self.rows[first]
+            found[self.rows[last - 1][1]] = self.rows[last - 1]
+        for channel in ("sms", "email"):
+            rows = self.by_channel.get(channel, [])
+            first, last = _span(rows, earliest, latest)
+            if first < last:
+                found[rows[last - 1][1]] = rows[last - 1]
+        return list(found.values())
+
+
+def _span(rows: Sequence[tuple[Any, ...]], earliest: datetime, latest: datetime) -> tuple[int, int]:
+    # Rows sort by (time, id): every row at `earliest` sorts after (earliest,), every row
+    # at `latest` before (latest, inf).
+    return bisect_left(rows, (earliest,)), bisect_right(rows, (latest, float("inf")))
+
+
+_STORED_SQL = """
+SELECT v.id, v.network_id, v.occurred_at, v.received_at, v.status, v.payout, v.reason,
+       v.click_id <> '' AS has_click_id,
+       c.id, c.occurred_at, c.channel, c.is_bot, c.is_preview, c.contact_id, c.offer_id,
+       o.network_id
+FROM attribution_conversion v
+LEFT JOIN tracking_click c ON c.click_id = v.click_id AND v.click_id <> ''
+LEFT JOIN attribution_offer o ON o.id = c.offer_id
+WHERE {where}
+ORDER BY v.id
+"""
+
+
+def _stored(rows: Iterable[tuple[Any, ...]]) -> list[StoredConversion]:
+    stored = []
+    for (
+        pk,
+        network_id,
+        occurred_at,
+        received_at,
+        status,
+        payout,
+        reason,
+        has_click_id,
+        click_pk,
+        click_at,
+        channel,
+        is_bot,
+        is_preview,
+        contact_id,
+        offer_id,
+        offer_network_id,
+    ) in rows:
+        named = (
+            CandidateClick(
+                id=click_pk,
+                occurred_at=click_at,
+                channel=channel,
+                is_bot=is_bot,
+                is_preview=is_preview,
+            )
+            if click_pk is not None
+            else None
+        )
+        stored.append(
+            StoredConversion(
+                pk=pk,
+                network_id=network_id,
+                occurred_at=occurred_at,
+                received_at=received_at,
+                status=status,
+                payout=payout,
+                stored_reason=reason,
+                has_click_id=has_click_id,
+                named=named,
+                contact_id=contact_id,
+                offer_id=offer_id,
+                offer_network_id=offer_network_id,
+            )
+        )
+    return stored
+
+
+def conversion_ids_in_range(
+    *, start: date, end: date, offer_id: int | None, earning_only: bool
+) -> list[int]:
+    """Conversions whose `occurred_at` day (in REPORTS_TIME_ZONE) is in [start, end].
+
+    With an offer: the conversions its clicks were named by, or that it was credited to.
+    """
+    where = [
+        "v.occurred_at >= (%(start)s::date::timestamp AT TIME ZONE %(tz)s)",
+        "v.occurred_at < ((%(end)s::date + 1)::timestamp AT TIME ZONE %(tz)s)",
+    ]
+    if earning_only:
+        where.append("v.status IN ('approved', 'pending')")
+    if offer_id is not None:
+        where.append("COALESCE(c.offer_id, v.offer_id) = %(offer)s")
+    sql = f"""
+        SELECT v.id FROM attribution_conversion v
+        LEFT JOIN tracking_click c ON c.click_id = v.click_id AND v.click_id <> ''
+        WHERE {" AND ".join(where)} ORDER BY v.id
+    """  # noqa: S608 (constant fragments only)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {"start": start, "end": end, "tz": settings.REPORTS_TIME_ZONE, "offer": offer_id},
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def conversions_stored(
+    *, conversion_ids: Sequence[int], lock: bool = False
+) -> list[StoredConversion]:
+    """These conversions, each with the click its network named (locked with `lock`)."""
+    if not conversion_ids:
+        return []
+    sql = _STORED_SQL.format(where="v.id = ANY(%s)")
+    if lock:
+        sql += " FOR UPDATE OF v"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(conversion_ids)])
+        return _stored(cursor.fetchall())
+
+
+def conversions_credit(
+    *,
+    conversions: Sequence[StoredConversion],
+    settings_by_offer: dict[int, list[CreditSettings]],
+) -> dict[int, list[Credit]]:
+    """Each conversion's credit under each of its offer's configurations, in order.
+
+    `settings_by_offer[offer_id]` lists the configurations to decide under; every offer of
+    these conversions' named clicks must be there (conversions without one need none).
+    """
+    configurations = max((len(value) for value in settings_by_offer.values()), default=1)
+    credits: dict[int, list[Credit]] = {}
+    needing: list[StoredConversion] = []
+    for conversion in conversions:
+        early = _early_decision(conversion)
+        if early is not None:
+            credits[conversion.pk] = [Credit(early)] * configurations
+        else:
+            needing.append(conversion)
+    if not needing:
+        return credits
+    histories = _histories(needing, settings_by_offer)
+    messages_sent = _view_through_messages(needing, settings_by_offer)
+    for conversion in needing:
+        assert conversion.offer_id is not None and conversion.contact_id is not None  # noqa: S101
+        history = histories.get((conversion.contact_id, conversion.offer_id), _ContactHistory())
+        row_of: dict[int, tuple[Any, ...]] = {}
+        per_configuration = []
+        for credit_settings in settings_by_offer[conversion.offer_id]:
+            windows = credit_settings.windows
+            rows = history.candidates(
+                earliest=conversion.occurred_at - timedelta(days=windows.click_window_days),
+                latest=conversion.occurred_at,
+            )
+            row_of.update((row[1], row) for row in rows)
+            decision = attribution_decide(
+                model=credit_settings.attribution_model,
+                named_click=conversion.named,
+                clicks=[
+                    CandidateClick(id=row[1], occurred_at=row[0], channel=row[2]) for row in rows
+                ],
+                windows=windows,
+                occurred_at=conversion.occurred_at,
+                received_at=conversion.received_at,
+            )
+            if decision.click_id is not None:
+                chosen = row_of[decision.click_id]
+                per_configuration.append(
+                    Credit(
+                        decision,
+                        CLICK_THROUGH,
+                        click_pk=decision.click_id,
+                        message_id=chosen[3],
+                        contact_id=conversion.contact_id,
+                        offer_id=conversion.offer_id,
+                        at=chosen[0],
+                        channel=chosen[2],
+                    )
+                )
+                continue
+            per_configuration.append(
+                _view_through(
+                    decision,
+                    conversion=conversion,
+                    hours=credit_settings.view_window_hours,
+                    sent=messages_sent.get((conversion.contact_id, conversion.offer_id), []),
+                )
+            )
+        credits[conversion.pk] = per_configuration
+    return credits
+
+
+def _early_decision(conversion: StoredConversion) -> Decision | None:
+    """A decision that needs no candidate, exactly as the live worker takes it first."""
+    if not conversion.has_click_id:
+        return Decision(None, REASON_NO_CLICK_ID)
+    if conversion.stored_reason == REASON_OFFER_MISMATCH or (
+        conversion.named is not None and conversion.offer_network_id != conversion.network_id
+    ):
+        # The postback named another offer than its click's: the stored row keeps no copy
+        # of that field, so the stored reason stands.
+        return Decision(None, REASON_OFFER_MISMATCH)
+    early = attribution_decide(
+        model="",
+        named_click=None,
+        clicks=[],
+        windows=OfferWindows(),
+        occurred_at=conversion.occurred_at,
+        received_at=conversion.received_at,
+    )
+    if conversion.named is None or early.reason != REASON_UNKNOWN_CLICK:
+        return early
+    return None
+
+
+def _histories(
+    conversions: Sequence[StoredConversion], settings_by_offer: dict[int, list[CreditSettings]]
+) -> dict[tuple[int, int], _ContactHistory]:
+    """Every human click of these contacts on these offers that any window can reach."""
+    spans: dict[tuple[int, int], list[datetime]] = {}
+    for conversion in conversions:
+        assert conversion.offer_id is not None and conversion.contact_id is not None  # noqa: S101
+        widest = max(s.click_window_days for s in settings_by_offer[conversion.offer_id])
+        earliest = conversion.occurred_at - timedelta(days=widest)
+        key = (conversion.contact_id, conversion.offer_id)
+        span = spans.get(key)
+        if span is None:
+            spans[key] = [earliest, conversion.occurred_at]
+        else:
+            span[0] = min(span[0], earliest)
+            span[1] = max(span[1], conversion.occurred_at)
+    document = json.dumps(
+        [
+            {"contact": contact, "offer": offer, "lo": lo.isoformat(), "hi": hi.isoformat()}
+            for (contact, offer), (lo, hi) in spans.items()
+        ]
+    )
+    histories: dict[tuple[int, int], _ContactHistory] = defaultdict(_ContactHistory)
+    with connection.cursor() as cursor:
+        # One index range scan per contact and offer, on the index the live query uses.
+        cursor.execute(
+            """
+            SELECT c.contact_id, c.offer_id, c.occurred_at, c.id, c.channel, c.message_id
+            FROM jsonb_to_recordset(%s::jsonb)
+                 AS wanted(contact bigint, offer bigint, lo timestamptz, hi timestamptz)
+            JOIN tracking_click c
+              ON c.contact_id = wanted.contact AND c.offer_id = wanted.offer
+             AND c.occurred_at BETWEEN wanted.lo AND wanted.hi
+            WHERE NOT c.is_bot AND NOT c.is_preview
+            """,
+            [document],
+        )
+        for contact_id, offer_id, occurred_at, click_pk, channel, message_id in cursor:
+            histories[(contact_id, offer_id)].rows.append(
+                (occurred_at, click_pk, channel, message_id)
+            )
+    for history in histories.values():
+        history.index()
+    return histories
+
+
+def _view_through_messages(
+    conversions: Sequence[StoredConversion], settings_by_offer: dict[int, list[CreditSettings]]
+) -> dict[tuple[int, int], list[tuple[datetime, int]]]:
+    """Messages of each offer sent to each contact that a view window can reach."""
+    spans: dict[tuple[int, int], list[datetime]] = {}
+    for conversion in conversions:
+        assert conversion.offer_id is not None and conversion.contact_id is not None  # noqa: S101
+        hours = max(s.view_window_hours for s in settings_by_offer[conversion.offer_id])
+        if hours <= 0:
+            continue
+        key = (conversion.contact_id, conversion.offer_id)
+        earliest = conversion.occurred_at - timedelta(hours=hours)
+        span = spans.get(key)
+        if span is None:
+            spans[key] = [earliest, conversion.occurred_at]
+        else:
+            span[0] = min(span[0], earliest)
+            span[1] = max(span[1], conversion.occurred_at)
+    if not spans:
+        return {}
+    document = json.dumps(
+        [
+            {"contact": contact, "offer": offer, "lo": lo.isoformat(), "hi": hi.isoformat()}
+            for (contact, offer), (lo, hi) in spans.items()
+        ]
+    )
+    sent: dict[tuple[int, int], list[tuple[datetime, int]]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT m.contact_id, m.offer_id, m.sent_at, m.id
+            FROM jsonb_to_recordset(%s::jsonb)
+                 AS wanted(contact bigint, offer bigint, lo timestamptz, hi timestamptz)
+            JOIN tracking_message m
+              ON m.contact_id = wanted.contact AND m.offer_id = wanted.offer
+             AND m.sent_at BETWEEN wanted.lo AND wanted.hi
+            """,
+            [document],
+        )
+        for contact_id, offer_id, sent_at, message_id in cursor:
+            sent[(contact_id, offer_id)].append((sent_at, message_id))
+    for rows in sent.values():
+        rows.sort()
+    return sent
+
+
+def _view_through(
+    decision: Decision,
+    *,
+    conversion: StoredConversion,
+    hours: int,
+    sent: list[tuple[datetime, int]],
+) -> Credit:
+    """No click-through candidate: the latest message sent within `hours` before, if any."""
+    if hours <= 0 or not sent:
+        return Credit(decision)
+    earliest = conversion.occurred_at - timedelta(hours=hours)
+    first, last = _span(sent, earliest, conversion.occurred_at)
+    if first >= last:
+        return Credit(decision)
+    sent_at, message_id = sent[last - 1]
+    return Credit(
+        Decision(None, ""),
+        VIEW_THROUGH,
+        message_id=message_id,
+        contact_id=conversion.contact_id,
+        offer_id=conversion.offer_id,
+        at=sent_at,
+    )
+
+
+# The credit columns of a conversion, in the order `credit_of` and `CreditChange` use.
+CREDIT_FIELDS = (
+    "attributed",
+    "reason",
+    "attribution_model",
+    "credited_click_id",
+    "message_id",
+    "creative_id",
+    "campaign_id",
+    "offer_id",
+    "contact_id",
+)
+
+
+@dataclass(frozen=True)
+class RedecideOutcome:
+    decided: int
+    changed: int
+    days: list[date]
+
+
+def conversions_redecide(
+    *, conversion_ids: Sequence[int], changed_by_id: int | None, why: str
+) -> RedecideOutcome:
+    """Decide these conversions again under their offers' current settings.
+
+    One transaction; the conversions are locked (the live worker's status changes wait,
+    and wait for it), so a conversion ends with one decision. Only the credit columns
+    change; each changed conversion gets a `CreditChange` with the credit before and after.
+    Returns the report days (in REPORTS_TIME_ZONE) whose rollups the changes touch; the
+    every-minute rollup task finds them too, through `updated_at`.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        stored = conversions_stored(conversion_ids=sorted(set(conversion_ids)), lock=True)
+        offers = {
+            offer.pk: [offer_credit_settings(offer)]
+            for offer in Offer.objects.filter(
+                pk__in={c.offer_id for c in stored if c.offer_id is not None}
+            )
+        }
+        credits = conversions_credit(conversions=stored, settings_by_offer=offers)
+        models_by_offer = {pk: values[0].attribution_model for pk, values in offers.items()}
+        after_by_pk = {
+            conversion.pk: _credit_columns(
+                credits[conversion.pk][0],
+                # As the live worker stores it: the model of the named click's offer.
+                model=models_by_offer.get(conversion.offer_id or 0, "")
+                if credits[conversion.pk][0].decision.reason
+                not in (REASON_OFFER_MISMATCH, REASON_NO_CLICK_ID)
+                else "",
+            )
+            for conversion in stored
+        }
+        _fill_creative_and_campaign(after_by_pk.values())
+        current = {
+            row["id"]: row
+            for row in Conversion.objects.filter(pk__in=after_by_pk).values("id", *CREDIT_FIELDS)
+        }
+        changes: list[CreditChange] = []
+        changed_rows: list[Conversion] = []
+        days: set[date] = set()
+        zone = ZoneInfo(settings.REPORTS_TIME_ZONE)
+        for conversion in stored:
+            before = {name: current[conversion.pk][name] for name in CREDIT_FIELDS}
+            after = after_by_pk[conversion.pk]
+            if _same_credit(before, after):
+                continue
+            changes.append(
+                CreditChange(
+                    conversion_id=conversion.pk,
+                    before=before,
+                    after=after,
+                    changed_by_id=changed_by_id,
+                    why=why[:255],
+                    created_at=now,
+                )
+            )
+            row = Conversion(pk=conversion.pk, updated_at=now, **after)
+            changed_rows.append(row)
+            days.add(timezone.localtime(conversion.occurred_at, zone).date())
+        if changed_rows:
+            Conversion.objects.bulk_update(
+                changed_rows, [*CREDIT_FIELDS, "updated_at"], batch_size=1000
+            )
+            CreditChange.objects.bulk_create(changes, batch_size=1000)
+    return RedecideOutcome(decided=len(stored), changed=len(changes), days=sorted(days))
+
+
+def _credit_columns(credit: Credit, *, model: str) -> dict[str, Any]:
+    return {
+        "attributed": credit.attributed,
+        "reason": credit.decision.reason,
+        "attribution_model": model,
+        "credited_click_id": credit.click_pk,
+        "message_id": credit.message_id,
+        "creative_id": None,
+        "campaign_id": None,
+        "offer_id": credit.offer_id if credit.attributed else None,
+        "contact_id": credit.contact_id if credit.attributed else None,
+    }
+
+
+def _fill_creative_and_campaign(rows: Iterable[dict[str, Any]]) -> None:
+    rows = list(rows)
+    message_ids = {row["message_id"] for row in rows if row["message_id"] is not None}
+    if not message_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, creative_id, campaign_id FROM tracking_message WHERE id = ANY(%s)",
+            [list(message_ids)],
+        )
+        found = {pk: (creative_id, campaign_id) for pk, creative_id, campaign_id in cursor}
+    for row in rows:
+        if row["message_id"] is not None:
+            row["creative_id"], row["campaign_id"] = found[row["message_id"]]
+
+
+def _same_credit(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    return all(before[name] == after[name] for name in CREDIT_FIELDS)

@@ -1,0 +1,402 @@
+"""What if: history credited under other configurations, and re-attribution applied.
+
+`comparison_create` records a comparison and hands it to a worker; `comparison_run`
+decides the range's approved and pending conversions under each configuration with
+`attribution.services.recredit` (the live decision) in chunks, keeps a table by dimension
+key and every conversion whose credit moves, and changes nothing recorded.
+
+`reattribution_create` / `reattribution_run` decide an offer's conversions over a range
+again under its current settings (`conversions_redecide`: every change kept as a
+`CreditChange`), then recompute the rollups of the days that changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from celery import current_app
+from django.db import connection, transaction
+from django.utils import timezone
+
+from attribution.models import Offer
+from attribution.services.recredit import (
+    Credit,
+    CreditSettings,
+    StoredConversion,
+    conversion_ids_in_range,
+    conversions_credit,
+    conversions_redecide,
+    conversions_stored,
+    offer_credit_settings,
+)
+from reports.models import Comparison, ComparisonMove, Dimension, JobStatus, Reattribution
+from reports.selectors import MAX_RANGE_DAYS, report_key_names
+from reports.services import rollup_recompute_day
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 5_000
+REDECIDE_CHUNK = 1_000
+SETTING_NAMES = (
+    "attribution_model",
+    "click_window_days",
+    "sms_window_days",
+    "email_window_days",
+    "view_window_hours",
+)
+# A job whose worker died is taken again after this long.
+STALE_AFTER = timedelta(hours=1)
+
+
+class WhatIfInputError(ValueError):
+    """A comparison or re-attribution that cannot be run, with the reason."""
+
+
+def comparison_create(
+    *,
+    start: date,
+    end: date,
+    dimension: str,
+    offer_id: int | None,
+    configurations: Sequence[dict[str, Any]],
+    requested_by_id: int | None,
+) -> Comparison:
+    """Record a comparison and hand it to a worker once the row is committed."""
+    _check_range(start, end)
+    if dimension not in Dimension.values:
+        raise WhatIfInputError(f"Unknown dimension {dimension!r}.")
+    if not 2 <= len(configurations) <= 4:
+        raise WhatIfInputError("Compare 2 to 4 configurations.")
+    names = [str(configuration.get("name", "")) for configuration in configurations]
+    if len(set(names)) != len(names) or not all(names):
+        raise WhatIfInputError("Each configuration needs a name of its own.")
+    if offer_id is not None and not Offer.objects.filter(pk=offer_id).exists():
+        raise WhatIfInputError(f"No offer with id {offer_id}.")
+    cleaned = [
+        {"name": configuration["name"]}
+        | {
+            name: configuration[name]
+            for name in SETTING_NAMES
+            if configuration.get(name) is not None
+        }
+        for configuration in configurations
+    ]
+    comparison = Comparison.objects.create(
+        start=start,
+        end=end,
+        dimension=dimension,
+        offer_id=offer_id,
+        configurations=cleaned,
+        requested_by_id=requested_by_id,
+    )
+    transaction.on_commit(
+        lambda: current_app.send_task("reports.comparison_run", args=[comparison.pk])
+    )
+    return comparison
+
+
+def _check_range(start: date, end: date) -> None:
+    if end < start:
+        raise WhatIfInputError("end is before start.")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise WhatIfInputError(f"At most {MAX_RANGE_DAYS} days at once.")
+
+
+def _claim(model: type[Comparison] | type[Reattribution], pk: int) -> bool:
+    """Take a queued job (or one whose worker died long ago)."""
+    now = timezone.now()
+    return bool(
+        model.objects.filter(pk=pk, status=JobStatus.QUEUED).update(
+            status=JobStatus.RUNNING, started_at=now, conversions_done=0
+        )
+        or model.objects.filter(
+            pk=pk, status=JobStatus.RUNNING, started_at__lt=now - STALE_AFTER
+        ).update(started_at=now, conversions_done=0)
+    )
+
+
+@dataclass
+class _Tally:
+    conversions: int = 0
+    revenue: Decimal = Decimal(0)
+
+
+def comparison_run(*, comparison_id: int) -> Comparison | None:
+    """Compute a queued comparison; None when another worker has it or it is done."""
+    if not _claim(Comparison, comparison_id):
+        return None
+    comparison = Comparison.objects.get(pk=comparison_id)
+    try:
+        _compare(comparison)
+    except Exception as error:
+        Comparison.objects.filter(pk=comparison_id).update(
+            status=JobStatus.FAILED, error=str(error)[:2000], finished_at=timezone.now()
+        )
+        raise
+    comparison.refresh_from_db()
+    return comparison
+
+
+def comparison_settings(
+    comparison: Comparison, offers: Sequence[Offer]
+) -> dict[int, list[CreditSettings]]:
+    """Each offer's settings with every configuration's own ones put over them."""
+    return {
+        offer.pk: [
+            offer_credit_settings(offer).with_changes(
+                **{name: configuration.get(name) for name in SETTING_NAMES}
+            )
+            for configuration in comparison.configurations
+        ]
+        for offer in offers
+    }
+
+
+def _compare(comparison: Comparison) -> None:
+    names = [str(configuration["name"]) for configuration in comparison.configurations]
+    ids = conversion_ids_in_range(
+        start=comparison.start,
+        end=comparison.end,
+        offer_id=comparison.offer_id,
+        earning_only=True,
+    )
+    Comparison.objects.filter(pk=comparison.pk).update(conversions_total=len(ids))
+    settings_by_offer = comparison_settings(comparison, list(Offer.objects.all()))
+    tallies: dict[int | None, list[_Tally]] = defaultdict(lambda: [_Tally() for _ in names])
+    moved = 0
+    ComparisonMove.objects.filter(comparison=comparison).delete()
+    for done in range(0, len(ids), CHUNK):
+        chunk = ids[done : done + CHUNK]
+        stored = conversions_stored(conversion_ids=chunk)
+        credits = conversions_credit(conversions=stored, settings_by_offer=settings_by_offer)
+        keys_of = _dimension_keys(comparison.dimension, stored, credits)
+        moves = []
+        for conversion in stored:
+            keys = keys_of[conversion.pk]
+            for position, key in enumerate(keys):
+                tally = tallies[key][position]
+                tally.conversions += 1
+                tally.revenue += conversion.payout
+            per_configuration = credits[conversion.pk]
+            if any(
+                _credit_identity(credit) != _credit_identity(per_configuration[0])
+                for credit in per_configuration[1:]
+            ):
+                moves.append(
+                    ComparisonMove(
+                        comparison=comparison,
+                        conversion_id=conversion.pk,
+                        keys=keys,
+                        credits=[_credit_json(credit) for credit in per_configuration],
+                    )
+                )
+        ComparisonMove.objects.bulk_create(moves, batch_size=2_000)
+        moved += len(moves)
+        Comparison.objects.filter(pk=comparison.pk).update(
+            conversions_done=done + len(chunk), moved=moved
+        )
+    unattributed = tallies.pop(None, None)
+    Comparison.objects.filter(pk=comparison.pk).update(
+        status=JobStatus.DONE,
+        rows=_rows(comparison.dimension, names, tallies),
+        unattributed=_tally_json(names, unattributed) if unattributed else {},
+        moved=moved,
+        finished_at=timezone.now(),
+    )
+
+
+def _credit_identity(credit: Credit) -> tuple[Any, ...]:
+    """What "the credit moves" compares: the credited click (or view-through message)."""
+    return (credit.click_pk, credit.message_id, credit.attribution_type)
+
+
+def _credit_json(credit: Credit) -> dict[str, Any]:
+    return {
+        "click": credit.click_pk,
+        "message": credit.message_id,
+        "attribution_type": credit.attribution_type or None,
+        "reason": credit.decision.reason,
+        "why": credit.why(),
+    }
+
+
+def _dimension_keys(
+    dimension: str, stored: Sequence[StoredConversion], credits: dict[int, list[Credit]]
+) -> dict[int, list[int | None]]:
+    """Each conversion's key under each configuration, counted as the daily rollups do.
+
+    A credited conversion counts under its message and the message's creative, campaign,
+    offer and network; an unattributed one only under its own network (key None elsewhere).
+    """
+    if dimension == Dimension.NETWORK:
+        return {c.pk: [c.network_id] * len(credits[c.pk]) for c in stored}
+    message_ids = {
+        credit.message_id
+        for per_configuration in credits.values()
+        for credit in per_configuration
+        if credit.message_id is not None
+    }
+    column = {
+        Dimension.MESSAGE: "id",
+        Dimension.CREATIVE: "creative_id",
+        Dimension.CAMPAIGN: "campaign_id",
+        Dimension.OFFER: "offer_id",
+    }[Dimension(dimension)]
+    key_of_message: dict[int, int] = {}
+    if message_ids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, {column} FROM tracking_message WHERE id = ANY(%s)",  # noqa: S608
+                [list(message_ids)],
+            )
+            key_of_message = dict(cursor.fetchall())
+    return {
+        conversion.pk: [
+            key_of_message[credit.message_id] if credit.message_id is not None else None
+            for credit in credits[conversion.pk]
+        ]
+        for conversion in stored
+    }
+
+
+def _tally_json(names: Sequence[str], tallies: Sequence[_Tally]) -> dict[str, Any]:
+    first = tallies[0]
+    return {
+        name: {
+            "conversions": tally.conversions,
+            "revenue": str(tally.revenue),
+            "conversions_change": tally.conversions - first.conversions,
+            "revenue_change": str(tally.revenue - first.revenue),
+        }
+        for name, tally in zip(names, tallies, strict=True)
+    }
+
+
+def _rows(
+    dimension: str, names: Sequence[str], tallies: dict[int | None, list[_Tally]]
+) -> list[dict[str, Any]]:
+    """One row per key, the biggest shift first, then by the first configuration's revenue."""
+    label_of = report_key_names(dimension=dimension, keys=[k for k in tallies if k is not None])
+    rows = [
+        {"key": key, "name": label_of.get(key, "")} | _tally_json(names, per_configuration)
+        for key, per_configuration in tallies.items()
+        if key is not None
+    ]
+
+    def order(row: dict[str, Any]) -> tuple[Decimal, Decimal, int]:
+        shift = max(abs(Decimal(row[name]["revenue_change"])) for name in names)
+        return (-shift, -Decimal(row[names[0]]["revenue"]), row["key"])
+
+    rows.sort(key=order)
+    return rows
+
+
+def comparison_moves(
+    *, comparison: Comparison, key: int | None = None
+) -> Any:  # QuerySet[ComparisonMove]
+    """The moved conversions, all or those into or out of one key, oldest conversion first."""
+    moves = ComparisonMove.objects.filter(comparison=comparison).select_related("conversion")
+    if key is not None:
+        moves = moves.filter(keys__contains=[key])
+    return moves.order_by("conversion_id")
+
+
+def reattribution_create(
+    *, start: date, end: date, offer_id: int, requested_by_id: int | None
+) -> Reattribution:
+    """Record a re-attribution and hand it to a worker once the row is committed."""
+    _check_range(start, end)
+    offer = Offer.objects.filter(pk=offer_id).first()
+    if offer is None:
+        raise WhatIfInputError(f"No offer with id {offer_id}.")
+    job = Reattribution.objects.create(
+        start=start,
+        end=end,
+        offer=offer,
+        requested_by_id=requested_by_id,
+    )
+    transaction.on_commit(lambda: current_app.send_task("reports.reattribution_run", args=[job.pk]))
+    return job
+
+
+def reattribution_run(*, reattribution_id: int) -> Reattribution | None:
+    """Run a queued re-attribution; None when another worker has it or it is done."""
+    if not _claim(Reattribution, reattribution_id):
+        return None
+    job = Reattribution.objects.select_related("offer").get(pk=reattribution_id)
+    try:
+        _reattribute(job)
+    except Exception as error:
+        Reattribution.objects.filter(pk=reattribution_id).update(
+            status=JobStatus.FAILED, error=str(error)[:2000], finished_at=timezone.now()
+        )
+        raise
+    job.refresh_from_db()
+    return job
+
+
+def _reattribute(job: Reattribution) -> None:
+    offer = job.offer
+    applied = offer_credit_settings(offer)
+    Reattribution.objects.filter(pk=job.pk).update(
+        settings_applied={name: getattr(applied, name) for name in SETTING_NAMES}
+    )
+    why = (
+        f"re-attribution #{job.pk} of offer {offer.pk} ({job.start} to {job.end}) under "
+        f"{applied.attribution_model}, {applied.click_window_days}-day window"
+    )
+    changed = 0
+    days: set[date] = set()
+    done = 0
+    seen: set[int] = set()
+    # Twice: a conversion the live worker decided under the old settings while the first
+    # pass ran (its batch read the offer before the change) is caught by the second.
+    for _ in range(2):
+        ids = [
+            pk
+            for pk in conversion_ids_in_range(
+                start=job.start, end=job.end, offer_id=offer.pk, earning_only=False
+            )
+            if pk not in seen
+        ]
+        seen.update(ids)
+        Reattribution.objects.filter(pk=job.pk).update(conversions_total=len(seen))
+        for position in range(0, len(ids), REDECIDE_CHUNK):
+            outcome = conversions_redecide(
+                conversion_ids=ids[position : position + REDECIDE_CHUNK],
+                changed_by_id=job.requested_by_id,
+                why=why,
+            )
+            changed += outcome.changed
+            days.update(outcome.days)
+            done += outcome.decided
+            Reattribution.objects.filter(pk=job.pk).update(conversions_done=done, changed=changed)
+    for day in sorted(days):
+        rollup_recompute_day(day=day)
+    Reattribution.objects.filter(pk=job.pk).update(
+        status=JobStatus.DONE,
+        changed=changed,
+        days_recomputed=len(days),
+        finished_at=timezone.now(),
+    )
+    logger.info(
+        "re-attribution done",
+        extra={"reattribution_id": job.pk, "changed": changed, "days": len(days)},
+    )
+
+
+__all__ = [
+    "WhatIfInputError",
+    "comparison_create",
+    "comparison_moves",
+    "comparison_run",
+    "comparison_settings",
+    "reattribution_create",
+    "reattribution_run",
+]
