@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from attribution.models import AttributionModel, Offer
+from attribution.models import VIEW_WINDOW_HOURS_MAX, AttributionModel, Offer
 from config.pagination import StandardPagination
 from reports.models import Comparison, ComparisonMove, Dimension, JobStatus, Reattribution
 from reports.whatif import (
@@ -42,7 +42,9 @@ class ConfigurationSerializer(serializers.Serializer[dict[str, Any]]):
     click_window_days = serializers.IntegerField(min_value=1, max_value=90, required=False)
     sms_window_days = serializers.IntegerField(min_value=1, max_value=90, required=False)
     email_window_days = serializers.IntegerField(min_value=1, max_value=90, required=False)
-    view_window_hours = serializers.IntegerField(min_value=0, max_value=2160, required=False)
+    view_window_hours = serializers.IntegerField(
+        min_value=0, max_value=VIEW_WINDOW_HOURS_MAX, required=False
+    )
 
     def validate_name(self, value: str) -> str:
         if value in RESERVED_NAMES:

@@ -40,10 +40,10 @@ from attribution.attribution_models import (
     OfferWindows,
     attribution_decide,
 )
-from attribution.models import Conversion, ConversionStatus, CreditChange, Offer
+from attribution.models import AttributionType, Conversion, ConversionStatus, CreditChange, Offer
 
-CLICK_THROUGH = "click_through"
-VIEW_THROUGH = "view_through"
+CLICK_THROUGH = AttributionType.CLICK_THROUGH.value
+VIEW_THROUGH = AttributionType.VIEW_THROUGH.value
 EARNING_STATUSES = (ConversionStatus.APPROVED.value, ConversionStatus.PENDING.value)
 
 
@@ -78,7 +78,7 @@ def offer_credit_settings(offer: Offer) -> CreditSettings:
         click_window_days=offer.click_window_days,
         sms_window_days=offer.sms_window_days,
         email_window_days=offer.email_window_days,
-        view_window_hours=int(getattr(offer, "view_window_hours", 0) or 0),
+        view_window_hours=offer.view_window_hours,
     )
 
 
@@ -482,6 +482,7 @@ CREDIT_FIELDS = (
     "attributed",
     "reason",
     "attribution_model",
+    "attribution_type",
     "credited_click_id",
     "message_id",
     "creative_id",
@@ -538,12 +539,19 @@ def conversions_redecide(
         }
         changes: list[CreditChange] = []
         changed_rows: list[Conversion] = []
+        model_only: list[Conversion] = []
         days: set[date] = set()
         zone = ZoneInfo(settings.REPORTS_TIME_ZONE)
         for conversion in stored:
             before = {name: current[conversion.pk][name] for name in CREDIT_FIELDS}
             after = after_by_pk[conversion.pk]
             if _same_credit(before, after):
+                if before["attribution_model"] != after["attribution_model"]:
+                    # The same click under another model: the row says which model decided
+                    # it, but no credit moved, so there is no change to keep or recompute.
+                    model_only.append(
+                        Conversion(pk=conversion.pk, attribution_model=after["attribution_model"])
+                    )
                 continue
             changes.append(
                 CreditChange(
@@ -563,6 +571,8 @@ def conversions_redecide(
                 changed_rows, [*CREDIT_FIELDS, "updated_at"], batch_size=1000
             )
             CreditChange.objects.bulk_create(changes, batch_size=1000)
+        if model_only:
+            Conversion.objects.bulk_update(model_only, ["attribution_model"], batch_size=1000)
     return RedecideOutcome(decided=len(stored), changed=len(changes), days=sorted(days))
 
 
@@ -571,6 +581,7 @@ def _credit_columns(credit: Credit, *, model: str) -> dict[str, Any]:
         "attributed": credit.attributed,
         "reason": credit.decision.reason,
         "attribution_model": model,
+        "attribution_type": credit.attribution_type or None,
         "credited_click_id": credit.click_pk,
         "message_id": credit.message_id,
         "creative_id": None,
@@ -597,4 +608,5 @@ def _fill_creative_and_campaign(rows: Iterable[dict[str, Any]]) -> None:
 
 
 def _same_credit(before: dict[str, Any], after: dict[str, Any]) -> bool:
-    return all(before[name] == after[name] for name in CREDIT_FIELDS)
+    """Whether the credit stays where it was (the deciding model aside)."""
+    return all(before[name] == after[name] for name in CREDIT_FIELDS if name != "attribution_model")

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('attribution', '0004_credit_change'),
+        ('attribution', '0005_credit_change'),
         ('reports', '0002_watermark_job_report_proxy'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

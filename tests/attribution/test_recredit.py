@@ -143,8 +143,7 @@ def test_credit_decided_again_equals_the_live_decision_under_every_configuration
     reasons = {c.reason for decided in live for c in decided}
     assert "" in reasons and reasons - {""}
     assert any(
-        a.credited_click_id != b.credited_click_id
-        for a, b in zip(live[0], live[1], strict=True)
+        a.credited_click_id != b.credited_click_id for a, b in zip(live[0], live[1], strict=True)
     )
 
 

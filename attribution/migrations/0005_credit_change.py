@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('attribution', '0003_postback_last_enqueued_at'),
+        ('attribution', '0004_offer_view_window_conversion_attribution_type'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
