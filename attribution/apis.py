@@ -103,7 +103,7 @@ class NetworkListCreateApi(generics.ListCreateAPIView):
             network, token = network_create(**serializer.validated_data)
         except IntegrityError as error:
             raise serializers.ValidationError(
-                {"slug": ["a network with this slug exists"]}
+                {"slug": ["a network with this slug exists"]}, code="unique"
             ) from error
         network.postback_token = token  # type: ignore[attr-defined]
         return Response(NetworkCreatedSerializer(network).data, status=status.HTTP_201_CREATED)

@@ -7,7 +7,11 @@ error answers every operation can give without anyone declaring them:
 - 401, 403, 405, 406 on every operation (staff only; DRF's method and content negotiation);
 - 400 where there is a body or a query parameter to get wrong;
 - 404 where there is a path parameter (an unknown id) or a query parameter (a page past the end);
-- 413 and 415 where there is a request body.
+- 404, 409, 413 and 415 where there is a request body (it may name an object that does not
+  exist, or one that exists already: config/exceptions.py).
+
+It also states in the document what the API does with every body: request objects refuse
+unknown fields (`additionalProperties: false`), and a decimal needs at least one digit.
 
 A view declares only what is particular to it, with `error_responses`, e.g. a 409, or a 400
 on an operation without body or query parameters:
@@ -20,6 +24,7 @@ Constraints the server enforces belong on the serializer fields (`min_value`, `m
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
@@ -87,17 +92,44 @@ def _codes_for(operation: dict[str, Any], path_item: dict[str, Any]) -> list[int
     codes = list(ALWAYS)
     if "requestBody" in operation or "query" in places:
         codes.append(400)
-    if "path" in places or "query" in places:
+    if "path" in places or "query" in places or "requestBody" in operation:
         codes.append(404)
     if "requestBody" in operation:
-        codes += [413, 415]
+        codes += [409, 413, 415]
     return sorted(codes)
+
+
+# drf-spectacular's decimal pattern also matches "", "-" and "." (every part optional).
+_DECIMAL_PATTERN = re.compile(r"\^-\?\\d\{0,(\d+)\}\(\?:\\\.\\d\{0,(\d+)\}\)\?\$")
+
+
+def _tighten(schema: Any) -> None:
+    """Walk a component: decimals need a digit; request objects refuse unknown fields."""
+    if isinstance(schema, list):
+        for item in schema:
+            _tighten(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    match = _DECIMAL_PATTERN.fullmatch(str(schema.get("pattern", "")))
+    if schema.get("format") == "decimal" and match:
+        whole, fraction = match.groups()
+        sign = "" if schema.get("x-minimum-zero") else "-?"
+        schema["pattern"] = (
+            f"^{sign}(?:\\d{{1,{whole}}}(?:\\.\\d{{0,{fraction}}})?|\\.\\d{{1,{fraction}}})$"
+        )
+    for value in schema.values():
+        _tighten(value)
 
 
 def document_error_answers(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"])."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault(ERROR_COMPONENT, ERROR_SCHEMA)
+    for name, component in schemas.items():
+        _tighten(component)
+        if name.endswith("Request") and component.get("type") == "object":
+            component.setdefault("additionalProperties", False)
     reference = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():

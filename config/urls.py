@@ -33,3 +33,4 @@ urlpatterns = [
 ]
 
 handler404 = "config.exceptions.not_found"
+handler400 = "config.exceptions.bad_request"

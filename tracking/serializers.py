@@ -14,6 +14,9 @@ from tracking.services.campaigns import CREATIVE_SLUG_TAKEN
 from tracking.services.contacts import EXTERNAL_ID_MAX_LENGTH
 from tracking.services.links import LINKS_PER_MESSAGE_MAX, link_short_url
 
+# Ids are PostgreSQL `bigint`s: a larger number names nothing, and is refused as out of range.
+ID_MAX = 2**63 - 1
+
 
 def _refuse_unknown_fields(serializer: serializers.Serializer[Any], data: Any) -> None:
     """A typo in a field name is a 400 naming it, not a silently ignored value."""
@@ -74,7 +77,7 @@ class MessageInputSerializer(StrictSerializer):
     channel = serializers.ChoiceField(choices=Channel.choices)
     campaign = serializers.CharField(max_length=100, help_text="Campaign slug")
     creative = serializers.CharField(max_length=100, help_text="Creative slug in that campaign")
-    offer = serializers.IntegerField(min_value=1, help_text="Offer id")
+    offer = serializers.IntegerField(min_value=1, max_value=ID_MAX, help_text="Offer id")
     sent_at = serializers.DateTimeField()
     external_id = serializers.CharField(
         required=False,
@@ -125,7 +128,7 @@ def _message_fast_path(data: Any) -> dict[str, Any] | None:
         and _short_text(data.get("campaign"), 100)
         and _short_text(data.get("creative"), 100)
         and type(offer) is int
-        and offer >= 1
+        and 1 <= offer <= ID_MAX
         and type(links) is int
         and 1 <= links <= LINKS_PER_MESSAGE_MAX
         and (data.get("external_id") is None or _short_text(data.get("external_id"), 128))

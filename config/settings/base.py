@@ -149,6 +149,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "config.pagination.StandardPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON only, refusing what would fail later (deep nesting, duplicate keys, NUL, a body
+    # over DATA_UPLOAD_MAX_MEMORY_SIZE) with a 4xx. An endpoint that takes a file (CSV)
+    # names its own `parser_classes`.
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "config.exceptions.api_exception_handler",
 }
 

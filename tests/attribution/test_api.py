@@ -69,10 +69,11 @@ def test_bad_network_input_is_400_naming_the_field(api_client, payload, field):
     assert field in response.json()["error"]
 
 
-def test_a_duplicate_network_slug_is_400(api_client):
+def test_a_duplicate_network_slug_is_409(api_client):
     NetworkFactory.create(slug="taken")
     response = api_client.post("/api/v1/networks/", {"slug": "taken", "name": "X"}, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 409
+    assert "slug" in response.json()["fields"]
 
 
 def test_creating_an_offer(api_client):

@@ -43,7 +43,6 @@ def test_create_creative_answers_201_and_belongs_to_its_campaign(api_client):
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"slug": "taken", "name": "x"}, "slug"),
         ({"slug": "has space", "name": "x"}, "slug"),
         ({"slug": "ok"}, "name"),
         ({"slug": "ok", "name": "x", "owner": "me"}, "owner"),
@@ -64,7 +63,7 @@ def test_bad_campaign_is_a_400_naming_the_field(api_client, body, field):
 
 
 @pytest.mark.django_db
-def test_bad_creative_is_a_400_naming_the_field(api_client):
+def test_a_creative_of_an_unknown_campaign_or_a_taken_slug_is_refused_naming_it(api_client):
     # given
     existing = CreativeFactory.create(slug="v1")
 
@@ -78,12 +77,26 @@ def test_bad_creative_is_a_400_naming_the_field(api_client):
         format="json",
     )
 
-    # then
-    assert unknown_campaign.status_code == 400
+    # then: well-formed, but naming what does not exist, or what exists already
+    assert unknown_campaign.status_code == 404
     assert "campaign" in unknown_campaign.json()["fields"]
-    assert duplicate.status_code == 400
+    assert duplicate.status_code == 409
     assert "slug" in duplicate.json()["error"]
     assert Creative.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_taken_campaign_slug_is_a_409_naming_it(api_client):
+    # given
+    CampaignFactory.create(slug="taken")
+
+    # when
+    response = api_client.post("/api/v1/campaigns/", {"slug": "taken", "name": "x"}, format="json")
+
+    # then
+    assert response.status_code == 409
+    assert response.json()["fields"] == {"slug": ["campaign with this slug already exists."]}
+    assert Campaign.objects.count() == 1
 
 
 @pytest.mark.django_db

@@ -1,4 +1,5 @@
 import json
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -150,9 +151,6 @@ def test_bulk_with_one_bad_phone_names_the_item_and_field_and_writes_nothing(api
         ({"contact": {}}, ("contact",)),
         ({"contact": {"phone": "+12015550001", "fax": "1"}}, ("contact", "fax")),
         ({"channel": "pigeon"}, ("channel",)),
-        ({"campaign": "unknown"}, ("campaign",)),
-        ({"creative": "unknown"}, ("creative",)),
-        ({"offer": 999999}, ("offer",)),
         ({"offer": "one"}, ("offer",)),
         ({"sent_at": "yesterday"}, ("sent_at",)),
         ({"sent_at": None}, ("sent_at",)),
@@ -175,6 +173,27 @@ def test_bad_message_is_a_400_naming_the_field(api_client, catalog, overrides, p
         assert part in node, body
         node = node[part]
     assert path[-1] in body["error"] or path[0] in body["error"]
+    assert Message.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["campaign", "creative", "offer"])
+def test_a_message_naming_an_unknown_campaign_creative_or_offer_is_a_404_naming_it(
+    api_client, catalog, field
+):
+    # given
+    _, offer = catalog
+    unknown: dict[str, Any] = {"campaign": "unknown", "creative": "unknown", "offer": 999999}
+
+    # when
+    response = api_client.post(
+        "/api/v1/messages/", payload(offer, **{field: unknown[field]}), format="json"
+    )
+
+    # then
+    assert response.status_code == 404, response.json()
+    assert field in response.json()["fields"]
+    assert field in response.json()["error"]
     assert Message.objects.count() == 0
 
 

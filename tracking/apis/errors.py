@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 
 def nest_dotted(errors: dict[str, list[str]]) -> dict[str, Any]:
@@ -38,6 +39,14 @@ def service_errors_as_400(*, prefix: str = "") -> Iterator[None]:
         yield
     except DjangoValidationError as error:
         if hasattr(error, "error_dict"):
-            dotted = {key_of(key): list(messages) for key, messages in error.message_dict.items()}
+            dotted = {key_of(key): _details(items) for key, items in error.error_dict.items()}
             raise serializers.ValidationError(nest_dotted(dotted)) from error
-        raise serializers.ValidationError({"non_field_errors": error.messages}) from error
+        raise serializers.ValidationError(
+            {"non_field_errors": _details(error.error_list)}
+        ) from error
+
+
+def _details(items: list[DjangoValidationError]) -> list[str]:
+    """Messages that keep their codes: a `does_not_exist` or `unique` one answers 404 or 409
+    (config/exceptions.py)."""
+    return [ErrorDetail(message, code=item.code) for item in items for message in item.messages]

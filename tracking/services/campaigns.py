@@ -25,7 +25,9 @@ def campaign_create(*, slug: str, name: str) -> Campaign:
         with transaction.atomic():
             campaign.save()
     except IntegrityError as error:  # the same slug created concurrently
-        raise ValidationError({"slug": CAMPAIGN_SLUG_TAKEN}) from error
+        raise ValidationError(
+            {"slug": ValidationError(CAMPAIGN_SLUG_TAKEN, code="unique")}
+        ) from error
     return campaign
 
 
@@ -42,7 +44,9 @@ def campaign_update(*, campaign: Campaign, **changes: Any) -> Campaign:
             campaign.save()
             link_cache_invalidate()
     except IntegrityError as error:  # the same slug taken concurrently
-        raise ValidationError({"slug": CAMPAIGN_SLUG_TAKEN}) from error
+        raise ValidationError(
+            {"slug": ValidationError(CAMPAIGN_SLUG_TAKEN, code="unique")}
+        ) from error
     return campaign
 
 
@@ -53,7 +57,9 @@ def creative_create(*, campaign: Campaign, slug: str, name: str, body: str = "")
         with transaction.atomic():
             creative.save()
     except IntegrityError as error:
-        raise ValidationError({"slug": CREATIVE_SLUG_TAKEN}) from error
+        raise ValidationError(
+            {"slug": ValidationError(CREATIVE_SLUG_TAKEN, code="unique")}
+        ) from error
     return creative
 
 
@@ -70,5 +76,7 @@ def creative_update(*, creative: Creative, **changes: Any) -> Creative:
             creative.save()
             link_cache_invalidate()
     except IntegrityError as error:
-        raise ValidationError({"slug": CREATIVE_SLUG_TAKEN}) from error
+        raise ValidationError(
+            {"slug": ValidationError(CREATIVE_SLUG_TAKEN, code="unique")}
+        ) from error
     return creative

@@ -92,7 +92,7 @@ def message_create(
         return message_create_bulk(items=[spec], requested_by_id=requested_by_id)[0]
     except ValidationError as error:
         raise ValidationError(
-            {key.removeprefix("0."): messages for key, messages in error.message_dict.items()}
+            {key.removeprefix("0."): items for key, items in error.error_dict.items()}
         ) from error
 
 
@@ -166,23 +166,23 @@ class _Errors:
     """Validation errors keyed `<index>.<field>`, as `message_create_bulk` raises them."""
 
     def __init__(self) -> None:
-        self.by_key: dict[str, list[str]] = defaultdict(list)
+        self.by_key: dict[str, list[ValidationError]] = defaultdict(list)
         # A value PostgreSQL cannot store or compare (a NUL character).
         self.unstorable = False
 
     def __bool__(self) -> bool:
         return bool(self.by_key)
 
-    def add(self, index: int, key: str, message: str) -> None:
-        self.by_key[f"{index}.{key}"].append(message)
+    def add(self, index: int, key: str, message: str, code: str = "invalid") -> None:
+        # The code travels to the API: `does_not_exist` answers 404 there, not 400.
+        self.by_key[f"{index}.{key}"].append(ValidationError(message, code=code))
 
     def raise_(self) -> NoReturn:
         """At most `ERRORS_REPORTED_MAX` fields: ten thousand copies of one mistake help nobody."""
         shown = dict(list(self.by_key.items())[:ERRORS_REPORTED_MAX])
         if len(self.by_key) > ERRORS_REPORTED_MAX:
-            shown["items"] = [
-                f"{len(self.by_key) - ERRORS_REPORTED_MAX} more invalid fields not shown."
-            ]
+            more = f"{len(self.by_key) - ERRORS_REPORTED_MAX} more invalid fields not shown."
+            shown["items"] = [ValidationError(more, code="invalid")]
         raise ValidationError(shown)
 
 
@@ -235,15 +235,18 @@ class _Catalog:
 def _check_catalog(items: Sequence[MessageSpec], catalog: _Catalog, errors: _Errors) -> None:
     for index, item in enumerate(items):
         if item.campaign not in catalog.campaigns:
-            errors.add(index, "campaign", f"No campaign with slug {item.campaign!r}.")
+            errors.add(
+                index, "campaign", f"No campaign with slug {item.campaign!r}.", "does_not_exist"
+            )
         elif (catalog.campaigns[item.campaign].pk, item.creative) not in catalog.creatives:
             errors.add(
                 index,
                 "creative",
                 f"No creative {item.creative!r} in campaign {item.campaign!r}.",
+                "does_not_exist",
             )
         if item.offer not in catalog.offers:
-            errors.add(index, "offer", f"No offer with id {item.offer}.")
+            errors.add(index, "offer", f"No offer with id {item.offer}.", "does_not_exist")
 
 
 def _resolve_catalog(items: Sequence[MessageSpec]) -> _Catalog:
