@@ -60,7 +60,7 @@ class CreativeSerializer(StrictModelSerializer):
         if self.instance is not None:
             others = others.exclude(pk=self.instance.pk)
         if others.exists():
-            raise serializers.ValidationError({"slug": [CREATIVE_SLUG_TAKEN]})
+            raise serializers.ValidationError({"slug": [CREATIVE_SLUG_TAKEN]}, code="unique")
         return attrs
 
 

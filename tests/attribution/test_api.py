@@ -261,15 +261,15 @@ def test_patching_a_network_changes_its_fields_and_its_token(api_client, client)
 
 
 @pytest.mark.parametrize(
-    ("payload", "field"),
+    ("payload", "field", "status"),
     [
-        ({"allowed_ips": ["not-an-ip"]}, "allowed_ips"),
-        ({"currency": "dollars"}, "currency"),
-        ({"slug": "taken"}, "slug"),
-        ({"postback_token": "short"}, "postback_token"),
+        ({"allowed_ips": ["not-an-ip"]}, "allowed_ips", 400),
+        ({"currency": "dollars"}, "currency", 400),
+        ({"slug": "taken"}, "slug", 409),
+        ({"postback_token": "short"}, "postback_token", 400),
     ],
 )
-def test_a_bad_network_patch_is_400_naming_the_field(api_client, payload, field):
+def test_a_bad_network_patch_is_refused_naming_the_field(api_client, payload, field, status):
     # given
     NetworkFactory.create(slug="taken")
     network = NetworkFactory.create()
@@ -278,20 +278,20 @@ def test_a_bad_network_patch_is_400_naming_the_field(api_client, payload, field)
     response = api_client.patch(f"/api/v1/networks/{network.pk}/", payload, format="json")
 
     # then
-    assert response.status_code == 400
+    assert response.status_code == status
     assert field in response.json()["fields"]
     assert field in response.json()["error"]
 
 
 @pytest.mark.parametrize(
-    ("payload", "field"),
+    ("payload", "field", "status"),
     [
-        ({"destination_url": "javascript:alert(1)"}, "destination_url"),
-        ({"click_window_days": 0}, "click_window_days"),
-        ({"network": 999999}, "network"),
+        ({"destination_url": "javascript:alert(1)"}, "destination_url", 400),
+        ({"click_window_days": 0}, "click_window_days", 400),
+        ({"network": 999999}, "network", 404),
     ],
 )
-def test_a_bad_offer_patch_is_400_naming_the_field(api_client, payload, field):
+def test_a_bad_offer_patch_is_refused_naming_the_field(api_client, payload, field, status):
     # given
     offer = OfferFactory.create()
 
@@ -299,7 +299,7 @@ def test_a_bad_offer_patch_is_400_naming_the_field(api_client, payload, field):
     response = api_client.patch(f"/api/v1/offers/{offer.pk}/", payload, format="json")
 
     # then
-    assert response.status_code == 400
+    assert response.status_code == status
     assert field in response.json()["fields"]
 
 

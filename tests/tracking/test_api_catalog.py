@@ -208,17 +208,17 @@ def test_patching_a_campaign_and_a_creative_changes_them(api_client):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("kind", "payload", "field"),
+    ("kind", "payload", "field", "status"),
     [
-        ("campaigns", {"slug": "taken"}, "slug"),
-        ("campaigns", {"slug": "has space"}, "slug"),
-        ("campaigns", {"owner": "me"}, "owner"),
-        ("creatives", {"slug": "taken-creative"}, "slug"),
-        ("creatives", {"campaign": 999999}, "campaign"),
-        ("creatives", {"name": ""}, "name"),
+        ("campaigns", {"slug": "taken"}, "slug", 409),
+        ("campaigns", {"slug": "has space"}, "slug", 400),
+        ("campaigns", {"owner": "me"}, "owner", 400),
+        ("creatives", {"slug": "taken-creative"}, "slug", 409),
+        ("creatives", {"campaign": 999999}, "campaign", 404),
+        ("creatives", {"name": ""}, "name", 400),
     ],
 )
-def test_a_bad_catalog_patch_is_400_naming_the_field(api_client, kind, payload, field):
+def test_a_bad_catalog_patch_is_refused_naming_the_field(api_client, kind, payload, field, status):
     # given
     CampaignFactory.create(slug="taken")
     creative = CreativeFactory.create()
@@ -228,8 +228,8 @@ def test_a_bad_catalog_patch_is_400_naming_the_field(api_client, kind, payload, 
     # when
     response = api_client.patch(f"/api/v1/{kind}/{target}/", payload, format="json")
 
-    # then
-    assert response.status_code == 400, response.json()
+    # then: 409 for a taken slug, 404 for an unknown campaign, else 400
+    assert response.status_code == status, response.json()
     assert field in response.json()["fields"]
     assert field in response.json()["error"]
 
