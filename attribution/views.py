@@ -12,23 +12,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from attribution.services.intake import IncomingPostback, postback_receive
 from config import metrics
+from config.client_ip import client_ip_get
 
 FORM = "application/x-www-form-urlencoded"
-
-
-def client_ip(request: HttpRequest) -> str:
-    """REMOTE_ADDR, or the last hop of the trusted proxy's header when one is configured.
-
-    The last entry is the one our own proxy wrote; anything before it came from the
-    caller and proves nothing.
-    """
-    header = settings.POSTBACK_TRUSTED_PROXY_HEADER
-    if header:
-        forwarded = str(request.META.get(header, ""))
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            return hops[-1]
-    return str(request.META.get("REMOTE_ADDR", ""))
 
 
 def _read_body(request: HttpRequest) -> tuple[str, str, str]:
@@ -71,7 +57,7 @@ def postback_intake(request: HttpRequest, network_slug: str) -> HttpResponse:
         body=body,
         content_type=content_type,
         headers=headers,
-        client_ip=client_ip(request),
+        client_ip=client_ip_get(meta=request.META),
         body_problem=body_problem,
     )
     answer = postback_receive(network_slug=network_slug, incoming=incoming)

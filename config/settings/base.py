@@ -4,6 +4,7 @@ from datetime import timedelta
 from urllib.parse import unquote
 
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import BASE_DIR, env
 from config.logging import build_logging
@@ -128,8 +129,20 @@ CLICK_SPOOL_ROTATE_BYTES = env.int("CLICK_SPOOL_ROTATE_BYTES", default=64 * 1024
 # How often `drain_clicks` looks for new clicks (a click is visible within 2 s).
 CLICK_DRAIN_INTERVAL_SECONDS = env.float("CLICK_DRAIN_INTERVAL_SECONDS", default=0.2)
 CLICK_DRAIN_BATCH_BYTES = env.int("CLICK_DRAIN_BATCH_BYTES", default=2 * 1024 * 1024)
-# Proxies in front of the app that append to X-Forwarded-For (0: use the socket address).
-CLICK_TRUSTED_PROXY_COUNT = env.int("CLICK_TRUSTED_PROXY_COUNT", default=0)
+# Proxies in front of the app that append to X-Forwarded-For (0: use the socket address),
+# for clicks and postbacks alike (config/client_ip.py). The names it had when clicks and
+# postbacks were configured apart still work: CLICK_TRUSTED_PROXY_COUNT, and
+# POSTBACK_TRUSTED_PROXY_HEADER=HTTP_X_FORWARDED_FOR (one proxy).
+_legacy_postback_header = env.str("POSTBACK_TRUSTED_PROXY_HEADER", default="")
+if _legacy_postback_header not in {"", "HTTP_X_FORWARDED_FOR"}:
+    raise ImproperlyConfigured(
+        "POSTBACK_TRUSTED_PROXY_HEADER may only be HTTP_X_FORWARDED_FOR; "
+        "set TRUSTED_PROXY_COUNT to the number of proxies that append to X-Forwarded-For"
+    )
+TRUSTED_PROXY_COUNT = env.int(
+    "TRUSTED_PROXY_COUNT",
+    default=env.int("CLICK_TRUSTED_PROXY_COUNT", default=1 if _legacy_postback_header else 0),
+)
 # The redirect's in-process link cache: how often it asks Redis whether links changed,
 # how long an entry is trusted at most, and how many entries a process keeps.
 LINK_CACHE_CHECK_SECONDS = env.float("LINK_CACHE_CHECK_SECONDS", default=1.0)
@@ -233,9 +246,6 @@ LOGGING = build_logging(
 
 # --- attribution (postbacks) -------------------------------------------------
 
-# A header such as "HTTP_X_FORWARDED_FOR" whose last hop is the client address;
-# only set it when a proxy you run writes that header. Empty: REMOTE_ADDR.
-POSTBACK_TRUSTED_PROXY_HEADER = env.str("POSTBACK_TRUSTED_PROXY_HEADER", default="")
 # A live click reaches the table up to ~2 s after its redirect: a postback naming
 # an unknown click this young is tried again later instead of called unknown.
 CLICK_VISIBILITY_GRACE_SECONDS = env.int("CLICK_VISIBILITY_GRACE_SECONDS", default=10)

@@ -130,10 +130,10 @@ def test_a_forwarded_header_counts_only_when_a_trusted_proxy_header_is_configure
     params = {"token": TEST_POSTBACK_TOKEN, "click_id": "c1"}
     forwarded = {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1, 203.0.113.5"}
     # when: no proxy configured, the spoofable header is ignored
-    settings.POSTBACK_TRUSTED_PROXY_HEADER = ""
+    settings.TRUSTED_PROXY_COUNT = 0
     ignored = client.get(url(network), params, **forwarded)
     # when: our proxy writes X-Forwarded-For; its last hop is the client
-    settings.POSTBACK_TRUSTED_PROXY_HEADER = "HTTP_X_FORWARDED_FOR"
+    settings.TRUSTED_PROXY_COUNT = 1
     honoured = client.get(url(network), params, **forwarded)
     spoofed = client.get(
         url(network),

@@ -24,6 +24,7 @@ from ipaddress import ip_address, ip_network
 from django.conf import settings
 from django.db import connection, transaction
 
+from config.client_ip import client_ip_get
 from tracking.selectors import link_ids_by_code
 from tracking.services.flags import click_flags
 from tracking.services.spool import spool_writer
@@ -77,17 +78,6 @@ def ip_truncate(value: str) -> str | None:
     return str(ip_network(f"{address}/48", strict=False).network_address)
 
 
-def client_address(meta: Mapping[str, str]) -> str:
-    """The client's address, trusting `X-Forwarded-For` only from our own proxies."""
-    hops = settings.CLICK_TRUSTED_PROXY_COUNT
-    if hops:
-        forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        forwarded = [part for part in forwarded if part]
-        if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return meta.get("REMOTE_ADDR", "")
-
-
 def click_record(*, link_id: int, method: str, meta: Mapping[str, str]) -> str:
     """Append the click to this process's spool file; returns its click_id.
 
@@ -108,7 +98,7 @@ def click_record(*, link_id: int, method: str, meta: Mapping[str, str]) -> str:
             click_id,
             time.time(),
             link_id,
-            ip_truncate(client_address(meta)),
+            ip_truncate(client_ip_get(meta=meta)),
             meta.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
             meta.get("HTTP_REFERER", "")[:REFERRER_MAX],
             method,
