@@ -11,9 +11,6 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-import math
-import secrets
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +33,7 @@ from attribution.services.parsing import (
     token_from,
     without_secrets,
 )
+from config.generation import SharedGeneration
 from config.ratelimit import ratelimit_exceeded, ratelimit_hit
 from config.redis_client import redis_client, redis_key
 
@@ -72,44 +70,10 @@ class IntakeAnswer:
 # Networks as the intake last read them, per process: {slug: (generation, read at, network)}.
 _networks: dict[str, tuple[str, float, Network]] = {}
 NETWORK_GENERATION_KEY = "attribution:network-generation"
-
-
-class _GenerationCheck:
-    """The network generation as this process last read it, and when."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.value = ""
-        self.read_at = -math.inf
-
-
-_generation = _GenerationCheck()
-
-
-def _network_generation() -> str:
-    """A token that changes whenever any network changes (and whenever the key is lost).
-
-    Read from Redis at most every `POSTBACK_NETWORK_CHECK_SECONDS` per process, so a
-    change made in another process is seen within that time; `""` while Redis is down.
-    """
-    now = time.monotonic()
-    if now - _generation.read_at < settings.POSTBACK_NETWORK_CHECK_SECONDS:
-        return _generation.value
-    with _generation.lock:
-        if now - _generation.read_at < settings.POSTBACK_NETWORK_CHECK_SECONDS:
-            return _generation.value
-        client = redis_client()
-        key = redis_key(NETWORK_GENERATION_KEY)
-        try:
-            value = client.get(key)
-            if value is None:
-                client.set(key, secrets.token_hex(8), nx=True)
-                value = client.get(key) or b""
-        except RedisError:
-            value = b""
-        _generation.value = value.decode() if isinstance(value, bytes) else str(value)
-        _generation.read_at = now
-        return _generation.value
+# Changes whenever any network changes; read at most every POSTBACK_NETWORK_CHECK_SECONDS.
+_generation = SharedGeneration(
+    key=NETWORK_GENERATION_KEY, check_seconds=lambda: settings.POSTBACK_NETWORK_CHECK_SECONDS
+)
 
 
 def network_for_intake(*, slug: str) -> Network | None:
@@ -118,8 +82,9 @@ def network_for_intake(*, slug: str) -> Network | None:
     No PostgreSQL query per postback; entries are also dropped after
     `POSTBACK_NETWORK_CACHE_SECONDS` in case a row was edited by hand.
     """
-    generation = _network_generation()
     now = time.monotonic()
+    # None while Redis is unreachable: then nothing is cached, as no change could be seen.
+    generation = _generation.current(now)
     cached = _networks.get(slug)
     if (
         generation
@@ -142,10 +107,7 @@ def network_cache_invalidate() -> None:
     """After a network changes: every process reads networks again (after the commit)."""
 
     def bump() -> None:
-        try:
-            redis_client().set(redis_key(NETWORK_GENERATION_KEY), secrets.token_hex(8))
-        except RedisError:
-            logger.warning("could not bump the network generation; caches expire on their own")
+        _generation.bump()
         # Again after the commit: a request between the first clear and the commit may
         # have cached the row as it was.
         _networks.clear()

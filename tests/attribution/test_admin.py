@@ -139,7 +139,7 @@ def test_saving_an_offer_in_the_admin_invalidates_the_link_cache(
     assert response.status_code == 302
     assert Offer.objects.get(pk=offer.pk).attribution_model == "last_click"
     assert Offer.objects.get(pk=offer.pk).view_window_hours == 12
-    assert link_cache_generation() > before
+    assert link_cache_generation() != before
 
 
 def test_the_replay_action_leaves_processed_postbacks_unchanged(

@@ -162,7 +162,7 @@ def test_changing_an_offer_invalidates_the_link_cache(
             format="json",
         )
     assert response.status_code == 200
-    assert link_cache_generation() > before
+    assert link_cache_generation() != before
     offer.refresh_from_db()
     assert offer.status == "paused"
 

@@ -351,6 +351,7 @@ def test_redis_outage_keeps_the_redirect_answering(client, settings):
     link = make_link()
     assert client.get(f"/{link.code}").status_code == 302
     settings.LINK_CACHE_CHECK_SECONDS = 0
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -3,8 +3,8 @@
 Each web process keeps resolved links in a dict. Anything that changes what a
 link resolves to (an offer's destination or status, a link's message) calls
 `link_cache_invalidate()` inside its transaction; after the commit the shared
-generation in Redis goes up, and every process, which compares the generation at
-most every `LINK_CACHE_CHECK_SECONDS`, stops trusting its entries.
+generation in Redis changes (`config.generation`), and every process, which compares
+it at most every `LINK_CACHE_CHECK_SECONDS`, stops trusting its entries.
 
 An entry that is no longer trusted (older generation, or older than
 `LINK_CACHE_MAX_AGE_SECONDS`, a safety net for a lost invalidation) is read again
@@ -23,11 +23,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.utils.encoding import iri_to_uri
-from redis.exceptions import RedisError
 
+from config.generation import SharedGeneration
 from tracking.selectors import link_target_get
 
 logger = logging.getLogger(__name__)
@@ -36,7 +35,6 @@ GENERATION_KEY = "linkcache:generation"
 CLICK_ID_MACRO = "{click_id}"
 # A code nobody has asked for recently is not worth a dict slot for long.
 NEGATIVE_ENTRY_SECONDS = 5.0
-REDIS_RETRY_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,31 +51,28 @@ class _State:
     def __init__(self) -> None:
         self.entries: dict[str, tuple[CachedLink | None, int, float]] = {}
         self.epoch = 0
-        self.generation: int | None = None
-        self.next_check = 0.0
+        self.generation: str | None = None
         self.lock = threading.Lock()
 
 
 _state = _State()
+_generation = SharedGeneration(
+    key=GENERATION_KEY, check_seconds=lambda: settings.LINK_CACHE_CHECK_SECONDS
+)
 
 
-def link_cache_generation() -> int:
-    return int(cache.get(GENERATION_KEY) or 0)
+def link_cache_generation() -> str | None:
+    """The shared generation in Redis now (None while Redis is unreachable)."""
+    return _generation.read()
 
 
 def link_cache_invalidate() -> None:
     """Call inside the transaction that changed an offer or a link."""
 
     def bump() -> None:
-        try:
-            try:
-                cache.incr(GENERATION_KEY)
-            except ValueError:
-                cache.add(GENERATION_KEY, 1, timeout=None)
-                cache.incr(GENERATION_KEY)
-        except RedisError:
-            # Other processes pick the change up within LINK_CACHE_MAX_AGE_SECONDS.
-            logger.exception("link cache generation not bumped: Redis unavailable")
+        # When Redis is down, other processes pick the change up within
+        # LINK_CACHE_MAX_AGE_SECONDS.
+        _generation.bump()
         link_cache_clear()
 
     transaction.on_commit(bump)
@@ -88,7 +83,7 @@ def link_cache_clear() -> None:
     with _state.lock:
         _state.entries.clear()
         _state.epoch += 1
-        _state.next_check = 0.0
+    _generation.forget()
 
 
 def link_cache_lookup(*, code: str) -> CachedLink | None:
@@ -99,7 +94,7 @@ def link_cache_lookup(*, code: str) -> CachedLink | None:
     """
     now = time.monotonic()
     state = _state
-    if now >= state.next_check:
+    if now >= _generation.next_check:
         _check_generation(now)
     hit = state.entries.get(code)
     if hit is not None:
@@ -127,14 +122,9 @@ def link_cache_lookup(*, code: str) -> CachedLink | None:
 
 def _check_generation(now: float) -> None:
     state = _state
-    state.next_check = now + settings.LINK_CACHE_CHECK_SECONDS
-    try:
-        generation = link_cache_generation()
-    except RedisError:
-        state.next_check = now + REDIS_RETRY_SECONDS
-        logger.warning("link cache generation unknown: Redis unavailable, keeping entries")
-        return
-    if generation != state.generation:
+    generation = _generation.current(now)
+    # None: Redis is unreachable; keep the entries (LINK_CACHE_MAX_AGE_SECONDS still holds).
+    if generation is not None and generation != state.generation:
         with state.lock:
             if state.generation is not None:
                 state.epoch += 1
