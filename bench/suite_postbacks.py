@@ -335,7 +335,7 @@ def _seed_postbacks(count: int, tag: str) -> None:
 def _enqueue(mode: str) -> None:
     """What the intake leaves on the queue: one wake-up task ("wake"), or one per postback."""
     from attribution.models import Postback
-    from attribution.services.intake import postback_wake_worker
+    from attribution.services.wakeup import postback_wake_worker
     from attribution.tasks import process_postback
     from config.celery_app import app
 

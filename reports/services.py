@@ -25,13 +25,13 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
 from attribution.models import Offer
+from config.enqueue import task_enqueue_on_commit
 from reports.models import RollupJob, RollupWatermark
 
 logger = logging.getLogger(__name__)
@@ -243,9 +243,7 @@ def rollup_job_create(*, start: date, end: date, requested_by_id: int | None) ->
         days_total=(end - start).days + 1,
         requested_by_id=requested_by_id,
     )
-    transaction.on_commit(
-        lambda: current_app.send_task("reports.recompute_range_job", args=[job.pk])
-    )
+    task_enqueue_on_commit(name="reports.recompute_range_job", args=[job.pk])
     return job
 
 

@@ -22,7 +22,6 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
-from redis.exceptions import RedisError
 
 from attribution.models import Conversion, Network, Postback
 from attribution.services.parsing import (
@@ -33,9 +32,9 @@ from attribution.services.parsing import (
     token_from,
     without_secrets,
 )
+from attribution.services.wakeup import postback_wake_worker
 from config.generation import SharedGeneration
 from config.ratelimit import ratelimit_exceeded, ratelimit_hit
-from config.redis_client import redis_client, redis_key
 
 logger = logging.getLogger(__name__)
 
@@ -337,55 +336,3 @@ def _problem(
         if not known:
             return "click_id is required (conversion_id names no known conversion)"
     return ""
-
-
-WAKEUP_KEY = "attribution:postbacks-wakeup"
-
-
-def postback_wake_worker(*, postback_id: int) -> None:
-    """Make sure a processing task will look at this (committed) postback.
-
-    With `POSTBACK_COALESCE_WAKEUPS`, one queued task serves every postback that
-    arrives before a worker starts it: the intake enqueues `process_postback(id)`
-    only when it sets the wake-up key (SET NX); a task deletes the key before it
-    claims its batch. So a postback whose intake found the key set was committed
-    before that delete, and the claim after it sees the row. A full batch wakes
-    the next task itself; the key expires if its task is lost, and the sweeper
-    catches whatever is left. Without the setting: one task per postback.
-    """
-    if settings.POSTBACK_COALESCE_WAKEUPS:
-        try:
-            queued = not redis_client().set(
-                redis_key(WAKEUP_KEY), postback_id, nx=True, ex=settings.POSTBACK_WAKEUP_TTL_SECONDS
-            )
-        except RedisError:
-            queued = False
-        if queued:
-            return
-    postback_enqueue_on_commit(postback_ids=[postback_id])
-
-
-def postback_wakeup_taken() -> None:
-    """Called by a task before it claims: postbacks arriving from now on wake another one."""
-    if not settings.POSTBACK_COALESCE_WAKEUPS:
-        return
-    try:
-        redis_client().delete(redis_key(WAKEUP_KEY))
-    except RedisError:
-        logger.warning("could not clear the postback wake-up key; it expires on its own")
-
-
-def postback_enqueue_on_commit(*, postback_ids: list[int], countdown: float = 0) -> None:
-    """Put one processing task per postback on the queue once the transaction commits."""
-    from attribution.tasks import process_postback
-
-    def enqueue() -> None:
-        for postback_id in postback_ids:
-            if countdown:
-                process_postback.apply_async((postback_id,), countdown=countdown)
-            else:
-                process_postback.delay(postback_id)
-
-    # robust: a broker that is down must not turn an accepted postback into a 500;
-    # the row stays `received` and the sweeper enqueues it again.
-    transaction.on_commit(enqueue, robust=True)

@@ -37,12 +37,12 @@ from attribution.services.batch import (
     named_clicks,
 )
 from attribution.services.decision import conversion_apply_postbacks, conversion_credits
-from attribution.services.intake import (
+from attribution.services.parsing import PostbackInvalid, postback_parse
+from attribution.services.wakeup import (
     postback_enqueue_on_commit,
     postback_wake_worker,
     postback_wakeup_taken,
 )
-from attribution.services.parsing import PostbackInvalid, postback_parse
 from config import metrics
 
 logger = logging.getLogger(__name__)

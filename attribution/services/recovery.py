@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from attribution.models import Postback
-from attribution.services.intake import postback_enqueue_on_commit
+from attribution.services.wakeup import postback_enqueue_on_commit
 
 SWEEP_LIMIT = 10_000
 

@@ -285,7 +285,7 @@ POSTBACK_RETRY_AFTER_SECONDS = env.int("POSTBACK_RETRY_AFTER_SECONDS", default=3
 # aliases): a change made elsewhere is seen within this time.
 POSTBACK_NETWORK_CHECK_SECONDS = env.float("POSTBACK_NETWORK_CHECK_SECONDS", default=1.0)
 # One queued task wakes a worker for every postback that arrives before it starts,
-# instead of one task per postback (see attribution.services.intake.postback_wake_worker).
+# instead of one task per postback (see attribution.services.wakeup.postback_wake_worker).
 POSTBACK_COALESCE_WAKEUPS = env.bool("POSTBACK_COALESCE_WAKEUPS", default=True)
 POSTBACK_WAKEUP_TTL_SECONDS = env.int("POSTBACK_WAKEUP_TTL_SECONDS", default=30)
 # Wrong or missing postback tokens from one address to one network: after this many in
