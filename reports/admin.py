@@ -1,8 +1,9 @@
 """Reports in the admin: the daily report page, rollup rows, and range recompute jobs.
 
-The report page lives at `/admin/reports/daily/` (URL name `admin:reports_daily`). Other
-admin pages link to one key's rows with `reports.admin_views.report_url(dimension=..., key=...)`,
-i.e. `/admin/reports/daily/?dimension=offer&key=<id>`.
+The report page lives at `/admin/reports/daily/` (URL name `admin:reports_daily`, one of
+the site's own URLs: see `reports/admin_site.py`). Other admin pages link to one key's rows
+with `reports.admin_views.report_url(dimension=..., key=...)`, i.e.
+`/admin/reports/daily/?dimension=offer&key=<id>`.
 """
 
 from __future__ import annotations
@@ -14,35 +15,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Max, Min, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import URLPattern, URLResolver, path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 
-from reports.admin_views import daily_report_csv_view, daily_report_view
 from reports.models import DailyReport, DailyRollup, RollupJob, RollupWatermark
 from reports.selectors import MAX_RANGE_DAYS
 from reports.services import rollup_job_create
-
-
-def _report_urls() -> list[URLPattern | URLResolver]:
-    return [
-        path("reports/daily/", admin.site.admin_view(daily_report_view), name="reports_daily"),
-        path(
-            "reports/daily/csv/",
-            admin.site.admin_view(daily_report_csv_view),
-            name="reports_daily_csv",
-        ),
-    ]
-
-
-# Wrap, not replace, the default site: every other app's registrations stay where they are.
-_site_get_urls = admin.site.get_urls
-
-
-def _get_urls_with_reports() -> list[URLPattern | URLResolver]:
-    return _report_urls() + _site_get_urls()
-
-
-admin.site.get_urls = _get_urls_with_reports  # type: ignore[method-assign]
 
 
 @admin.register(DailyReport)
