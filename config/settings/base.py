@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "tracking",
     "attribution",
     "reports",
@@ -43,6 +44,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login attempt.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Routes marked `hot_path(...)` in the URLconf (the short links and the postback intake, see
@@ -53,6 +56,28 @@ HOT_PATH_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
+
+# Axes first: it refuses a locked-out username+address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Admin login brute force (config/login_lockout.py): 10 failures for one username from one
+# address within 15 minutes lock that pair out for 15 minutes (429), even with the right
+# password. Counted in the Django cache (Redis), so every web process sees the same count.
+AXES_HANDLER = "config.login_lockout.LoginLockoutCacheHandler"
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Another try while locked out does not start the 15 minutes again.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The address clicks and postbacks trust (TRUSTED_PROXY_COUNT hops of X-Forwarded-For).
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.request_client_ip"
+AXES_CLIENT_STR_CALLABLE = "config.login_lockout.login_client_str"
+AXES_VERBOSE = False
+# Attempts live in Redis, not in axes' tables: its admin pages would always be empty.
+AXES_ENABLE_ADMIN = False
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
