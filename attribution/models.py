@@ -193,8 +193,16 @@ class Conversion(models.Model):
     attribution_type = models.CharField(  # noqa: DJ001
         max_length=16, choices=AttributionType.choices, null=True, blank=True
     )
+    # No database constraint: clicks are partitioned by time (a foreign key would have to
+    # name the partition key too) and old partitions are dropped by the retention task,
+    # while the conversion keeps its credit (message, creative, campaign, offer, contact).
     credited_click = models.ForeignKey(
-        "tracking.Click", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "tracking.Click",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     message = models.ForeignKey(
         "tracking.Message",

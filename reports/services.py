@@ -33,6 +33,7 @@ from django.utils import timezone
 from attribution.models import Offer
 from config.enqueue import task_enqueue_on_commit
 from reports.models import RollupJob, RollupWatermark
+from reports.retention import rollup_day_has_dropped_clicks
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +147,11 @@ def rollup_recompute_day(*, day: date) -> int:
     """Replace every rollup row of `day` with rows computed from the raw tables.
 
     Returns the number of rows written. Safe to run twice and to run twice at once.
+    A day whose raw clicks were dropped by the retention task keeps its rows (0 written).
     """
+    if rollup_day_has_dropped_clicks(day=day):
+        logger.info("rollup day kept: its clicks were dropped", extra={"day": day.isoformat()})
+        return 0
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, day.toordinal()]

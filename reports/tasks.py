@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 
+from reports.retention import clicks_retention_apply
 from reports.services import rollup_job_run, rollup_recompute_touched, rollup_recompute_trailing
 from reports.whatif import comparison_run, reattribution_run
 
@@ -42,3 +43,9 @@ def reattribution_run_task(reattribution_id: int) -> None:
         logger.info(
             "re-attribution already taken or done", extra={"reattribution_id": reattribution_id}
         )
+
+
+@shared_task(name="reports.drop_old_clicks", time_limit=3000, soft_time_limit=2900)
+def drop_old_clicks() -> list[str]:
+    """Daily: raw clicks past CLICK_RETENTION_MONTHS, whole months, once their days are final."""
+    return clicks_retention_apply()

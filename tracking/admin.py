@@ -419,7 +419,9 @@ class ClickAdmin(ReadOnlyAdmin):
     search_fields = ["=click_id", "=link__code"]
     search_help_text = "Exact click id or link code"
     raw_id_fields = ["link", "message", "contact", "offer"]
-    ordering = ["-occurred_at"]
+    # Newest recorded first: the primary key (id, occurred_at) serves this on every
+    # partition; occurred_at alone has only a BRIN index, which cannot give an order.
+    ordering = ["-id"]
 
     @admin.display(description="link", ordering="link__code")
     def link_code(self, click: Click) -> str:

@@ -6,6 +6,7 @@ string foreign key, and the redirect reads the offer's destination through it.
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -220,14 +221,42 @@ class Click(models.Model):
 
     Message, contact, offer and channel are copied from the link so attribution
     finds a contact's clicks on an offer with one index scan.
+
+    Every click is one more row written by the drainer, so the table carries only the
+    indexes a query needs (each named with its query below) and no foreign-key
+    constraints: the drainer's INSERT ... SELECT joins the link and its message, so a
+    click cannot name a missing link, message, contact or offer; links, messages,
+    contacts and offers are never deleted while clicks name them (`PROTECT` is kept
+    on the Django side). The table is partitioned by month of `occurred_at` (see
+    `tracking/services/partitions.py`), so its primary key and unique key include it.
     """
 
-    click_id = models.CharField(max_length=64, unique=True)
+    click_id = models.CharField(max_length=64)
     occurred_at = models.DateTimeField()
-    link = models.ForeignKey(Link, on_delete=models.PROTECT, related_name="clicks")
-    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="clicks")
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="clicks")
-    offer = models.ForeignKey("attribution.Offer", on_delete=models.PROTECT, related_name="clicks")
+    link = models.ForeignKey(
+        Link, on_delete=models.PROTECT, related_name="clicks", db_constraint=False, db_index=False
+    )
+    message = models.ForeignKey(
+        Message,
+        on_delete=models.PROTECT,
+        related_name="clicks",
+        db_constraint=False,
+        db_index=False,
+    )
+    contact = models.ForeignKey(
+        Contact,
+        on_delete=models.PROTECT,
+        related_name="clicks",
+        db_constraint=False,
+        db_index=False,
+    )
+    offer = models.ForeignKey(
+        "attribution.Offer",
+        on_delete=models.PROTECT,
+        related_name="clicks",
+        db_constraint=False,
+        db_index=False,
+    )
     channel = models.CharField(max_length=8, choices=Channel.choices)
     user_agent = models.CharField(max_length=512, blank=True)
     referrer = models.CharField(max_length=512, blank=True)
@@ -241,16 +270,26 @@ class Click(models.Model):
     recorded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        constraints = [
+            # The drainer's idempotency (`ON CONFLICT (click_id, occurred_at)`: a spool line
+            # drained twice carries the same time) and every lookup by click id: the click
+            # API, postbacks naming a click. A unique key of a partitioned table must hold
+            # the partition key.
+            models.UniqueConstraint(fields=["click_id", "occurred_at"], name="click_id_unique"),
+        ]
         indexes = [
+            # Attribution's candidates (contact, offer, time window) and a contact's journey.
             models.Index(
                 fields=["contact", "offer", "occurred_at"], name="click_contact_offer_time"
             ),
-            models.Index(fields=["link", "occurred_at"], name="click_link_time"),
-            models.Index(fields=["message", "occurred_at"], name="click_message_time"),
-            models.Index(fields=["occurred_at"], name="click_occurred_at"),
-            models.Index(fields=["recorded_at"], name="click_recorded_at"),
-            # The duplicate check: same link and truncated address within a window.
+            # The duplicate check (same link and truncated address within a window) and
+            # the click API's `?code=` / `?message=` (through the message's links).
             models.Index(fields=["link", "ip", "occurred_at"], name="click_link_ip_time"),
+            # One day's rollup and the admin's newest-first list: rows arrive in time
+            # order, so a BRIN range index is enough and costs next to nothing per row.
+            BrinIndex(fields=["occurred_at"], name="click_occurred_at_brin"),
+            # The every-minute rollup task's "clicks recorded since" scan.
+            BrinIndex(fields=["recorded_at"], name="click_recorded_at_brin"),
         ]
 
     def __str__(self) -> str:

@@ -155,6 +155,13 @@ CLICK_SPOOL_ROTATE_BYTES = env.int("CLICK_SPOOL_ROTATE_BYTES", default=64 * 1024
 # How often `drain_clicks` looks for new clicks (a click is visible within 2 s).
 CLICK_DRAIN_INTERVAL_SECONDS = env.float("CLICK_DRAIN_INTERVAL_SECONDS", default=0.2)
 CLICK_DRAIN_BATCH_BYTES = env.int("CLICK_DRAIN_BATCH_BYTES", default=2 * 1024 * 1024)
+# tracking_click is partitioned by month: the beat task keeps this many months ready ahead.
+CLICK_PARTITIONS_AHEAD_MONTHS = env.int("CLICK_PARTITIONS_AHEAD_MONTHS", default=2)
+# Raw clicks of months older than this are dropped once their days' rollups are final
+# (0: keep every click). At least CLICK_RETENTION_MIN_MONTHS: the nightly recompute and
+# attribution look back up to 92 days.
+CLICK_RETENTION_MONTHS = env.int("CLICK_RETENTION_MONTHS", default=0)
+CLICK_RETENTION_MIN_MONTHS = 4
 # Proxies in front of the app that append to X-Forwarded-For (0: use the socket address),
 # for clicks and postbacks alike (config/client_ip.py). The names it had when clicks and
 # postbacks were configured apart still work: CLICK_TRUSTED_PROXY_COUNT, and
@@ -263,6 +270,15 @@ CELERY_BEAT_SCHEDULE["reports-recompute-touched"] = {
 CELERY_BEAT_SCHEDULE["reports-recompute-trailing"] = {
     "task": "reports.recompute_trailing",
     "schedule": crontab(hour=3, minute=17),
+}
+# tracking: next months' click partitions; reports: raw clicks past CLICK_RETENTION_MONTHS.
+CELERY_BEAT_SCHEDULE["tracking-create-click-partitions"] = {
+    "task": "tracking.create_click_partitions",
+    "schedule": crontab(hour=2, minute=41),
+}
+CELERY_BEAT_SCHEDULE["reports-drop-old-clicks"] = {
+    "task": "reports.drop_old_clicks",
+    "schedule": crontab(hour=4, minute=23),
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

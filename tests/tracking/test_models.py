@@ -37,12 +37,15 @@ def test_a_link_code_is_unique():
 
 
 @pytest.mark.django_db
-def test_a_click_id_is_unique():
-    # given
+def test_the_same_click_cannot_be_stored_twice():
+    # given: clicks are partitioned by time, so the unique key is (click_id, occurred_at);
+    # a click read twice from the spool carries both unchanged
     click = ClickFactory.create()
 
     # then
-    assert refused(lambda: ClickFactory.create(click_id=click.click_id))
+    assert refused(
+        lambda: ClickFactory.create(click_id=click.click_id, occurred_at=click.occurred_at)
+    )
 
 
 @pytest.mark.django_db

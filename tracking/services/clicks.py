@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from config.client_ip import client_ip_get
 from tracking.selectors import link_ids_by_code
 from tracking.services.flags import click_flags
+from tracking.services.partitions import click_partitions_ensure, month_of
 from tracking.services.spool import spool_writer
 
 logger = logging.getLogger(__name__)
@@ -162,18 +163,23 @@ FROM (
 JOIN tracking_link AS link ON link.id = incoming.link_id
 JOIN tracking_message AS message ON message.id = link.message_id
 ORDER BY incoming.position
-ON CONFLICT (click_id) DO NOTHING
+ON CONFLICT (click_id, occurred_at) DO NOTHING
 """
 
 
 def clicks_insert(*, clicks: Sequence[ClickInput]) -> int:
     """Flag and insert clicks in one statement; returns how many rows were new.
 
-    Idempotent on `click_id`. Clicks of links that no longer exist are skipped.
-    Must run inside a transaction (the staging table lives until its commit).
+    Idempotent on (`click_id`, `occurred_at`): a spool line read twice carries the same
+    time, and click ids are random, so that pair names one click. Clicks of links that no
+    longer exist are skipped. Must run inside a transaction (the staging table lives until
+    its commit).
     """
     if not clicks:
         return 0
+    # Own transactions, before the insert's: a month is created once, not rolled back
+    # with a batch (and the DEFAULT partition would take the clicks anyway).
+    click_partitions_ensure(months={month_of(click.occurred_at) for click in clicks})
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE click_incoming ("

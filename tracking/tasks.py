@@ -1,0 +1,17 @@
+"""Beat tasks of the tracking app."""
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from tracking.services.partitions import click_partitions_ensure, month_add, month_of
+
+
+@shared_task(name="tracking.create_click_partitions", time_limit=300, soft_time_limit=280)
+def create_click_partitions() -> list[str]:
+    """Daily: this month's and the next months' click partitions, so the drainer never
+    waits on a CREATE TABLE (it would create a missing month itself, or the DEFAULT
+    partition would take the clicks)."""
+    this_month = month_of(timezone.now())
+    months = [month_add(this_month, n) for n in range(settings.CLICK_PARTITIONS_AHEAD_MONTHS + 1)]
+    return click_partitions_ensure(months=months)
