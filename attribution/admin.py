@@ -19,7 +19,14 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from attribution.models import Conversion, ConversionEvent, Network, Offer, Postback
+from attribution.models import (
+    Conversion,
+    ConversionEvent,
+    CreditChange,
+    Network,
+    Offer,
+    Postback,
+)
 from attribution.services.catalog import (
     network_create,
     network_rotate_token,
@@ -143,6 +150,35 @@ class ConversionEventInline(admin.TabularInline):
         return False
 
 
+class CreditChangeInline(admin.TabularInline):
+    """Each time the conversion's credit was decided again: before, after, who and why."""
+
+    model = CreditChange
+    fields = ("created_at", "credit_before", "credit_after", "changed_by", "why")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["id"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="before")
+    def credit_before(self, change: CreditChange) -> str:
+        return _credit_summary(change.before)
+
+    @admin.display(description="after")
+    def credit_after(self, change: CreditChange) -> str:
+        return _credit_summary(change.after)
+
+
+def _credit_summary(credit: dict[str, Any]) -> str:
+    if credit.get("message_id") is None:
+        return f"unattributed ({credit.get('reason') or 'no candidate'})"
+    kind = (credit.get("attribution_type") or "click_through").replace("_", "-")
+    return f"message #{credit['message_id']}, click #{credit.get('credited_click_id')} ({kind})"
+
+
 CONVERSION_FIELDS: list[str] = [
     "network",
     "conversion_id",
@@ -193,7 +229,7 @@ class ConversionAdmin(admin.ModelAdmin):
         "contact",
     ]
     show_full_result_count = False
-    inlines = [ConversionEventInline]
+    inlines = [ConversionEventInline, CreditChangeInline]
     fields = tuple(CONVERSION_FIELDS)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -308,14 +344,18 @@ class PostbackAdmin(admin.ModelAdmin):
         )
 
     @admin.action(
-        description="Replay (process again; already processed ones are left as they are)",
+        description="Replay (process again; processed ones: their conversion decided again)",
         permissions=["change"],
     )
     def replay(self, request: HttpRequest, queryset: QuerySet[Postback]) -> None:
-        outcome = postback_replay(postback_ids=list(queryset.values_list("pk", flat=True)))
+        outcome = postback_replay(
+            postback_ids=list(queryset.values_list("pk", flat=True)),
+            replayed_by_id=request.user.pk,
+        )
         self.message_user(
             request,
             f"{outcome.enqueued} postback(s) queued again; "
-            f"{outcome.already_processed} already processed, left unchanged.",
+            f"{outcome.already_processed} already processed: {outcome.redecided} "
+            f"conversion(s) decided again, {outcome.credit_changed} now credited elsewhere.",
             messages.SUCCESS,
         )

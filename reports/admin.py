@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
+from reports import admin_whatif  # noqa: F401  (registers the what-if pages)
 from reports.models import DailyReport, DailyRollup, RollupJob, RollupWatermark
 from reports.selectors import MAX_RANGE_DAYS
 from reports.services import rollup_job_create

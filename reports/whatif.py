@@ -42,6 +42,8 @@ from reports.services import rollup_recompute_day
 logger = logging.getLogger(__name__)
 
 CHUNK = 5_000
+# Money as the conversions API shows it: four decimals.
+CENT = Decimal("0.0001")
 REDECIDE_CHUNK = 1_000
 SETTING_NAMES = (
     "attribution_model",
@@ -265,14 +267,18 @@ def _dimension_keys(
     }
 
 
+def _money(amount: Decimal) -> str:
+    return str(amount.quantize(CENT))
+
+
 def _tally_json(names: Sequence[str], tallies: Sequence[_Tally]) -> dict[str, Any]:
     first = tallies[0]
     return {
         name: {
             "conversions": tally.conversions,
-            "revenue": str(tally.revenue),
+            "revenue": _money(tally.revenue),
             "conversions_change": tally.conversions - first.conversions,
-            "revenue_change": str(tally.revenue - first.revenue),
+            "revenue_change": _money(tally.revenue - first.revenue),
         }
         for name, tally in zip(names, tallies, strict=True)
     }

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from attribution.models import Postback
+from attribution.services.recredit import conversions_redecide
 from attribution.services.wakeup import postback_enqueue_on_commit
 
 SWEEP_LIMIT = 10_000
@@ -78,14 +79,22 @@ def postback_sweep(
 class ReplayOutcome:
     enqueued: int
     already_processed: int
+    # Of the already processed ones' conversions: how many were decided again, and how
+    # many of those now credit another click (each kept as a `CreditChange`).
+    redecided: int = 0
+    credit_changed: int = 0
 
 
-def postback_replay(*, postback_ids: Sequence[int]) -> ReplayOutcome:
+def postback_replay(
+    *, postback_ids: Sequence[int], replayed_by_id: int | None = None
+) -> ReplayOutcome:
     """Process these postbacks again. Idempotent.
 
     Invalid and failed ones go back to `received` (a fixed alias or status map
     may make them valid now) and are enqueued with the waiting ones. A postback
-    already processed has had its effect: replaying it changes nothing.
+    already processed has counted its status once and does not again; its conversion
+    is decided again under its offer's current settings, as a re-attribution does
+    (late clicks, merged contacts, changed settings).
     """
     now = timezone.now()
     with transaction.atomic():
@@ -99,7 +108,22 @@ def postback_replay(*, postback_ids: Sequence[int]) -> ReplayOutcome:
         )
         Postback.objects.filter(pk__in=waiting).update(last_enqueued_at=now)
         postback_enqueue_on_commit(postback_ids=sorted(waiting))
-        processed = Postback.objects.filter(
-            pk__in=postback_ids, status=Postback.Status.PROCESSED
-        ).count()
-    return ReplayOutcome(enqueued=len(waiting), already_processed=processed)
+        processed = list(
+            Postback.objects.filter(
+                pk__in=postback_ids, status=Postback.Status.PROCESSED
+            ).values_list("pk", "conversion_id")
+        )
+        conversion_ids = sorted({pk for _, pk in processed if pk is not None})
+        redecided = conversions_redecide(
+            conversion_ids=conversion_ids,
+            changed_by_id=replayed_by_id,
+            why=f"replay of postback{'s' if len(processed) > 1 else ''} "
+            + ", ".join(f"#{pk}" for pk, _ in processed[:10])
+            + (" ..." if len(processed) > 10 else ""),
+        )
+    return ReplayOutcome(
+        enqueued=len(waiting),
+        already_processed=len(processed),
+        redecided=redecided.decided,
+        credit_changed=redecided.changed,
+    )

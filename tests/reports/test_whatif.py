@@ -17,11 +17,11 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from attribution.models import Conversion, CreditChange, Offer
+from attribution.models import Conversion, CreditChange, Offer, Postback
 from attribution.services.processing import postback_process
-from reports.models import DailyRollup
+from reports.models import Comparison, DailyRollup, Reattribution
 from reports.services import rollup_recompute_day
-from reports.whatif import reattribution_create, reattribution_run
+from reports.whatif import comparison_run, reattribution_create, reattribution_run
 from tests.factories import (
     TEST_POSTBACK_TOKEN,
     ClickFactory,
@@ -225,8 +225,8 @@ def test_a_comparison_that_cannot_run_is_refused_with_the_reason(api_client, bod
     }
     # when
     response = api_client.post(COMPARE, valid | body, format="json")
-    # then
-    assert response.status_code == 400
+    # then: an offer that does not exist is a 404, like every reference to nothing in the API
+    assert response.status_code == (404 if field == "offer" else 400)
     answer = response.json()
     assert answer["error"]
     assert field == "error" or field in answer["fields"]
@@ -303,3 +303,91 @@ def test_reattribution_while_postbacks_keep_arriving_loses_and_doubles_nothing()
         assert conversion.status == expected, number
     assert CreditChange.objects.filter(conversion__in=conversions.values()).count() == 60
     assert CreditChange.objects.values("conversion").distinct().count() == 60
+
+
+@pytest.mark.django_db
+def test_the_admin_compares_shows_the_shift_and_exports_it(admin_client_logged_in, history):
+    # given
+    client = admin_client_logged_in
+    offer, sms, email = history["offer"], history["sms"], history["email"]
+    today = timezone.localdate(history["now"])
+    form = {
+        "start": str(today - timedelta(days=2)),
+        "end": str(today),
+        "dimension": "message",
+        "offer": offer.pk,
+        "name_1": "first",
+        "attribution_model_1": "first_click",
+        "name_2": "last",
+        "attribution_model_2": "last_click",
+        "name_3": "",
+        "attribution_model_3": "",
+    }
+    assert client.get("/admin/reports/comparison/add/").status_code == 200
+    # when
+    response = client.post("/admin/reports/comparison/add/", form)
+    # then: queued, shown with its progress until a worker has run it
+    assert response.status_code == 302
+    comparison = Comparison.objects.get()
+    page = client.get(response["Location"])
+    assert b"comparison-progress" in page.content
+    comparison_run(comparison_id=comparison.pk)
+    page = client.get(response["Location"]).content.decode()
+    assert 'id="shift-chart"' in page and 'id="comparison-moved">1<' in page
+    assert f'data-key="{email.message_id}"' in page and "email click at" in page
+    csv_lines = client.get(f"/admin/reports/comparison/{comparison.pk}/csv/").content.decode()
+    header, *lines = csv_lines.strip().splitlines()
+    assert header.startswith("message,name,first conversions,first revenue")
+    by_key = {line.split(",")[0]: line.split(",") for line in lines}
+    assert by_key[str(sms.message_id)][2:] == ["1", "30.0000", "0.0000", "0", "0.0000", "-30.0000"]
+    assert client.get("/admin/reports/comparison/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_admin_queues_a_reattribution_and_refuses_a_backwards_range(
+    admin_client_logged_in, history
+):
+    # given
+    client = admin_client_logged_in
+    offer = history["offer"]
+    # when
+    backwards = client.post(
+        "/admin/reports/reattribution/add/",
+        {"offer": offer.pk, "start": "2026-03-02", "end": "2026-03-01"},
+    )
+    queued = client.post(
+        "/admin/reports/reattribution/add/",
+        {"offer": offer.pk, "start": "2026-03-01", "end": "2026-03-02"},
+    )
+    # then
+    assert backwards.status_code == 200 and b"The start is after the end." in backwards.content
+    assert queued.status_code == 302
+    job = Reattribution.objects.get()
+    assert (job.offer_id, job.status) == (offer.pk, "queued")
+    assert client.get("/admin/reports/reattribution/").status_code == 200
+    assert client.get(f"/admin/reports/reattribution/{job.pk}/change/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_replaying_a_processed_postback_decides_its_conversion_again(
+    admin_client_logged_in, history
+):
+    # given: a later click made the offer's last click another one, and the model changed
+    offer, email = history["offer"], history["email"]
+    Offer.objects.filter(pk=offer.pk).update(attribution_model="last_click")
+    postback = Postback.objects.get(conversion__conversion_id="A-1")
+    # when
+    response = admin_client_logged_in.post(
+        "/admin/attribution/postback/",
+        {"action": "replay", "_selected_action": [postback.pk]},
+        follow=True,
+    )
+    # then
+    assert b"1 conversion(s) decided again, 1 now credited elsewhere" in response.content
+    conversion = Conversion.objects.get(conversion_id="A-1")
+    assert conversion.message_id == email.message_id
+    assert conversion.events.count() == 1  # the status counted once, not again
+    change = CreditChange.objects.get(conversion=conversion)
+    assert change.why == f"replay of postback #{postback.pk}"
+    page = admin_client_logged_in.get(f"/admin/attribution/conversion/{conversion.pk}/change/")
+    assert f"message #{email.message_id}".encode() in page.content
