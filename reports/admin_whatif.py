@@ -199,7 +199,8 @@ class ComparisonAdmin(admin.ModelAdmin):
     ) -> HttpResponse:
         if not self.has_add_permission(request):
             raise Http404
-        form = ComparisonForm(request.POST or None)
+        # Opened from the daily report: its days and dimension come along.
+        form = ComparisonForm(request.POST or None, initial=request.GET.dict())
         error = ""
         if request.method == "POST" and form.is_valid():
             offer = form.cleaned_data["offer"]
