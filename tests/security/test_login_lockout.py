@@ -1,10 +1,12 @@
 """Admin login brute force: 10 failures for one username from one address lock that pair out."""
 
+import io
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -132,3 +134,15 @@ def test_the_address_behind_a_trusted_proxy_is_the_one_locked_out(staff_user, se
     # then
     assert attacker.status_code in (403, 429)
     assert someone_else.status_code == 302
+
+
+@pytest.mark.django_db
+def test_an_operator_can_lift_a_lockout_early(staff_user):
+    # given
+    fail_ten_times("operator", ATTACKER)
+
+    # when
+    call_command("axes_reset_ip_username", ATTACKER, "operator", stdout=io.StringIO())
+
+    # then
+    assert log_in("operator", PASSWORD, ATTACKER) == 302
