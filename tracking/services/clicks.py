@@ -79,19 +79,25 @@ def ip_truncate(value: str) -> str | None:
     return str(ip_network(f"{address}/48", strict=False).network_address)
 
 
-def click_record(*, link_id: int, method: str, meta: Mapping[str, str]) -> str:
-    """Append the click to this process's spool file; returns its click_id.
-
-    Raises `SpoolWriteError` when the line is not durably in the spool.
-    """
-    click_id = secrets.token_urlsafe(CLICK_ID_BYTES)
-    purpose = (
+def purpose_header(meta: Mapping[str, str]) -> str:
+    """The first prefetch/preview header sent: Chrome's `Sec-Purpose`, the older `Purpose`,
+    Safari's `X-Purpose`, Firefox's `X-Moz`."""
+    return (
         meta.get("HTTP_SEC_PURPOSE")
         or meta.get("HTTP_PURPOSE")
         or meta.get("HTTP_X_PURPOSE")
         or meta.get("HTTP_X_MOZ")
         or ""
     )
+
+
+def click_record(*, link_id: int, method: str, meta: Mapping[str, str]) -> str:
+    """Append the click to this process's spool file; returns its click_id.
+
+    Raises `SpoolWriteError` when the line is not durably in the spool.
+    """
+    click_id = secrets.token_urlsafe(CLICK_ID_BYTES)
+    purpose = purpose_header(meta)
     # One JSON array per line, in SPOOL_LINE_FIELDS order (a list encodes faster than a dict).
     line = _encode_line(
         [
