@@ -411,6 +411,7 @@ class ClickAdmin(ReadOnlyAdmin):
         "is_bot",
         "is_preview",
         "is_duplicate",
+        "flag_reason",
         "is_imported",
         "ip",
     ]

@@ -112,7 +112,9 @@ class QualityTable:
                 f"| {self.precision(label):.3f} | {row['human']} | {row['preview']} "
                 f"| {row['bot']} |"
             )
-        lines.append(f"\nHuman false positives: {self.human_false_positives} of {self.total_of('human')}.")
+        lines.append(
+            f"\nHuman false positives: {self.human_false_positives} of {self.total_of('human')}."
+        )
         return "\n".join(lines)
 
 

@@ -248,8 +248,7 @@ BOT_AGENTS: tuple[BotAgent, ...] = (
         "security-scanner-named",
         r"watchTowr|BrandVerity|Qualys|Nessus|Nuclei|zgrab|masscan|Nmap|Acunetix|Burp ?Suite"
         r"|sqlmap|Nikto|Netsparker|Invicti|Detectify|OpenVAS",
-        "Mozilla/5.0 (watchTowr; Windows NT 10.0; Win64; x64; rv:84.0) Gecko/20100101 "
-        "Firefox/84.0",
+        "Mozilla/5.0 (watchTowr; Windows NT 10.0; Win64; x64; rv:84.0) Gecko/20100101 Firefox/84.0",
     ),
     # Browsers never put a web or mail address in their user agent; fetchers do, to be reached.
     BotAgent(
@@ -265,7 +264,7 @@ BOT_AGENTS: tuple[BotAgent, ...] = (
         r"|Nokia|SAMSUNG-|SonyEricsson|NetFront|Obigo|Teleca|Profile/|Dorado|Maemo|Polaris"
         r"|UP\.Browser|MAUI|WAP Browser|MRE/))",
         "Snipcart/1.0",
-        "own: browsers' user agent formats (developer.mozilla.org/en-US/docs/Web/HTTP/Headers/User-Agent)",
+        "developer.mozilla.org/en-US/docs/Web/HTTP/Headers/User-Agent (browser formats)",
     ),
     BotAgent(
         "self-declared",

@@ -54,6 +54,7 @@ class ClickSerializer(serializers.ModelSerializer[Click]):
             "is_bot",
             "is_preview",
             "is_duplicate",
+            "flag_reason",
             "is_imported",
             "recorded_at",
         ]

@@ -137,14 +137,14 @@ def _clean_text(value: str, limit: int) -> str:
 _INSERT_SQL = """
 INSERT INTO tracking_click (
     click_id, occurred_at, link_id, message_id, contact_id, offer_id, channel,
-    user_agent, referrer, ip, method, is_bot, is_preview, is_duplicate, is_imported,
-    recorded_at
+    user_agent, referrer, ip, method, is_bot, is_preview, flag_reason, is_duplicate,
+    is_imported, recorded_at
 )
 SELECT
     incoming.click_id, incoming.occurred_at, incoming.link_id, message.id,
     message.contact_id, message.offer_id, message.channel,
     incoming.user_agent, incoming.referrer, incoming.ip, incoming.method,
-    incoming.is_bot, incoming.is_preview,
+    incoming.is_bot, incoming.is_preview, incoming.flag_reason,
     COALESCE(incoming.occurred_at - incoming.previous_in_batch <= %(window)s, FALSE)
     OR EXISTS (
         SELECT 1 FROM tracking_click AS earlier
@@ -191,12 +191,12 @@ def clicks_insert(*, clicks: Sequence[ClickInput]) -> int:
             "CREATE TEMP TABLE click_incoming ("
             " position integer, click_id text, occurred_at timestamptz, link_id bigint,"
             " ip inet, user_agent text, referrer text, method text,"
-            " is_bot boolean, is_preview boolean, is_imported boolean"
+            " is_bot boolean, is_preview boolean, flag_reason text, is_imported boolean"
             ") ON COMMIT DROP"
         )
         with cursor.copy(
             "COPY click_incoming (position, click_id, occurred_at, link_id, ip, user_agent,"
-            " referrer, method, is_bot, is_preview, is_imported) FROM STDIN"
+            " referrer, method, is_bot, is_preview, flag_reason, is_imported) FROM STDIN"
         ) as copy:
             for position, click in enumerate(clicks):
                 user_agent = _clean_text(click.user_agent, USER_AGENT_MAX)
@@ -215,6 +215,7 @@ def clicks_insert(*, clicks: Sequence[ClickInput]) -> int:
                         _clean_text(click.method, 8),
                         flags.is_bot,
                         flags.is_preview,
+                        flags.reason,
                         click.is_imported,
                     )
                 )

@@ -78,7 +78,7 @@ def preview_agent_matches(user_agent: str) -> bool:
 def _device_detector_bot(user_agent: str) -> str:
     try:
         bot = DeviceDetectorBot(clean_ua(user_agent, user_agent.lower()), None).parse()
-    except Exception:  # noqa: BLE001 (a third-party parser must never stop the drainer)
+    except Exception:
         return ""
     if not bot.is_bot():
         return ""
