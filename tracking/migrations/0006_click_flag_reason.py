@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracking', '0004_contact_merges_aliases_conflicts'),
+        ('tracking', '0005_click_partitioned_by_month'),
     ]
 
     operations = [
