@@ -1,0 +1,147 @@
+"""The redirect with its drainer running, as `make run` runs it: what the click costs.
+
+While wrk drives the redirect, a `drain_clicks` process moves the spool into PostgreSQL
+(the way the Procfile runs it). Measured over the same window: the drainer's CPU time, the
+CPU time of the PostgreSQL server's processes (psutil; on a machine shared with other
+databases this counts their work too, so run it on a quiet machine), the clicks stored, and
+how long probe clicks took to become visible in the table.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import psutil
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def postgres_cpu_seconds() -> float:
+    """User + system CPU of every PostgreSQL server process (backends and helpers)."""
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        try:
+            if (process.info["name"] or "").startswith("postgres"):
+                times = process.cpu_times()
+                total += times.user + times.system
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total
+
+
+def process_cpu_seconds(pid: int) -> float:
+    process = psutil.Process(pid)
+    times = process.cpu_times()
+    total = times.user + times.system
+    for child in process.children(recursive=True):
+        try:
+            child_times = child.cpu_times()
+            total += child_times.user + child_times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+class Drainer:
+    """`manage.py drain_clicks` over one spool directory, until stopped."""
+
+    def __init__(self, env: dict[str, str], spool: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "drain_clicks", "--spool-dir", str(spool)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def cpu_seconds(self) -> float:
+        return process_cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+
+
+def stored_clicks(database_url: str, link_id: int) -> int:
+    with psycopg.connect(database_url) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM tracking_click WHERE link_id = %s", [link_id]
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def wait_until_stored(database_url: str, link_id: int, expected: int, timeout: float) -> float:
+    """Seconds until `expected` clicks of the link are stored (raises after `timeout`)."""
+    started = time.monotonic()
+    while True:
+        if stored_clicks(database_url, link_id) >= expected:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"fewer than {expected} clicks stored after {timeout} s")
+        time.sleep(0.1)
+
+
+@dataclass
+class VisibilityProbe:
+    """Every `interval` seconds one redirect of its own; how long until its click is stored."""
+
+    host: str
+    port: int
+    code: str
+    database_url: str
+    interval: float = 0.5
+    delays: list[float] = field(default_factory=list)
+    requests: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> VisibilityProbe:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        with psycopg.connect(self.database_url, autocommit=True) as database:
+            while not self._stop.wait(self.interval):
+                connection = http.client.HTTPConnection(self.host, self.port, timeout=10)
+                connection.request("GET", f"/{self.code}")
+                response = connection.getresponse()
+                location = response.getheader("Location") or ""
+                response.read()
+                connection.close()
+                answered = time.monotonic()
+                self.requests += 1
+                click_id = parse_qs(urlsplit(location).query).get("cid", [""])[0]
+                if not click_id:
+                    continue
+                while time.monotonic() - answered < 30:
+                    found = database.execute(
+                        "SELECT 1 FROM tracking_click WHERE click_id = %s", [click_id]
+                    ).fetchone()
+                    if found:
+                        self.delays.append(time.monotonic() - answered)
+                        break
+                    time.sleep(0.02)
+                else:
+                    self.delays.append(float("inf"))
