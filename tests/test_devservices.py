@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _devservices(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "config.devservices", *args],
+        [sys.executable, "-m", "harness.devservices", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

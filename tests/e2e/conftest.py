@@ -8,7 +8,6 @@ is never run, so the tests need no download at run time.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, connections
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from harness.processes import free_port
 from tests.processes import ManagedProcess
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
@@ -36,12 +36,6 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 OPERATOR_USERNAME = "browser-operator"
 OPERATOR_PASSWORD = "browser-operator-password"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

