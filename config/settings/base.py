@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "tracking",
     "attribution",
     "reports",
+    "demo",
     "config",
 ]
 

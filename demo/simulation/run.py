@@ -46,8 +46,7 @@ from tqdm import tqdm
 
 from attribution.models import Postback
 from attribution.services.processing import postback_process
-from reports.services import rollup_recompute_range, rollup_today
-from reports.simulation.catalog import (
+from demo.simulation.catalog import (
     ADDRESS_BLOCKS,
     AREA_CODES,
     CAMPAIGNS,
@@ -64,6 +63,7 @@ from reports.simulation.catalog import (
     DemoOffer,
     simulation_catalog_ensure,
 )
+from reports.services import rollup_recompute_range, rollup_today
 from tracking.services.clicks import ClickImportItem, clicks_import
 from tracking.services.contacts import ContactSpec
 from tracking.services.messages import MessageSpec, message_create_bulk

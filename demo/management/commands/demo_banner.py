@@ -7,11 +7,7 @@ from django.core.management.base import BaseCommand
 from rest_framework.authtoken.models import Token
 
 from config.env import env
-from tracking.management.commands.demo_setup import (
-    admin_password,
-    admin_password_file,
-    admin_username,
-)
+from demo.services import admin_password, admin_password_file, admin_username
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 """`manage.py simulate --contacts N --days D [--seed S] [--force]`: a demo through the real paths.
 
-See `reports/simulation.py` for what goes through which path. Skips when a demo is
+See `demo/simulation/run.py` for what goes through which path. Skips when a demo is
 already there (so `make run` twice does not double it) unless `--force`.
 """
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reports.simulation import MAX_CONTACTS, MAX_DAYS, simulation_exists, simulation_run
+from demo.simulation import MAX_CONTACTS, MAX_DAYS, simulation_exists, simulation_run
 
 
 class Command(BaseCommand):

@@ -1,38 +1,29 @@
-"""`manage.py demo_setup`: the admin login and, on an empty database, demo data.
+"""The demo's admin login and its small built-in data set.
 
 The login comes from `DJANGO_SUPERUSER_USERNAME` / `DJANGO_SUPERUSER_PASSWORD` /
 `DJANGO_SUPERUSER_EMAIL`; without a password one is generated once and kept in
 `.run/admin-password`, so every `make run` prints the same working login.
-
-Demo data: when a `simulate` command is installed (the reports app's full demo)
-it is called; otherwise a small set goes through the same services the API uses.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management import call_command, get_commands
-from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from attribution.models import Network, Offer
 from config.env import env
-from tracking.models import Campaign, Channel, Message
+from tracking.models import Channel
 from tracking.services.campaigns import campaign_create, creative_create
 from tracking.services.contacts import ContactSpec
 from tracking.services.messages import MessageSpec, message_create_bulk
-
-logger = logging.getLogger(__name__)
 
 DEMO_MESSAGES = 50
 
@@ -62,57 +53,32 @@ def admin_password(*, create: bool = False) -> str | None:
     return password
 
 
-class Command(BaseCommand):
-    help = "Create the admin login and, on an empty database, demo data."
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--small", action="store_true", help="the small built-in set even if `simulate` exists"
-        )
-        parser.add_argument("--no-data", action="store_true", help="only the admin login")
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        username = self._admin_login()
-        self.stdout.write(f"Admin login ready: {username}")
-        if options["no_data"]:
-            return
-        if Message.objects.exists() or Campaign.objects.exists():
-            self.stdout.write("Data already there: no demo data added.")
-            return
-        if "simulate" in get_commands() and not options["small"]:
-            call_command("simulate", stdout=self.stdout, stderr=self.stderr)
-            return
-        count = demo_data_create()
-        self.stdout.write(f"Demo data created: {count} messages.")
-
-    def _admin_login(self) -> str:
-        username = admin_username()
-        password = admin_password(create=True)
-        email = env.str("DJANGO_SUPERUSER_EMAIL", default="")
-        user_model = get_user_model()
-        lookup = {user_model.USERNAME_FIELD: username}
-        user = user_model._default_manager.filter(**lookup).first() or user_model(**lookup)
-        user.is_staff = True
-        user.is_superuser = True
-        user.is_active = True
-        if email:
-            user.email = email
-        # The printed login must work, so the kept password wins over a changed one.
-        user.set_password(password)
-        user.save()
-        Token.objects.get_or_create(user=user)
-        return username
+def admin_login_ensure() -> str:
+    """The admin login (staff, superuser) with the password `admin_password` gives; its name."""
+    username = admin_username()
+    password = admin_password(create=True)
+    email = env.str("DJANGO_SUPERUSER_EMAIL", default="")
+    user_model = get_user_model()
+    lookup = {user_model.USERNAME_FIELD: username}
+    user = user_model._default_manager.filter(**lookup).first() or user_model(**lookup)
+    user.is_staff = True
+    user.is_superuser = True
+    user.is_active = True
+    if email:
+        user.email = email
+    # The printed login must work, so the kept password wins over a changed one.
+    user.set_password(password)
+    user.save()
+    Token.objects.get_or_create(user=user)
+    return username
 
 
 @transaction.atomic
 def demo_data_create() -> int:
     """A network, two offers, a campaign with an SMS and an email creative, and
     `DEMO_MESSAGES` sends over the last week. Returns how many messages it sent."""
-    # `tracking` does not import `attribution`: reach its models through the app registry.
-    network_model = apps.get_model("attribution", "Network")
-    offer_model = apps.get_model("attribution", "Offer")
     token = secrets.token_urlsafe(24)
-    network = network_model(
+    network = Network(
         slug="demo-network",
         name="Demo Network",
         postback_token_hash=hashlib.sha256(token.encode()).hexdigest(),
@@ -125,7 +91,7 @@ def demo_data_create() -> int:
         ("Demo credit card", "first_click", "45.00"),
         ("Demo loan", "cooperative", "120.00"),
     ]:
-        offer = offer_model(
+        offer = Offer(
             name=name,
             network=network,
             destination_url="https://example.com/landing?click_id={click_id}&msg={message_id}",
