@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from config.pagination import StandardPagination
 from reports.models import Dimension
 from reports.selectors import (
+    API_ORDERINGS,
     ReportInputError,
     report_query_parse,
     report_rows_as_dicts,
@@ -47,6 +48,13 @@ class DailyReportApi(APIView):
             OpenApiParameter("start", OpenApiTypes.DATE, required=True),
             OpenApiParameter("end", OpenApiTypes.DATE, required=True),
             OpenApiParameter("key", OpenApiTypes.INT, description="Only this message/offer/... id"),
+            OpenApiParameter(
+                "ordering",
+                OpenApiTypes.STR,
+                enum=[f"{sign}{name}" for name in API_ORDERINGS for sign in ("", "-")],
+                description="Sort on the server: day (default: by day, then key), key, or a"
+                " metric (ties by day, then key); a leading - for descending.",
+            ),
         ],
         responses=DailyReportRowSerializer(many=True),
     )
@@ -65,10 +73,12 @@ class DailyReportApi(APIView):
             )
         except ReportInputError as error:
             return Response({"error": str(error)}, status=400)
+        try:
+            rows = report_rows_by_day_and_key(query=query, ordering=params.get("ordering") or "day")
+        except ReportInputError as error:
+            return Response({"error": str(error)}, status=400)
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(
-            report_rows_by_day_and_key(query=query), request, view=self
-        )
-        rows = report_rows_as_dicts(dimension=query.dimension, rows=page or [])
-        serializer = DailyReportRowSerializer(rows, many=True)  # type: ignore[arg-type]
+        page = paginator.paginate_queryset(rows, request, view=self)  # type: ignore[arg-type]
+        cells = report_rows_as_dicts(dimension=query.dimension, rows=page or [])
+        serializer = DailyReportRowSerializer(cells, many=True)  # type: ignore[arg-type]
         return paginator.get_paginated_response(serializer.data)

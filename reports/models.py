@@ -37,10 +37,43 @@ class DailyRollup(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["dimension", "key", "day"], name="rollup_unique_cell")
         ]
-        indexes = [models.Index(fields=["dimension", "day"], name="rollup_dimension_day")]
+        # The API's pages in (day, key) order, and a range's rows for the report table.
+        indexes = [
+            models.Index(fields=["dimension", "day", "key"], name="rollup_dimension_day_key")
+        ]
 
     def __str__(self) -> str:
         return f"{self.dimension} {self.key} {self.day}"
+
+
+class DailyTotal(models.Model):
+    """The sums of one day's rollup rows of one dimension, and how many rows (keys) it has.
+
+    Written with the day's rows, in the same transaction: the report's chart, totals and
+    row count read a row per day here instead of summing every key's row (20,000 message
+    keys a day make a 90-day range 1.8M rows).
+    """
+
+    day = models.DateField()
+    dimension = models.CharField(max_length=10, choices=Dimension.choices)
+    keys = models.PositiveIntegerField(default=0)
+    sends = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+    unique_clicks = models.PositiveIntegerField(default=0)
+    bot_clicks = models.PositiveIntegerField(default=0)
+    conversions = models.PositiveIntegerField(default=0)
+    rejected_conversions = models.PositiveIntegerField(default=0)
+    reversed_conversions = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal(0))
+    reversed_revenue = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal(0))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dimension", "day"], name="daily_total_unique_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dimension} total {self.day}"
 
 
 class DailyReport(DailyRollup):

@@ -28,7 +28,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from attribution.models import Network, Offer
-from reports.models import DailyRollup, Dimension, RollupWatermark
+from reports.models import DailyRollup, DailyTotal, Dimension, RollupWatermark
 from tracking.models import Campaign, Creative, Message
 
 COUNTS = (
@@ -204,9 +204,53 @@ def _ratio_expression(numerator: str, denominator: str) -> Any:
     )
 
 
-def report_rows_by_day_and_key(*, query: ReportQuery) -> QuerySet[DailyRollup]:
-    """The stored cells of the range, day by day, for the API (paginated by the caller)."""
-    return _rollups(query).order_by("day", "key")
+# The API's `ordering`: day and key (the default, "day"), or a summed metric (ties by day, key).
+API_ORDERINGS = ("day", "key", *SUMMED)
+
+
+class CountedRows:
+    """Rollup rows whose count is known without `COUNT(*)`: Django's paginator asks `count()`
+    and slices; the count comes from the per-day totals (see DailyTotal)."""
+
+    def __init__(self, rows: QuerySet[DailyRollup], count: int) -> None:
+        self.rows = rows
+        self._count = count
+
+    def count(self) -> int:
+        return self._count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: slice) -> list[DailyRollup]:
+        return list(self.rows[index])
+
+
+def report_rows_by_day_and_key(
+    *, query: ReportQuery, ordering: str = "day"
+) -> QuerySet[DailyRollup] | CountedRows:
+    """The stored cells of the range for the API (paginated by the caller), sorted on the
+    server by `ordering` (an API_ORDERINGS name, `-` for descending)."""
+    column = ordering.removeprefix("-")
+    if column not in API_ORDERINGS:
+        raise ReportInputError(
+            f"Cannot order by {column!r}: choose one of {', '.join(API_ORDERINGS)}"
+            " (a leading - for descending)."
+        )
+    sign = "-" if ordering.startswith("-") else ""
+    if column == "day":
+        order = [f"{sign}day", f"{sign}key"]
+    elif column == "key":
+        order = [f"{sign}key", f"{sign}day"]
+    else:
+        order = [f"{sign}{column}", "day", "key"]
+    rows = _rollups(query).order_by(*order)
+    if query.key is not None:
+        return rows  # one key's days: counting them is cheap
+    keys = DailyTotal.objects.filter(
+        dimension=query.dimension, day__gte=query.start, day__lte=query.end
+    ).aggregate(keys=Sum("keys"))["keys"]
+    return CountedRows(rows, keys or 0)
 
 
 def report_rows_as_dicts(*, dimension: str, rows: Iterable[DailyRollup]) -> list[dict[str, Any]]:
@@ -227,11 +271,21 @@ def report_rows_as_dicts(*, dimension: str, rows: Iterable[DailyRollup]) -> list
 
 
 def report_series(*, query: ReportQuery) -> list[dict[str, Any]]:
-    """Every day of the range (zeros included) with the sums of every metric that day."""
-    sums: dict[date, dict[str, Any]] = {
-        item["day"]: cast(dict[str, Any], item)
-        for item in _rollups(query).values("day").annotate(**{n: Sum(n) for n in SUMMED})
-    }
+    """Every day of the range (zeros included) with the sums of every metric that day:
+    one stored total a day (DailyTotal), or one key's own rows."""
+    sums: dict[date, dict[str, Any]]
+    if query.key is None:
+        sums = {
+            item["day"]: cast(dict[str, Any], item)
+            for item in DailyTotal.objects.filter(
+                dimension=query.dimension, day__gte=query.start, day__lte=query.end
+            ).values("day", *SUMMED)
+        }
+    else:
+        sums = {
+            item["day"]: cast(dict[str, Any], item)
+            for item in _rollups(query).values("day").annotate(**{n: Sum(n) for n in SUMMED})
+        }
     return [
         {"day": day, **_with_ratios({n: sums.get(day, {}).get(n) for n in SUMMED})}
         for day in query.days
@@ -279,12 +333,14 @@ def _names_attach(
 
 
 __all__ = [
+    "API_ORDERINGS",
     "DIMENSION_MODELS",
     "MAX_RANGE_DAYS",
     "RATIOS",
     "SORTABLE",
     "SUMMED",
     "TABLE_LIMIT",
+    "CountedRows",
     "ReportInputError",
     "ReportQuery",
     "ReportRow",

@@ -118,6 +118,18 @@ GROUP BY GROUPING SETS ((message_id), (creative_id), (campaign_id), (offer_id), 
 HAVING COALESCE(message_id, creative_id, campaign_id, offer_id, network_id) IS NOT NULL
 """
 
+# The day's sums per dimension, from the rows just written (see DailyTotal).
+_TOTALS_SQL = """
+INSERT INTO reports_dailytotal (
+    day, dimension, keys, sends, clicks, unique_clicks, bot_clicks, conversions,
+    rejected_conversions, reversed_conversions, revenue, reversed_revenue
+)
+SELECT day, dimension, count(*), sum(sends), sum(clicks), sum(unique_clicks), sum(bot_clicks),
+       sum(conversions), sum(rejected_conversions), sum(reversed_conversions), sum(revenue),
+       sum(reversed_revenue)
+FROM reports_dailyrollup WHERE day = %s GROUP BY day, dimension
+"""
+
 _TOUCHED_DAYS_SQL = """
 SELECT DISTINCT (sent_at AT TIME ZONE %(tz)s)::date
 FROM tracking_message WHERE created_at > %(since)s
@@ -159,6 +171,8 @@ def rollup_recompute_day(*, day: date) -> int:
         cursor.execute("DELETE FROM reports_dailyrollup WHERE day = %s", [day])
         cursor.execute(_RECOMPUTE_SQL, {"day": day, "tz": settings.REPORTS_TIME_ZONE})
         written = cursor.rowcount
+        cursor.execute("DELETE FROM reports_dailytotal WHERE day = %s", [day])
+        cursor.execute(_TOTALS_SQL, [day])
     logger.info("rollup day recomputed", extra={"day": day.isoformat(), "rows": written})
     return written
 
