@@ -28,6 +28,10 @@ REASON_FUTURE_TIME = "future_time"
 REASON_TOO_OLD = "too_old"
 REASON_OFFER_MISMATCH = "offer_mismatch"
 REASON_CLICK_AFTER_CONVERSION = "click_after_conversion"
+# Conversions that name a person instead of a click.
+REASON_UNKNOWN_PERSON = "unknown_person"
+REASON_UNKNOWN_OFFER = "unknown_offer"
+REASON_NO_CLICK = "no_click"
 
 # A network's clock may run a little ahead of ours; beyond this a time is refused.
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -146,3 +150,57 @@ def attribution_decide(
     if named_click.occurred_at > occurred_at and not candidates:
         return Decision(None, REASON_CLICK_AFTER_CONVERSION)
     return Decision(None, REASON_OUTSIDE_WINDOW)
+
+
+def attribution_decide_person(
+    *,
+    model: str,
+    clicks: Sequence[CandidateClick],
+    windows: OfferWindows,
+    occurred_at: datetime,
+    received_at: datetime,
+    clicked_before: bool,
+) -> Decision:
+    """Which click gets the credit for a conversion that names a person, not a click.
+
+    `clicks` are that person's clicks on the offer, as for `attribution_decide`;
+    `clicked_before` tells whether they clicked the offer at all before T (a click
+    older than the window makes the reason `outside_window` rather than `no_click`).
+    """
+    if occurred_at > received_at + FUTURE_TOLERANCE:
+        return Decision(None, REASON_FUTURE_TIME)
+    if occurred_at < received_at - MAX_CONVERSION_AGE:
+        return Decision(None, REASON_TOO_OLD)
+    candidates = candidates_in_window(clicks, windows=windows, occurred_at=occurred_at)
+    chosen = MODELS.get(model, first_click)(candidates, windows=windows, occurred_at=occurred_at)
+    if chosen is not None:
+        return Decision(chosen.id, "")
+    if candidates or clicked_before:
+        return Decision(None, REASON_OUTSIDE_WINDOW)
+    return Decision(None, REASON_NO_CLICK)
+
+
+@dataclass(frozen=True)
+class CandidateSend:
+    message_id: int
+    sent_at: datetime
+
+
+# Reasons after which a conversion may still be credited view-through: its person is
+# known, only no human click of theirs earns it. (An unknown click or person, an
+# impossible time or another offer's click leave nobody to credit.)
+VIEW_THROUGH_REASONS = frozenset(
+    {REASON_OUTSIDE_WINDOW, REASON_BOT_CLICK, REASON_CLICK_AFTER_CONVERSION, REASON_NO_CLICK}
+)
+
+
+def view_through_decide(
+    *, sends: Sequence[CandidateSend], view_window_hours: int, occurred_at: datetime
+) -> CandidateSend | None:
+    """The latest send of the offer to the person within `view_window_hours` before T
+    (a send exactly that long before T still counts); None when the window is 0 (off)."""
+    if view_window_hours <= 0:
+        return None
+    earliest = occurred_at - timedelta(hours=view_window_hours)
+    inside = [send for send in sends if earliest <= send.sent_at <= occurred_at]
+    return max(inside, key=lambda send: (send.sent_at, send.message_id), default=None)

@@ -175,6 +175,9 @@ class Conversion(models.Model):
     # NULL, not "", when absent: the partial unique constraints below depend on it.
     conversion_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     click_id = models.CharField(max_length=255, blank=True, help_text="As the network sent it")
+    # Without a click id or a conversion id, a conversion naming a person is keyed on
+    # that person and the offer: a SHA-256, so no phone or email sits in the key.
+    person_key = models.CharField(max_length=64, blank=True, default="")
     status = models.CharField(
         max_length=10, choices=ConversionStatus.choices, default=ConversionStatus.APPROVED
     )
@@ -247,8 +250,13 @@ class Conversion(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["network", "click_id"],
-                condition=Q(conversion_id__isnull=True),
+                condition=Q(conversion_id__isnull=True) & ~Q(click_id=""),
                 name="conversion_unique_per_network_click_without_id",
+            ),
+            models.UniqueConstraint(
+                fields=["network", "person_key"],
+                condition=Q(conversion_id__isnull=True, click_id="") & ~Q(person_key=""),
+                name="conversion_unique_per_network_person_without_id",
             ),
             models.CheckConstraint(
                 condition=Q(payout__gte=Decimal(0)), name="conversion_payout_not_negative"

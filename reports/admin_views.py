@@ -47,6 +47,8 @@ COLUMNS = (
     ("rejected_conversions", "Rejected"),
     ("reversed_conversions", "Reversed"),
     ("reversed_revenue", "Reversed revenue"),
+    ("view_through_conversions", "View-through"),
+    ("view_through_revenue", "View-through revenue"),
 )
 DEFAULT_ORDER = "-revenue"
 

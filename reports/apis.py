@@ -35,6 +35,12 @@ class DailyReportRowSerializer(serializers.Serializer[dict[str, Any]]):
     reversed_conversions = serializers.IntegerField()
     revenue = serializers.DecimalField(max_digits=16, decimal_places=4)
     reversed_revenue = serializers.DecimalField(max_digits=16, decimal_places=4)
+    view_through_conversions = serializers.IntegerField(
+        help_text="Credited to a send never clicked (view-through): not in `conversions`"
+    )
+    view_through_revenue = serializers.DecimalField(
+        max_digits=16, decimal_places=4, help_text="Revenue of view-through conversions"
+    )
     epc = serializers.DecimalField(max_digits=16, decimal_places=4)
     revenue_per_send = serializers.DecimalField(max_digits=16, decimal_places=4)
 

@@ -31,6 +31,10 @@ class DailyRollup(models.Model):
     reversed_conversions = models.PositiveIntegerField(default=0)
     revenue = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal(0))
     reversed_revenue = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal(0))
+    # Credited to a send that was never clicked: apart, so `conversions`, `revenue` and the
+    # ratios stay click-through and turning view-through on never inflates them.
+    view_through_conversions = models.PositiveIntegerField(default=0)
+    view_through_revenue = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal(0))
     computed_at = models.DateTimeField(auto_now=True)
 
     class Meta:

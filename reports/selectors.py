@@ -39,8 +39,9 @@ COUNTS = (
     "conversions",
     "rejected_conversions",
     "reversed_conversions",
+    "view_through_conversions",
 )
-AMOUNTS = ("revenue", "reversed_revenue")
+AMOUNTS = ("revenue", "reversed_revenue", "view_through_revenue")
 SUMMED = COUNTS + AMOUNTS
 RATIOS = ("epc", "revenue_per_send")
 # What the table can be sorted by: every column but the name.

@@ -76,7 +76,8 @@ facts AS (
     SELECT pm.message_id, m.creative_id, m.campaign_id, m.offer_id, o.network_id,
            pm.sends, pm.clicks, pm.unique_clicks, pm.bot_clicks,
            0 AS conversions, 0 AS rejected, 0 AS reversed,
-           0::numeric AS revenue, 0::numeric AS reversed_revenue
+           0::numeric AS revenue, 0::numeric AS reversed_revenue,
+           0 AS view_through, 0::numeric AS view_through_revenue
     FROM per_message pm
     JOIN tracking_message m ON m.id = pm.message_id
     JOIN attribution_offer o ON o.id = m.offer_id
@@ -87,12 +88,17 @@ facts AS (
            COALESCE(m.offer_id, v.offer_id),
            v.network_id,
            0, 0, 0, 0,
-           count(*) FILTER (WHERE v.status IN ('approved', 'pending')),
+           count(*) FILTER (WHERE v.status IN ('approved', 'pending') AND NOT v.view_through),
            count(*) FILTER (WHERE v.status = 'rejected'),
            count(*) FILTER (WHERE v.status = 'reversed'),
-           COALESCE(sum(v.payout) FILTER (WHERE v.status IN ('approved', 'pending')), 0),
-           COALESCE(sum(v.payout) FILTER (WHERE v.status = 'reversed'), 0)
-    FROM attribution_conversion v
+           COALESCE(sum(v.payout) FILTER (
+               WHERE v.status IN ('approved', 'pending') AND NOT v.view_through), 0),
+           COALESCE(sum(v.payout) FILTER (WHERE v.status = 'reversed'), 0),
+           count(*) FILTER (WHERE v.status IN ('approved', 'pending') AND v.view_through),
+           COALESCE(sum(v.payout) FILTER (
+               WHERE v.status IN ('approved', 'pending') AND v.view_through), 0)
+    FROM (SELECT *, attribution_type IS NOT DISTINCT FROM 'view_through' AS view_through
+          FROM attribution_conversion) v
     CROSS JOIN bounds b
     LEFT JOIN tracking_message m ON m.id = v.message_id
     WHERE v.occurred_at >= b.lo AND v.occurred_at < b.hi
@@ -100,7 +106,8 @@ facts AS (
 )
 INSERT INTO reports_dailyrollup (
     day, dimension, key, sends, clicks, unique_clicks, bot_clicks, conversions,
-    rejected_conversions, reversed_conversions, revenue, reversed_revenue, computed_at
+    rejected_conversions, reversed_conversions, revenue, reversed_revenue,
+    view_through_conversions, view_through_revenue, computed_at
 )
 SELECT %(day)s::date,
        CASE WHEN GROUPING(message_id) = 0 THEN 'message'
@@ -110,7 +117,8 @@ SELECT %(day)s::date,
             ELSE 'network' END,
        COALESCE(message_id, creative_id, campaign_id, offer_id, network_id),
        sum(sends), sum(clicks), sum(unique_clicks), sum(bot_clicks), sum(conversions),
-       sum(rejected), sum(reversed), sum(revenue), sum(reversed_revenue), now()
+       sum(rejected), sum(reversed), sum(revenue), sum(reversed_revenue),
+       sum(view_through), sum(view_through_revenue), now()
 FROM facts
 GROUP BY GROUPING SETS ((message_id), (creative_id), (campaign_id), (offer_id), (network_id))
 -- In each grouping set the other key columns are NULL, so this is the grouped key; a NULL

@@ -6,6 +6,7 @@ so a batch of 500 postbacks costs a handful of round trips, not thousands.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
@@ -58,18 +59,29 @@ class NamedClick:
     windows: OfferWindows
     model: str
     payout: Decimal | None
+    view_window_hours: int = 0
 
 
 @dataclass
 class Credit:
+    """A conversion's credit. `click` holds the credited click's message, contact and offer
+    (view-through: the credited message's; unattributed: the contact and offer if known)."""
+
     decision: Decision
     model: str = ""
     click: dict[str, Any] = field(default_factory=dict)
     # What the new conversion pays (see `decision.conversion_payout`).
     payout: Decimal = Decimal(0)
+    view_through: bool = False
+
+    @property
+    def attributed(self) -> bool:
+        return self.decision.attributed or self.view_through
 
     @property
     def attribution_type(self) -> str | None:
+        if self.view_through:
+            return AttributionType.VIEW_THROUGH.value
         if not self.decision.attributed:
             return None
         return AttributionType.CLICK_THROUGH.value
@@ -104,6 +116,7 @@ def named_clicks(click_ids: set[str]) -> dict[str, NamedClick]:
         "offer__email_window_days",
         "offer__attribution_model",
         "offer__payout",
+        "offer__view_window_hours",
     )
     return {
         row["click_id"]: NamedClick(
@@ -122,6 +135,7 @@ def named_clicks(click_ids: set[str]) -> dict[str, NamedClick]:
             ),
             model=row["offer__attribution_model"],
             payout=row["offer__payout"],
+            view_window_hours=row["offer__view_window_hours"],
         )
         for row in rows
     }
@@ -193,9 +207,63 @@ def candidate_clicks(
     return found
 
 
+def clicked_before(*, contact_id: int, offer_id: int, before: datetime) -> bool:
+    """Did this person ever click this offer (a human click) at or before this time?"""
+    return Click.objects.filter(
+        contact_id=contact_id,
+        offer_id=offer_id,
+        occurred_at__lte=before,
+        is_bot=False,
+        is_preview=False,
+    ).exists()
+
+
+def latest_sends(
+    wanted: list[tuple[ConversionKey, int, int, int, datetime]],
+) -> dict[ConversionKey, list[tuple[int, datetime]]]:
+    """For each (key, contact, offer, hours, T): the latest message of the offer sent to the
+    contact within `hours` before T, as (message id, sent_at); one query for the batch."""
+    if not wanted:
+        return {}
+    document = json.dumps(
+        [
+            {
+                "position": position,
+                "contact_id": contact_id,
+                "offer_id": offer_id,
+                "earliest": (t - timedelta(hours=hours)).isoformat(),
+                "latest": t.isoformat(),
+            }
+            for position, (_, contact_id, offer_id, hours, t) in enumerate(wanted)
+        ]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT wanted.position, sent.id, sent.sent_at
+            FROM jsonb_to_recordset(%s::jsonb) AS wanted(position int, contact_id bigint,
+                 offer_id bigint, earliest timestamptz, latest timestamptz)
+            CROSS JOIN LATERAL (
+                SELECT id, sent_at FROM {Message._meta.db_table}
+                 WHERE contact_id = wanted.contact_id AND offer_id = wanted.offer_id
+                   AND sent_at BETWEEN wanted.earliest AND wanted.latest
+                 ORDER BY sent_at DESC, id DESC LIMIT 1
+            ) AS sent
+            """,  # noqa: S608
+            [document],
+        )
+        rows = cursor.fetchall()
+    found: dict[ConversionKey, list[tuple[int, datetime]]] = defaultdict(list)
+    for position, message_id, sent_at in rows:
+        found[wanted[position][0]].append((message_id, sent_at))
+    return found
+
+
 def fill_creative_and_campaign(credits: dict[ConversionKey, Credit]) -> None:
     """Creative and campaign of the credited clicks' messages, in one query."""
-    message_ids = {credit.click["message_id"] for credit in credits.values() if credit.click}
+    message_ids = {
+        credit.click["message_id"] for credit in credits.values() if credit.click.get("message_id")
+    }
     if not message_ids:
         return
     messages = {
@@ -205,7 +273,7 @@ def fill_creative_and_campaign(credits: dict[ConversionKey, Credit]) -> None:
         )
     }
     for credit in credits.values():
-        if credit.click:
+        if credit.click.get("message_id"):
             creative_id, campaign_id = messages[credit.click["message_id"]]
             credit.click["creative_id"] = creative_id
             credit.click["campaign_id"] = campaign_id
@@ -215,6 +283,7 @@ INSERT_COLUMNS = (
     ("network_id", "bigint"),
     ("conversion_id", "varchar"),
     ("click_id", "varchar"),
+    ("person_key", "varchar"),
     ("status", "varchar"),
     ("payout", "numeric"),
     ("currency", "varchar"),
@@ -256,6 +325,7 @@ def insert_conversions(
                 network_id=work.postback.network_id,
                 conversion_id=parsed.conversion_id,
                 click_id=parsed.click_id,
+                person_key=key[2] if key[1] == "person" else "",
                 status=parsed.status,
                 payout=credit.payout,
                 currency=parsed.currency,
@@ -263,7 +333,7 @@ def insert_conversions(
                 received_at=work.postback.received_at,
                 processed=True,
                 processed_at=now,
-                attributed=credit.decision.attributed,
+                attributed=credit.attributed,
                 reason=credit.decision.reason,
                 attribution_model=credit.model,
                 attribution_type=credit.attribution_type,
@@ -289,22 +359,37 @@ def insert_conversions(
         cursor.execute(
             f"INSERT INTO {Conversion._meta.db_table} ({', '.join(names)}) "  # noqa: S608
             f"SELECT {', '.join(names)} FROM jsonb_to_recordset(%s::jsonb) AS x({columns}) "
-            "ON CONFLICT DO NOTHING RETURNING id, network_id, conversion_id, click_id",
+            "ON CONFLICT DO NOTHING"
+            " RETURNING id, network_id, conversion_id, click_id, person_key",
             [document],
         )
         returned = cursor.fetchall()
-    by_identity = {(row.network_id, row.conversion_id, row.click_id): row for row in rows}
+    by_identity = {
+        (row.network_id, row.conversion_id, row.click_id, row.person_key): row for row in rows
+    }
     inserted: dict[ConversionKey, Conversion] = {}
-    for pk, network_id, conversion_id, click_id in returned:
-        row = by_identity[(network_id, conversion_id, click_id)]
+    for pk, network_id, conversion_id, click_id, person_key in returned:
+        row = by_identity[(network_id, conversion_id, click_id, person_key)]
         row.pk = pk
         row._state.adding = False
-        inserted[
-            (network_id, "conversion", conversion_id)
-            if conversion_id
-            else (network_id, "click", click_id)
-        ] = row
+        inserted[conversion_key(network_id, conversion_id, click_id, person_key)] = row
     return inserted
+
+
+def conversion_key(
+    network_id: int, conversion_id: str | None, click_id: str, person_key: str
+) -> ConversionKey:
+    """What makes a conversion one: its id; without one its click id; else its person."""
+    if conversion_id:
+        return (network_id, "conversion", conversion_id)
+    if click_id:
+        return (network_id, "click", click_id)
+    return (network_id, "person", person_key)
+
+
+def person_key(*, offer_id: int | None, person: tuple[tuple[str, str], ...]) -> str:
+    kind, value = person[0]
+    return hashlib.sha256(f"{offer_id}|{kind}:{value}".encode()).hexdigest()
 
 
 def lock_existing(keys: Iterable[ConversionKey]) -> dict[ConversionKey, Conversion]:
@@ -331,6 +416,18 @@ def lock_existing(keys: Iterable[ConversionKey]) -> dict[ConversionKey, Conversi
                 .order_by("id")
             ):
                 found[(network_id, "click", conversion.click_id)] = conversion
+        if kinds["person"]:
+            for conversion in (
+                Conversion.objects.select_for_update()
+                .filter(
+                    network_id=network_id,
+                    conversion_id__isnull=True,
+                    click_id="",
+                    person_key__in=kinds["person"],
+                )
+                .order_by("id")
+            ):
+                found[(network_id, "person", conversion.person_key)] = conversion
     return found
 
 

@@ -21,20 +21,29 @@ from attribution.attribution_models import (
     REASON_NO_CLICK_ID,
     REASON_OFFER_MISMATCH,
     REASON_UNKNOWN_CLICK,
+    REASON_UNKNOWN_OFFER,
+    REASON_UNKNOWN_PERSON,
+    VIEW_THROUGH_REASONS,
     CandidateClick,
+    CandidateSend,
     Decision,
     OfferWindows,
     attribution_decide,
+    attribution_decide_person,
+    view_through_decide,
 )
-from attribution.models import Conversion, ConversionStatus
+from attribution.models import Conversion, ConversionStatus, Offer
 from attribution.services.batch import (
     ConversionKey,
     Credit,
     NamedClick,
     Work,
     candidate_clicks,
+    clicked_before,
     fill_creative_and_campaign,
+    latest_sends,
 )
+from tracking.services.contacts import contact_ids_by_identifier
 
 APPROVED = ConversionStatus.APPROVED.value
 PENDING = ConversionStatus.PENDING.value
@@ -68,36 +77,164 @@ def conversion_credits(
     credits: dict[ConversionKey, Credit] = {}
     wanted: list[tuple[ConversionKey, NamedClick, datetime]] = []
     by_key: dict[ConversionKey, Work] = {}
+    by_person: list[Work] = []
     for work in firsts:
         by_key[work.key] = work
+        if not work.parsed.click_id and work.parsed.person:
+            by_person.append(work)
+            continue
         click = named.get(work.parsed.click_id) if work.parsed.click_id else None
         early = _early_credit(work=work, click=click)
         if early is not None:
             credits[work.key] = early
         elif click is not None:
             wanted.append((work.key, click, work.parsed.occurred_at))
+    people = _people(by_person, credits)
+    wanted.extend(people)
 
     candidates = candidate_clicks(wanted)
+    person_keys = {key for key, _, _ in people}
     for key, click, occurred_at in wanted:
         work = by_key[key]
         rows = candidates.get(key, [])
-        decision = attribution_decide(
-            model=click.model,
-            named_click=_candidate(click),
-            clicks=[row["candidate"] for row in rows],
-            windows=click.windows,
-            occurred_at=occurred_at,
-            received_at=work.postback.received_at,
-        )
+        if key in person_keys:
+            decision = attribution_decide_person(
+                model=click.model,
+                clicks=[row["candidate"] for row in rows],
+                windows=click.windows,
+                occurred_at=occurred_at,
+                received_at=work.postback.received_at,
+                clicked_before=bool(rows)
+                or clicked_before(
+                    contact_id=click.contact_id, offer_id=click.offer_id, before=occurred_at
+                ),
+            )
+        else:
+            decision = attribution_decide(
+                model=click.model,
+                named_click=_candidate(click),
+                clicks=[row["candidate"] for row in rows],
+                windows=click.windows,
+                occurred_at=occurred_at,
+                received_at=work.postback.received_at,
+            )
         chosen = next((row for row in rows if row["candidate"].id == decision.click_id), {})
         credits[key] = Credit(
             decision,
             click.model,
-            dict(chosen),
+            dict(chosen) if chosen else _known(click, key in person_keys),
             conversion_payout(reported=work.parsed.payout, offer_default=click.payout),
         )
+    _credit_view_through(credits, wanted)
     fill_creative_and_campaign(credits)
     return credits
+
+
+def _known(click: NamedClick, by_person: bool) -> dict[str, Any]:
+    """An unattributed conversion keeps the person and offer it named (a click id that
+    named a click keeps nothing, as before: its click's row says who it was)."""
+    if not by_person:
+        return {}
+    return {"contact_id": click.contact_id, "offer_id": click.offer_id}
+
+
+def _people(
+    works: list[Work], credits: dict[ConversionKey, Credit]
+) -> list[tuple[ConversionKey, NamedClick, datetime]]:
+    """Conversions naming a person and an offer, as if they named a click of theirs: the
+    same candidates, models and windows follow. Unknown people and offers get their credit
+    (none) here."""
+    if not works:
+        return []
+    offers = {
+        offer.pk: offer
+        for offer in Offer.objects.filter(pk__in={work.parsed.offer_id for work in works})
+    }
+    contacts = contact_ids_by_identifier(
+        keys={identifier for work in works for identifier in work.parsed.person}
+    )
+    wanted: list[tuple[ConversionKey, NamedClick, datetime]] = []
+    for work in works:
+        parsed = work.parsed
+        offer = offers.get(parsed.offer_id or 0)
+        if offer is None or offer.network_id != work.postback.network_id:
+            credits[work.key] = Credit(
+                Decision(None, REASON_UNKNOWN_OFFER),
+                payout=conversion_payout(reported=parsed.payout, offer_default=None),
+            )
+            continue
+        payout = conversion_payout(reported=parsed.payout, offer_default=offer.payout)
+        contact_id = next(
+            (contacts[identifier] for identifier in parsed.person if identifier in contacts), None
+        )
+        if contact_id is None:
+            credits[work.key] = Credit(
+                Decision(None, REASON_UNKNOWN_PERSON),
+                offer.attribution_model,
+                {"offer_id": offer.pk},
+                payout,
+            )
+            continue
+        person = NamedClick(
+            id=0,
+            occurred_at=parsed.occurred_at,
+            contact_id=contact_id,
+            offer_id=offer.pk,
+            channel="",
+            is_bot=False,
+            is_preview=False,
+            network_id=offer.network_id,
+            windows=OfferWindows(
+                click_window_days=offer.click_window_days,
+                sms_window_days=offer.sms_window_days,
+                email_window_days=offer.email_window_days,
+            ),
+            model=offer.attribution_model,
+            payout=offer.payout,
+            view_window_hours=offer.view_window_hours,
+        )
+        wanted.append((work.key, person, parsed.occurred_at))
+    return wanted
+
+
+def _credit_view_through(
+    credits: dict[ConversionKey, Credit], wanted: list[tuple[ConversionKey, NamedClick, datetime]]
+) -> None:
+    """No click-through credit, a known person, an offer with a view window: the latest
+    send of that offer to that person within the window gets the credit (one query)."""
+    eligible = [
+        (key, click, occurred_at)
+        for key, click, occurred_at in wanted
+        if click.view_window_hours > 0
+        and not credits[key].decision.attributed
+        and credits[key].decision.reason in VIEW_THROUGH_REASONS
+    ]
+    sends = latest_sends(
+        [
+            (key, click.contact_id, click.offer_id, click.view_window_hours, t)
+            for key, click, t in eligible
+        ]
+    )
+    for key, click, occurred_at in eligible:
+        send = view_through_decide(
+            sends=[CandidateSend(message_id=pk, sent_at=at) for pk, at in sends.get(key, [])],
+            view_window_hours=click.view_window_hours,
+            occurred_at=occurred_at,
+        )
+        if send is None:
+            continue
+        credit = credits[key]
+        credits[key] = Credit(
+            Decision(None, ""),
+            credit.model,
+            {
+                "message_id": send.message_id,
+                "contact_id": click.contact_id,
+                "offer_id": click.offer_id,
+            },
+            credit.payout,
+            view_through=True,
+        )
 
 
 def _early_credit(*, work: Work, click: NamedClick | None) -> Credit | None:

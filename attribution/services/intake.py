@@ -326,7 +326,7 @@ def _problem(
         )
     except PostbackInvalid as error:
         return str(error)
-    if not parsed.click_id and parsed.conversion_id:
+    if not parsed.click_id and not parsed.person and parsed.conversion_id:
         # The conversion may still be in this network's backlog (an approval and its
         # reversal sent seconds apart): the worker decides once the backlog is done.
         known = (

@@ -15,7 +15,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from django.core.exceptions import ValidationError
+
 from attribution.models import ConversionStatus
+from tracking.services.contacts import (
+    EXTERNAL_ID_MAX_LENGTH,
+    contact_normalize_email,
+    contact_normalize_phone,
+)
 
 CLICK_ID = "click_id"
 CONVERSION_ID = "conversion_id"
@@ -25,6 +32,11 @@ STATUS = "status"
 OCCURRED_AT = "occurred_at"
 TOKEN = "token"  # noqa: S105 (a parameter name, not a secret)
 OFFER_ID = "offer_id"
+# The person instead of a click (see INTERFACES.md, "Conversions without a click id").
+EMAIL = "email"
+PHONE = "phone"
+EXTERNAL_ID = "external_id"
+PERSON_FIELDS = (EXTERNAL_ID, EMAIL, PHONE)
 
 STANDARD_ALIASES: dict[str, tuple[str, ...]] = {
     CLICK_ID: ("click_id", "clickid", "aff_sub", "sub1", "subid", "cid", "transaction_id"),
@@ -34,7 +46,10 @@ STANDARD_ALIASES: dict[str, tuple[str, ...]] = {
     STATUS: ("status", "conversion_status"),
     OCCURRED_AT: ("occurred_at", "timestamp", "conversion_unix_timestamp", "datetime"),
     TOKEN: ("token", "security_token", "verification_token", "key"),
-    OFFER_ID: ("offer_id",),
+    OFFER_ID: ("offer_id", "offer"),
+    EMAIL: ("email",),
+    PHONE: ("phone",),
+    EXTERNAL_ID: ("external_id", "customer_id", "user_id"),
 }
 TOKEN_HEADER = "X-Postback-Token"  # noqa: S105
 
@@ -89,6 +104,9 @@ class ParsedPostback:
     status: str
     occurred_at: datetime
     offer_id: int | None
+    # The person it names instead of a click: ((kind, normalised value), ...), most
+    # specific first (external_id, email, phone).
+    person: tuple[tuple[str, str], ...] = ()
 
 
 def clean_text(value: str) -> str:
@@ -274,6 +292,27 @@ def _offer_id(fields: Mapping[str, Any], aliases: Mapping[str, Any]) -> int | No
     return int(text)
 
 
+def _person(fields: Mapping[str, Any], aliases: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    person: list[tuple[str, str]] = []
+    for kind in PERSON_FIELDS:
+        found = _lookup(fields, aliases_for(kind, aliases))
+        if found is None:
+            continue
+        name, value = found
+        text = clean_text(_as_text(name, value))
+        try:
+            if kind == EMAIL:
+                text = contact_normalize_email(email=text)
+            elif kind == PHONE:
+                text = contact_normalize_phone(phone=text)
+            elif len(text) > EXTERNAL_ID_MAX_LENGTH:
+                raise ValidationError(f"at most {EXTERNAL_ID_MAX_LENGTH} characters")
+        except ValidationError as error:
+            raise PostbackInvalid(f"{name} is not a valid {kind}: {error.messages[0]}") from error
+        person.append((kind, text))
+    return tuple(person)
+
+
 def postback_parse(
     *,
     query_string: str,
@@ -290,8 +329,16 @@ def postback_parse(
     fields = request_fields(query_string=query_string, body=body, content_type=content_type)
     click_id = _identifier(fields, CLICK_ID, aliases)
     conversion_id = _identifier(fields, CONVERSION_ID, aliases) or None
-    if not click_id and not conversion_id:
-        raise PostbackInvalid("click_id is required (or a conversion_id of a known conversion)")
+    # A click id names the person already; only without one is the person read.
+    person = () if click_id else _person(fields, aliases)
+    offer_id = _offer_id(fields, aliases)
+    if not click_id and not conversion_id and not person:
+        raise PostbackInvalid(
+            "click_id is required (or email, phone or external_id with offer_id, or a "
+            "conversion_id of a known conversion)"
+        )
+    if person and offer_id is None:
+        raise PostbackInvalid("offer_id is required with email, phone or external_id")
     return ParsedPostback(
         click_id=click_id,
         conversion_id=conversion_id,
@@ -299,7 +346,8 @@ def postback_parse(
         currency=_currency(fields, aliases, default_currency),
         status=_status(fields, aliases, statuses),
         occurred_at=_occurred_at(fields, aliases, received_at),
-        offer_id=_offer_id(fields, aliases),
+        offer_id=offer_id,
+        person=person,
     )
 
 

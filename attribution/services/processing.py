@@ -29,12 +29,14 @@ from attribution.services.batch import (
     NamedClick,
     StoredPostback,
     Work,
+    conversion_key,
     earlier_postbacks_waiting,
     insert_conversions,
     insert_events,
     lock_existing,
     mark_postbacks,
     named_clicks,
+    person_key,
 )
 from attribution.services.decision import conversion_apply_postbacks, conversion_credits
 from attribution.services.parsing import PostbackInvalid, postback_parse
@@ -164,9 +166,13 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int], Counter[str]]:
     groups: dict[ConversionKey, list[Work]] = defaultdict(list)
     for work in ready:
         groups[work.key].append(work)
-    # Only a postback with a click id can create a conversion; one with a conversion
-    # id alone changes an existing one.
-    firsts = {key: group[0] for key, group in groups.items() if group[0].parsed.click_id}
+    # Only a postback with a click id (or a person and an offer) can create a conversion;
+    # one with a conversion id alone changes an existing one.
+    firsts = {
+        key: group[0]
+        for key, group in groups.items()
+        if group[0].parsed.click_id or group[0].parsed.person
+    }
     credits = conversion_credits(firsts=list(firsts.values()), named=named)
     inserted = insert_conversions(firsts, credits, now)
     existing = lock_existing([key for key in groups if key not in inserted])
@@ -235,10 +241,11 @@ def _parse_claimed(ids: list[int]) -> tuple[list[Work], dict[int, str]]:
         except PostbackInvalid as error:
             invalid[postback.pk] = str(error)
             continue
-        key: ConversionKey = (
-            (network.pk, "conversion", parsed.conversion_id)
-            if parsed.conversion_id
-            else (network.pk, "click", parsed.click_id)
+        key = conversion_key(
+            network.pk,
+            parsed.conversion_id,
+            parsed.click_id,
+            person_key(offer_id=parsed.offer_id, person=parsed.person) if parsed.person else "",
         )
         works.append(Work(postback=postback, parsed=parsed, key=key))
     return works, invalid

@@ -232,6 +232,8 @@ def test_report_api_answers_the_cells_of_each_day(api_client, two_offers):
         "reversed_conversions": 0,
         "revenue": "8.0000",
         "reversed_revenue": "0.0000",
+        "view_through_conversions": 0,
+        "view_through_revenue": "0.0000",
         "epc": "2.0000",
         "revenue_per_send": "4.0000",
     }

@@ -466,3 +466,10 @@ def contact_find(*, kind: str, value: str) -> Contact | None:
     found, _rows = _lookup({(kind, value)})
     contact_id = found.get((kind, value))
     return Contact.objects.filter(pk=contact_id).first() if contact_id else None
+
+
+def contact_ids_by_identifier(*, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The contact each (kind, normalised value) names, its own or an alias; unknown ones
+    are left out. One query for the lot."""
+    found, _rows = _lookup(keys)
+    return found
