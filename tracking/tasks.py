@@ -4,6 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from tracking.services.merges import contacts_merge_sweep
 from tracking.services.partitions import click_partitions_ensure, month_add, month_of
 
 
@@ -15,3 +16,14 @@ def create_click_partitions() -> list[str]:
     this_month = month_of(timezone.now())
     months = [month_add(this_month, n) for n in range(settings.CLICK_PARTITIONS_AHEAD_MONTHS + 1)]
     return click_partitions_ensure(months=months)
+
+
+@shared_task(
+    name="tracking.contact_merge_sweep",
+    acks_late=True,
+    time_limit=300,
+    soft_time_limit=280,
+)
+def contact_merge_sweep(survivor_id: int, merged_ids: list[int]) -> int:
+    """A few seconds after a merge: rows written meanwhile under a merged contact's id."""
+    return contacts_merge_sweep(survivor_id=survivor_id, merged_ids=merged_ids)

@@ -21,7 +21,7 @@ from tests.factories import (
 )
 from tracking.models import Click, Contact, ContactAlias, ContactConflict, ContactMerge, Message
 from tracking.services.contacts import ContactSpec, contact_resolve_one
-from tracking.services.merges import contact_conflict_resolve
+from tracking.services.merges import contact_conflict_resolve, contacts_merge_sweep
 
 pytestmark = pytest.mark.django_db
 
@@ -436,3 +436,24 @@ def test_concurrent_messages_merging_the_same_contacts_lose_and_double_nothing(s
     assert Message.objects.filter(contact=Contact.objects.get()).count() == 4
     assert ContactMerge.objects.count() == 1
     assert Conversion.objects.count() == 0
+
+
+def test_a_click_drained_under_a_merged_id_is_moved_by_the_sweep(api_client):
+    # given: a merge, then a click the drainer wrote with the merged contact's old id
+    # (its transaction read the message before the merge committed)
+    survivor = ContactFactory.create(phone="+12015550123")
+    merged = ContactFactory.create(phone=None, email="ann@example.com")
+    message = MessageFactory.create(contact=merged)
+    api_client.post(
+        "/api/v1/contacts/identify/",
+        {"phone": "+12015550123", "email": "ann@example.com"},
+        format="json",
+    )
+    straggler = ClickFactory.create(link=LinkFactory.create(message=message), contact_id=merged.pk)
+    # when
+    moved = contacts_merge_sweep(survivor_id=survivor.pk, merged_ids=[merged.pk])
+    # then
+    straggler.refresh_from_db()
+    assert moved == 1
+    assert straggler.contact_id == survivor.pk
+    assert contacts_merge_sweep(survivor_id=survivor.pk, merged_ids=[merged.pk]) == 0

@@ -19,6 +19,7 @@ from datetime import datetime
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from config.enqueue import task_enqueue_on_commit
 from config.logging import request_id_var
 from tracking.models import (
     Contact,
@@ -31,6 +32,10 @@ from tracking.models import (
 logger = logging.getLogger(__name__)
 
 KINDS = ("phone", "email", "external_id")
+# Clicks carry no foreign key (partitioned table): the drainer copies a message's contact
+# in its own short transaction, which a merge does not wait for. A sweep this much later
+# moves what such a transaction wrote under a merged id.
+SWEEP_AFTER_SECONDS = 10
 
 
 class ContactsConflict(Exception):
@@ -112,6 +117,34 @@ def _referencing_fields() -> list[tuple[type[models.Model], str]]:
     return sorted(fields, key=lambda pair: (pair[0]._meta.label, pair[1]))
 
 
+def _repoint(*, survivor_id: int, merged_ids: Sequence[int]) -> dict[str, int]:
+    """Every row naming a merged contact names the survivor instead; counts per model."""
+    moved: dict[str, int] = {}
+    for model, attname in _referencing_fields():
+        count = model._default_manager.filter(**{f"{attname}__in": merged_ids}).update(
+            **{attname: survivor_id}
+        )
+        if count:
+            moved[model._meta.model_name or model.__name__] = count
+    return moved
+
+
+def contacts_merge_sweep(*, survivor_id: int, merged_ids: Sequence[int]) -> int:
+    """Rows written under a merged contact's id after its merge moved (safe to repeat)."""
+    with transaction.atomic():
+        # The survivor may have been merged into another contact since.
+        current = contact_survivor_id(contact_id=survivor_id)
+        if current is None:
+            return 0
+        locked = contacts_lock(contact_ids=[current])
+        if not locked:
+            return 0
+        moved = _repoint(survivor_id=current, merged_ids=merged_ids)
+    if moved:
+        logger.info("merge sweep moved rows onto contact %s: %s", survivor_id, moved)
+    return sum(moved.values())
+
+
 def contacts_merge_locked(
     *,
     contacts: Sequence[LockedContact],
@@ -146,13 +179,7 @@ def contacts_merge_locked(
             else:
                 aliases.append((kind, value))
     merged_ids = [contact.id for contact in merged]
-    moved: dict[str, int] = {}
-    for model, attname in _referencing_fields():
-        count = model._default_manager.filter(**{f"{attname}__in": merged_ids}).update(
-            **{attname: survivor.id}
-        )
-        if count:
-            moved[model._meta.model_name or model.__name__] = count
+    moved = _repoint(survivor_id=survivor.id, merged_ids=merged_ids)
     with connection.cursor() as cursor:
         for merged_id in merged_ids:
             cursor.execute(
@@ -189,6 +216,11 @@ def contacts_merge_locked(
             ],
             ignore_conflicts=True,
         )
+    task_enqueue_on_commit(
+        name="tracking.contact_merge_sweep",
+        args=[survivor.id, merged_ids],
+        countdown=SWEEP_AFTER_SECONDS,
+    )
     # Ids only: identifiers are personal data.
     logger.info(
         "contacts merged into %s: %s (%s)", survivor.id, merged_ids, source, extra={"moved": moved}

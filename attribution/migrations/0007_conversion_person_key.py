@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('attribution', '0005_credit_change'),
+        ('attribution', '0006_conversion_credited_click_without_constraint'),
         ('tracking', '0004_contact_merges_aliases_conflicts'),
     ]
 
