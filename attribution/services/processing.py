@@ -13,7 +13,6 @@ postback decides (credit, payout, status change) is in `decision.py`.
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -132,8 +131,6 @@ def _process_claimed(*, own_id: int | None, batch_size: int) -> ProcessOutcome:
         ids = _claim(own_id=own_id, batch_size=batch_size)
         if not ids:
             return ProcessOutcome()
-        if settings.POSTBACK_TEST_SLEEP_AFTER_CLAIM_SECONDS:
-            time.sleep(settings.POSTBACK_TEST_SLEEP_AFTER_CLAIM_SECONDS)
         outcome, decided, counted = _decide(ids)
     # Committed (a task runs in autocommit): only now do the decisions count in /metrics.
     for name, count in counted.items():

@@ -297,10 +297,6 @@ POSTBACK_BATCH_SIZE = env.int("POSTBACK_BATCH_SIZE", default=500)
 # The sweeper enqueues a postback again once it has waited this long since it was last queued.
 POSTBACK_SWEEP_AFTER_SECONDS = env.int("POSTBACK_SWEEP_AFTER_SECONDS", default=120)
 POSTBACK_MAX_ATTEMPTS = env.int("POSTBACK_MAX_ATTEMPTS", default=10)
-# Tests only: the processing task sleeps this long after claiming, so a test can kill it there.
-POSTBACK_TEST_SLEEP_AFTER_CLAIM_SECONDS = env.float(
-    "POSTBACK_TEST_SLEEP_AFTER_CLAIM_SECONDS", default=0.0
-)
 # The database row, not the queue, is the source of truth: every minute, postbacks
 # still waiting are enqueued again (see attribution/services/recovery.py).
 CELERY_BEAT_SCHEDULE["attribution-sweep-postbacks"] = {

@@ -1,9 +1,11 @@
 """With real Celery worker processes: the path a postback really takes, and its failures."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
+import psycopg
 import pytest
 import redis
 from django.conf import settings
@@ -72,18 +74,33 @@ def test_a_postback_goes_from_intake_through_a_worker_to_a_conversion(worker, cl
     assert conversion["payout"] == "8.0000"
 
 
+@contextmanager
+def clicks_table_held() -> Iterator[None]:
+    """Another session holds the clicks table: a worker that has claimed postbacks waits
+    there, inside its claim's transaction, until this ends."""
+    database = connection.settings_dict
+    with psycopg.connect(
+        dbname=database["NAME"],
+        host=database["HOST"] or None,
+        port=database["PORT"] or None,
+        user=database["USER"] or None,
+        password=database["PASSWORD"] or None,
+    ) as session:
+        session.execute("LOCK TABLE tracking_click IN ACCESS EXCLUSIVE MODE")
+        yield
+
+
 def test_a_worker_killed_mid_task_loses_nothing_and_counts_once(client):
-    # given: a worker that stops for a long time right after claiming a postback
+    # given: a worker that, right after claiming a postback, waits for the clicks it reads
     click = ClickFactory.create(occurred_at=timezone.now() - timedelta(minutes=30))
     network = click.offer.network
-    stuck = celery_worker()
-    stuck.env["POSTBACK_TEST_SLEEP_AFTER_CLAIM_SECONDS"] = "120"
-    stuck.start()
+    stuck = celery_worker().start()
     try:
-        postback_id = send(client, network, click_id=click.click_id, txid="KILL-1")
-        wait_until(lambda: row_is_locked(postback_id), what="the worker to claim the postback")
-        # when: SIGKILL, mid-task
-        stuck.kill()
+        with clicks_table_held():
+            postback_id = send(client, network, click_id=click.click_id, txid="KILL-1")
+            wait_until(lambda: row_is_locked(postback_id), what="the worker to claim the postback")
+            # when: SIGKILL, mid-task
+            stuck.kill()
     finally:
         stuck.stop()
     # then: its transaction died with it; the postback waits again, untouched
