@@ -70,6 +70,8 @@ class DailyTotal(models.Model):
     reversed_conversions = models.PositiveIntegerField(default=0)
     revenue = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal(0))
     reversed_revenue = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal(0))
+    view_through_conversions = models.PositiveIntegerField(default=0)
+    view_through_revenue = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal(0))
 
     class Meta:
         constraints = [

@@ -130,11 +130,12 @@ HAVING COALESCE(message_id, creative_id, campaign_id, offer_id, network_id) IS N
 _TOTALS_SQL = """
 INSERT INTO reports_dailytotal (
     day, dimension, keys, sends, clicks, unique_clicks, bot_clicks, conversions,
-    rejected_conversions, reversed_conversions, revenue, reversed_revenue
+    rejected_conversions, reversed_conversions, revenue, reversed_revenue,
+    view_through_conversions, view_through_revenue
 )
 SELECT day, dimension, count(*), sum(sends), sum(clicks), sum(unique_clicks), sum(bot_clicks),
        sum(conversions), sum(rejected_conversions), sum(reversed_conversions), sum(revenue),
-       sum(reversed_revenue)
+       sum(reversed_revenue), sum(view_through_conversions), sum(view_through_revenue)
 FROM reports_dailyrollup WHERE day = %s GROUP BY day, dimension
 """
 
