@@ -10,7 +10,6 @@ class AttributionConfig(AppConfig):
 
         from attribution.probes import postbacks_probe_read
         from config.probes import Probe, probe_register
-        from config.roles import roles_app_register
 
         probe_register(
             Probe(
@@ -20,4 +19,3 @@ class AttributionConfig(AppConfig):
                 errors=(DatabaseError,),
             )
         )
-        roles_app_register(label=self.label)

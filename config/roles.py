@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from django.apps import apps as django_apps
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
@@ -27,32 +30,35 @@ class RoleSummary:
     permissions: int
 
 
-@dataclass(frozen=True)
-class _RoleApp:
-    label: str
-    # Makes sure the app's view permissions the analyst must not have exist, and returns them.
-    operator_only: Callable[[], list[Permission]] | None
+# {app label: a callable that makes sure the app's permissions the analyst must not have
+# exist, and returns them}.
+_operator_only: dict[str, Callable[[], list[Permission]]] = {}
 
 
-_apps: dict[str, _RoleApp] = {}
-
-
-def roles_app_register(
-    *, label: str, operator_only: Callable[[], list[Permission]] | None = None
+def roles_operator_only_register(
+    *, label: str, permissions: Callable[[], list[Permission]]
 ) -> None:
-    """Put an app's models under both roles; call from its `AppConfig.ready()`."""
-    _apps[label] = _RoleApp(label=label, operator_only=operator_only)
+    """Keep some of an app's view permissions from the analyst; call from `AppConfig.ready()`."""
+    _operator_only[label] = permissions
+
+
+def project_app_labels() -> list[str]:
+    """The creditflow apps: those whose package is at the top of this repository (so a new
+    app is under both roles without being listed anywhere), but for `config` itself."""
+    root = Path(settings.BASE_DIR).resolve()
+    return sorted(
+        app.label
+        for app in django_apps.get_app_configs()
+        if Path(app.path).resolve().parent == root and app.label != "config"
+    )
 
 
 def roles_setup() -> list[RoleSummary]:
     """Create or reset both groups to exactly their permissions (safe to run again)."""
-    labels = sorted(_apps)
+    labels = project_app_labels()
     with transaction.atomic():
         operator_only = [
-            permission.pk
-            for app in _apps.values()
-            if app.operator_only is not None
-            for permission in app.operator_only()
+            permission.pk for permissions in _operator_only.values() for permission in permissions()
         ]
         operator_permissions = list(
             Permission.objects.filter(content_type__app_label__in=(*labels, *OPERATOR_EXTRA_APPS))

@@ -9,7 +9,6 @@ class ReportsConfig(AppConfig):
         from django.db import DatabaseError
 
         from config.probes import Probe, probe_register
-        from config.roles import roles_app_register
         from reports.probes import rollups_probe_read
 
         probe_register(
@@ -21,4 +20,3 @@ class ReportsConfig(AppConfig):
                 in_health=False,
             )
         )
-        roles_app_register(label=self.label)

@@ -7,7 +7,7 @@ class TrackingConfig(AppConfig):
 
     def ready(self) -> None:
         from config.probes import Probe, probe_register
-        from config.roles import roles_app_register
+        from config.roles import roles_operator_only_register
         from tracking.masking import personal_data_permission_ensure
         from tracking.probes import click_spool_probe_read
 
@@ -19,4 +19,4 @@ class TrackingConfig(AppConfig):
                 errors=(OSError,),
             )
         )
-        roles_app_register(label=self.label, operator_only=personal_data_permission_ensure)
+        roles_operator_only_register(label=self.label, permissions=personal_data_permission_ensure)
