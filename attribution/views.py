@@ -10,8 +10,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
+from attribution import metrics
 from attribution.services.intake import IncomingPostback, postback_receive
-from config import metrics
 from config.client_ip import client_ip_get
 
 FORM = "application/x-www-form-urlencoded"

@@ -6,30 +6,27 @@ that describe shared state (click spool, queue depth, postbacks waiting, rollup 
 read when `/metrics` is scraped from the probes the apps registered (`config.probes`), not
 kept by any one process.
 
-Call sites (cheap: no I/O; redirect counts are batched in-process):
-    @metrics.count_redirect_answers             # on tracking.views.redirect
-    @metrics.count_postback_answers             # on attribution.views.postback_intake
-    metrics.postback_processed("attributed")    # attribution worker, per decided postback
-or, by hand, `metrics.redirect_outcome("redirect")` / `metrics.postback_outcome("accepted")`.
-Task latency is recorded by the Celery signals in `config/celery_app.py`.
+Each app owns its counters and makes them from the `Counter` imported here (which puts
+prometheus_client in multiprocess mode first): `tracking.metrics` counts redirect answers,
+`attribution.metrics` postback answers and decisions. Task latency is recorded by the
+Celery signals in `config/celery_app.py`.
 """
 
 from __future__ import annotations
 
 import atexit
-import functools
 import hmac
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
 
 from config.probes import probe_list
@@ -71,62 +68,39 @@ if not getattr(values.ValueClass, "_multiprocess", False):
     # read `values.ValueClass` when they are made, so switching it here is enough.
     values.ValueClass = values.MultiProcessValue()
 
-REDIRECT_OUTCOMES = frozenset({"redirect", "fallback", "not_found", "gone", "error"})
-POSTBACK_OUTCOMES = frozenset(
-    {"accepted", "duplicate", "invalid", "forbidden", "unknown_network", "rate_limited", "error"}
-)
-POSTBACK_PROCESSED_OUTCOMES = frozenset(
-    {"attributed", "unattributed", "status_changed", "invalid", "failed", "retried"}
-)
 
-REDIRECTS = Counter("creditflow_redirects", "Requests to short links, by outcome", ["outcome"])
-POSTBACKS = Counter("creditflow_postbacks", "Postbacks received, by answer", ["outcome"])
-POSTBACKS_PROCESSED = Counter(
-    "creditflow_postbacks_processed", "Postbacks decided by a worker, by outcome", ["outcome"]
-)
-TASK_DURATION = Histogram(
-    "creditflow_task_duration_seconds",
-    "Time a Celery task ran, by task and final state",
-    ["task", "state"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
-)
-TASK_QUEUE_WAIT = Histogram(
-    "creditflow_task_queue_wait_seconds",
-    "Time from enqueue to the start of a Celery task",
-    ["task"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
-)
+class BatchedOutcomes:
+    """Counts in a plain dict, written to the shared counters every `every` calls or
+    `seconds` (and before each scrape): a Prometheus increment (lock, pid check, mmap
+    write) costs about as much as a tenth of a bare redirect. A killed process loses at
+    most one batch. An outcome not in `counters` counts as `fallback`."""
 
-# Children made once: `.labels()` per call costs more than the increment itself.
-_redirect_counters = {outcome: REDIRECTS.labels(outcome) for outcome in REDIRECT_OUTCOMES}
-_postback_counters = {outcome: POSTBACKS.labels(outcome) for outcome in POSTBACK_OUTCOMES}
-_processed_counters = {
-    outcome: POSTBACKS_PROCESSED.labels(outcome) for outcome in POSTBACK_PROCESSED_OUTCOMES
-}
-
-
-class _BatchedOutcomes:
-    """Counts in a plain dict, written to the shared counter every `every` calls or
-    `seconds`: a Prometheus increment (lock, pid check, mmap write) costs about as
-    much as a tenth of a bare redirect. A killed process loses at most one batch."""
-
-    def __init__(self, counters: dict[str, Any], *, every: int = 64, seconds: float = 1.0):
+    def __init__(
+        self,
+        counters: dict[str, Any],
+        *,
+        fallback: str = "error",
+        every: int = 64,
+        seconds: float = 1.0,
+    ):
         self._counters = counters
+        self._fallback = fallback
         self._every = every
         self._seconds = seconds
         self._lock = threading.Lock()
-        self._reset()
-        os.register_at_fork(after_in_child=self._reset)
+        self._start_over()
+        os.register_at_fork(after_in_child=self._start_over)
         atexit.register(self.flush)
+        _batches.append(self)
 
-    def _reset(self) -> None:
+    def _start_over(self) -> None:
         self._pending = dict.fromkeys(self._counters, 0)
         self._calls = 0
         self._flushed_at = time.monotonic()
 
     def add(self, outcome: str) -> None:
         if outcome not in self._pending:
-            outcome = "error"
+            outcome = self._fallback
         with self._lock:
             self._pending[outcome] += 1
             self._calls += 1
@@ -144,78 +118,26 @@ class _BatchedOutcomes:
                 self._counters[outcome].inc(count)
 
 
-_redirect_batch = _BatchedOutcomes(_redirect_counters)
+_batches: list[BatchedOutcomes] = []
 
 
-def redirect_outcome(outcome: str) -> None:
-    """Count one answered short-link request: redirect, fallback, not_found, gone or error."""
-    _redirect_batch.add(outcome)
+def outcome_counters(counter: Counter, outcomes: Iterable[str]) -> dict[str, Any]:
+    """One child per outcome, made once: `.labels()` per call costs more than the increment."""
+    return {outcome: counter.labels(outcome) for outcome in outcomes}
 
 
-def postback_outcome(outcome: str) -> None:
-    """Count one answered postback: accepted, duplicate, invalid, forbidden,
-    unknown_network, rate_limited or error."""
-    counter = _postback_counters.get(outcome)
-    if counter is None:
-        counter = _postback_counters["error"]
-    counter.inc()
-
-
-def postback_processed(outcome: str, count: int = 1) -> None:
-    """Count postbacks a worker decided: attributed, unattributed, status_changed,
-    invalid, failed or retried (`count` of them at once, for a batch)."""
-    if count <= 0:
-        return
-    counter = _processed_counters.get(outcome)
-    if counter is None:
-        counter = _processed_counters["failed"]
-    counter.inc(count)
-
-
-_REDIRECT_STATUSES = {302: "redirect", 404: "not_found", 410: "gone"}
-_POSTBACK_STATUSES = {
-    200: "accepted",
-    400: "invalid",
-    403: "forbidden",
-    404: "unknown_network",
-    405: "invalid",
-    413: "invalid",
-    429: "rate_limited",
-}
-
-View = Callable[..., HttpResponseBase]
-
-
-def count_redirect_answers(view: View) -> View:
-    """Decorate the redirect view: each answer counted by outcome (302 to
-    `LINK_FALLBACK_URL` as "fallback"; 405 and 5xx as "error")."""
-
-    @functools.wraps(view)
-    def counted(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        response = view(request, *args, **kwargs)
-        outcome = _REDIRECT_STATUSES.get(response.status_code, "error")
-        if (
-            outcome == "redirect"
-            and settings.LINK_FALLBACK_URL
-            and response.get("Location") == settings.LINK_FALLBACK_URL
-        ):
-            outcome = "fallback"
-        _redirect_batch.add(outcome)
-        return response
-
-    return counted
-
-
-def count_postback_answers(view: View) -> View:
-    """Decorate the postback intake: each answer counted by outcome."""
-
-    @functools.wraps(view)
-    def counted(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        response = view(request, *args, **kwargs)
-        postback_outcome(_POSTBACK_STATUSES.get(response.status_code, "error"))
-        return response
-
-    return counted
+TASK_DURATION = Histogram(
+    "creditflow_task_duration_seconds",
+    "Time a Celery task ran, by task and final state",
+    ["task", "state"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+TASK_QUEUE_WAIT = Histogram(
+    "creditflow_task_queue_wait_seconds",
+    "Time from enqueue to the start of a Celery task",
+    ["task"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+)
 
 
 def task_finished(*, task: str, state: str, seconds: float) -> None:
@@ -264,7 +186,8 @@ class StateCollector(Collector):
 
 def metrics_render() -> tuple[bytes, str]:
     """The exposition text for every process of this deployment, and its content type."""
-    _redirect_batch.flush()
+    for batch in _batches:
+        batch.flush()
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=os.environ["PROMETHEUS_MULTIPROC_DIR"])
     registry.register(StateCollector())

@@ -15,7 +15,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from config import metrics
+from tracking import metrics
 from tracking.services.clicks import LINK_CODE_PATTERN, click_record
 from tracking.services.link_cache import CLICK_ID_MACRO, link_cache_lookup
 

@@ -22,6 +22,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from attribution import metrics
 from attribution.models import Conversion, Network, Postback
 from attribution.services.batch import (
     ConversionKey,
@@ -44,7 +45,6 @@ from attribution.services.wakeup import (
     postback_wake_worker,
     postback_wakeup_taken,
 )
-from config import metrics
 
 logger = logging.getLogger(__name__)
 

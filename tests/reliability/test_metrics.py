@@ -12,14 +12,15 @@ from django.test import override_settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from attribution import metrics as attribution_metrics
 from attribution.models import Network, Postback
 from attribution.services.processing import postback_process
 from attribution.views import postback_intake
-from config import metrics
 from config.celery_app import app as celery_app
 from config.logging import request_id_var
 from reports.models import RollupWatermark
 from tests.factories import TEST_POSTBACK_TOKEN, ClickFactory, LinkFactory, NetworkFactory
+from tracking import metrics as tracking_metrics
 from tracking.models import ClickSpoolOffset, Link
 from tracking.services.spool import spool_writer
 from tracking.views import redirect
@@ -80,13 +81,13 @@ def test_metrics_count_redirect_and_postback_outcomes(admin_client_logged_in):
     before = _scrape(admin_client_logged_in)
 
     # when
-    metrics.redirect_outcome("redirect")
-    metrics.redirect_outcome("redirect")
-    metrics.redirect_outcome("not_found")
-    metrics.redirect_outcome("no-such-outcome")
-    metrics.postback_outcome("accepted")
-    metrics.postback_outcome("forbidden")
-    metrics.postback_processed("attributed")
+    tracking_metrics.redirect_outcome("redirect")
+    tracking_metrics.redirect_outcome("redirect")
+    tracking_metrics.redirect_outcome("not_found")
+    tracking_metrics.redirect_outcome("no-such-outcome")
+    attribution_metrics.postback_outcome("accepted")
+    attribution_metrics.postback_outcome("forbidden")
+    attribution_metrics.postback_processed("attributed")
     after = _scrape(admin_client_logged_in)
 
     # then
