@@ -61,12 +61,15 @@ def hot_path_matcher(
     segments = {_first_segment(route) for route in urlpatterns}
     segments.update(prefix.strip("/").split("/", 1)[0] for prefix in reserved)
     earlier = [f"(?:{re.escape(segment)}\\Z)" for segment in sorted(filter(None, segments))]
-    alternatives = []
+    hot: list[tuple[str, str]] = []
     for route in urlpatterns:
         if is_hot_path(route):
-            alternatives.append(f"(?!{'|'.join(earlier)})(?:{_source(route)})")
+            hot.append((f"(?!{'|'.join(earlier)})", f"(?:{_source(route)})"))
         elif (source := f"(?:{_source(route)})") not in earlier:
             earlier.append(source)
-    if not alternatives:
+    if not hot:
         return re.compile(r"(?!)").match
-    return re.compile(f"/(?:{'|'.join(alternatives)})").match
+    if len({shadow for shadow, _ in hot}) == 1:
+        # The usual case (no unmarked route between the marked ones): one lookahead.
+        return re.compile(f"/{hot[0][0]}(?:{'|'.join(route for _, route in hot)})").match
+    return re.compile(f"/(?:{'|'.join(shadow + route for shadow, route in hot)})").match
