@@ -42,10 +42,11 @@ def main(argv: list[str]) -> None:
 def _remove_bench_leftovers() -> None:
     """Suites run under key prefixes `creditflow-bench:<random>:`; their Redis keys and
     Prometheus files are of no use once the table is written."""
-    from bench.server import bench_environment, delete_redis_keys
+    from bench.server import bench_environment
+    from harness.services import redis_keys_delete
 
     redis_url = bench_environment(database_url="")["REDIS_URL"]
-    delete_redis_keys(redis_url=redis_url, prefix="creditflow-bench:")
+    redis_keys_delete(redis_url=redis_url, prefix="creditflow-bench:")
     metrics_root = Path(__file__).resolve().parent.parent / ".run" / "prometheus"
     for directory in metrics_root.glob("creditflow-bench-*"):
         shutil.rmtree(directory, ignore_errors=True)

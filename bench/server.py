@@ -31,8 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from harness.processes import ROOT as HARNESS_ROOT
 from harness.processes import ManagedProcess, free_port
 
@@ -105,13 +103,6 @@ def bench_environment(*, database_url: str, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
-
-
-def delete_redis_keys(*, redis_url: str, prefix: str) -> None:
-    """Every key under `prefix` (a bench's own key space) goes; nothing else is touched."""
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        client.delete(key)
 
 
 def django_manage(env: dict[str, str], *args: str, timeout: float = 600) -> str:

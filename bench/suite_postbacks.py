@@ -33,12 +33,12 @@ from bench.server import (
     WrkResult,
     bench_database,
     bench_environment,
-    delete_redis_keys,
     django_manage,
     python_module,
     run_wrk,
 )
 from harness.processes import ManagedProcess
+from harness.services import redis_keys_delete
 
 logger = logging.getLogger("bench")
 
@@ -83,7 +83,7 @@ def _one(connection: psycopg.Connection[Any], sql: str) -> tuple[Any, ...]:
 
 
 def _forget_queues(env: dict[str, str]) -> None:
-    delete_redis_keys(redis_url=env["REDIS_URL"], prefix=env["REDIS_KEY_PREFIX"])
+    redis_keys_delete(redis_url=env["REDIS_URL"], prefix=env["REDIS_KEY_PREFIX"])
 
 
 def _work_through(env: dict[str, str], database_url: str, expected: int) -> dict[str, float]:

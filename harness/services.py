@@ -33,6 +33,17 @@ def redis_reachable(url: str) -> bool:
         return False
 
 
+def redis_keys_delete(*, redis_url: str, prefix: str) -> None:
+    """Every key under `prefix` (one deployment's, test run's or bench's key space) goes;
+    nothing else on a shared server is touched (unlike FLUSHDB)."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
+
+
 class EmbeddedRedis:
     """redis-server on `directory/redis.sock`, no persistence."""
 

@@ -4,22 +4,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from config.ratelimit import ratelimit_forget_remembered
+from harness.services import redis_keys_delete
 from tests.processes import ManagedProcess, celery_worker
 from tracking.services.link_cache import link_cache_clear
 from tracking.services.spool import spool_writer
 
 
 def _delete_this_runs_redis_keys() -> None:
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000):
-        client.delete(key)
+    redis_keys_delete(redis_url=settings.REDIS_URL, prefix=settings.REDIS_KEY_PREFIX)
 
 
 @pytest.fixture(scope="session", autouse=True)

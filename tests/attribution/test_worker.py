@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from attribution.models import Conversion, ConversionEvent, Postback
 from attribution.services.recovery import postback_sweep
+from harness.services import redis_keys_delete
 from tests.factories import TEST_POSTBACK_TOKEN, ClickFactory
 from tests.processes import celery_worker
 
@@ -132,8 +133,7 @@ def test_the_sweeper_recovers_postbacks_whose_queue_was_wiped(client):
     # one queued wake-up task serves all five (the worker would claim them as one batch)
     assert broker.llen(queue_key) == 1
     # when: every key of this run goes (as after a Redis restart without persistence)
-    for key in broker.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000):
-        broker.delete(key)
+    redis_keys_delete(redis_url=settings.REDIS_URL, prefix=settings.REDIS_KEY_PREFIX)
     worker = celery_worker().start()
     try:
         assert not Postback.objects.filter(status=Postback.Status.PROCESSED).exists()
