@@ -156,6 +156,13 @@ CLICK_SPOOL_ROTATE_BYTES = env.int("CLICK_SPOOL_ROTATE_BYTES", default=64 * 1024
 # How often `drain_clicks` looks for new clicks (a click is visible within 2 s).
 CLICK_DRAIN_INTERVAL_SECONDS = env.float("CLICK_DRAIN_INTERVAL_SECONDS", default=0.2)
 CLICK_DRAIN_BATCH_BYTES = env.int("CLICK_DRAIN_BATCH_BYTES", default=2 * 1024 * 1024)
+# Mail security scanners caught by behaviour (tracking/services/scanners.py); 0 turns a signal off.
+CLICK_SCANNER_AFTER_SEND_SECONDS = env.int("CLICK_SCANNER_AFTER_SEND_SECONDS", default=10)
+CLICK_SCANNER_AFTER_SEND_CHANNELS = env.list("CLICK_SCANNER_AFTER_SEND_CHANNELS", default=["email"])
+CLICK_SCANNER_BURST_LINKS = env.int("CLICK_SCANNER_BURST_LINKS", default=2)
+CLICK_SCANNER_BURST_SECONDS = env.float("CLICK_SCANNER_BURST_SECONDS", default=2.0)
+CLICK_SCANNER_SHARED_ADDRESS_CONTACTS = env.int("CLICK_SCANNER_SHARED_ADDRESS_CONTACTS", default=10)
+CLICK_SCANNER_SHARED_ADDRESS_SECONDS = env.int("CLICK_SCANNER_SHARED_ADDRESS_SECONDS", default=10)
 # tracking_click is partitioned by month: the beat task keeps this many months ready ahead.
 CLICK_PARTITIONS_AHEAD_MONTHS = env.int("CLICK_PARTITIONS_AHEAD_MONTHS", default=2)
 # Raw clicks of months older than this are dropped once their days' rollups are final

@@ -28,6 +28,7 @@ from config.client_ip import client_ip_get
 from tracking.selectors import link_ids_by_code
 from tracking.services.flags import click_flags
 from tracking.services.partitions import click_partitions_ensure, month_of
+from tracking.services.scanners import clicks_flag_scanners
 from tracking.services.spool import spool_writer
 
 logger = logging.getLogger(__name__)
@@ -221,6 +222,7 @@ def clicks_insert(*, clicks: Sequence[ClickInput]) -> int:
                 )
         cursor.execute(_INSERT_SQL, {"window": settings.CLICK_DUPLICATE_WINDOW})  # type: ignore[dict-item]
         inserted = cursor.rowcount
+        clicks_flag_scanners(cursor=cursor)
         cursor.execute("DROP TABLE click_incoming")
     return inserted
 

@@ -1,0 +1,190 @@
+"""Mail security scanners that fetch with an ordinary browser user agent, caught by behaviour.
+
+Link rewriters and sandboxes of mail gateways (Proofpoint, Mimecast, Barracuda, Microsoft
+Defender Safe Links) open a message's links when it is delivered, all of them, from their
+own data centres, for many recipients at once. Run by the drainer (and the click import)
+right after a batch is inserted, in the same transaction, so the flags are there when the
+clicks become visible to attribution. Each signal turns a click that was neither bot nor
+preview into a preview with its reason:
+
+- `behaviour:soon-after-send`: within `CLICK_SCANNER_AFTER_SEND_SECONDS` of its message's
+  `sent_at`, on a channel in `CLICK_SCANNER_AFTER_SEND_CHANNELS` (mail by default: SMS has
+  no gateway that opens links on delivery, and carriers' delivery takes seconds anyway);
+- `behaviour:message-links-burst`: `CLICK_SCANNER_BURST_LINKS` or more different links of one
+  message opened within `CLICK_SCANNER_BURST_SECONDS` of each other (every such click);
+- `behaviour:shared-address`: the same truncated address and user agent clicking the links of
+  `CLICK_SCANNER_SHARED_ADDRESS_CONTACTS` or more contacts within
+  `CLICK_SCANNER_SHARED_ADDRESS_SECONDS` (every such click);
+- `behaviour:scanner-network:<vendor>`: from a range a vendor publishes
+  (`tracking/data/scanner_networks.csv`).
+
+Addresses are stored truncated (/24, /48), so the ranges are compared in that form: a range
+narrower than /24 (or /48) is widened to it. Clicks from loopback or private addresses are
+never flagged by behaviour: such an address is a proxy that was not declared with
+`CLICK_TRUSTED_PROXY_COUNT` or internal traffic, and says nothing about who clicked.
+A person who taps later, outside these windows, stays a person. Bots stay bots.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import timedelta
+from functools import lru_cache
+from ipaddress import ip_network
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db.backends.utils import CursorWrapper
+
+SCANNER_NETWORKS_FILE = Path(__file__).resolve().parent.parent / "data" / "scanner_networks.csv"
+
+# Loopback, RFC 1918, IPv6 unique-local and link-local: never a scanner's address as seen here.
+_LOCAL_NETWORKS = [
+    "127.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "::1/128",
+    "fc00::/7",
+    "fe80::/10",
+]
+
+# The batch's own clicks that may still turn out to be scanners.
+_CANDIDATES = """
+    SELECT c.id, c.occurred_at, c.message_id, c.link_id, c.contact_id, c.ip, c.user_agent,
+        c.channel
+    FROM tracking_click AS c
+    JOIN click_incoming AS i ON i.click_id = c.click_id AND i.occurred_at = c.occurred_at
+    WHERE NOT c.is_bot AND NOT c.is_preview AND c.ip IS NOT NULL
+      AND NOT c.ip <<= ANY(%(local)s::inet[])
+"""
+
+_SCANNER_NETWORK_SQL = f"""
+UPDATE tracking_click AS c
+SET is_preview = TRUE, flag_reason = 'behaviour:scanner-network:' || network.vendor
+FROM ({_CANDIDATES}) AS candidate,
+    unnest(%(networks)s::cidr[], %(vendors)s::text[]) AS network(range, vendor)
+WHERE c.id = candidate.id AND c.occurred_at = candidate.occurred_at
+  AND candidate.ip <<= network.range
+"""  # noqa: S608 (constant fragments only)
+
+_SOON_AFTER_SEND_SQL = f"""
+UPDATE tracking_click AS c
+SET is_preview = TRUE, flag_reason = 'behaviour:soon-after-send'
+FROM ({_CANDIDATES}) AS candidate
+JOIN tracking_message AS message ON message.id = candidate.message_id
+WHERE c.id = candidate.id AND c.occurred_at = candidate.occurred_at
+  AND candidate.channel = ANY(%(channels)s)
+  AND candidate.occurred_at > message.sent_at - %(window)s
+  AND candidate.occurred_at < message.sent_at + %(window)s
+  AND NOT c.is_preview
+"""  # noqa: S608 (constant fragments only)
+
+# Every non-bot click of the message within the window counts (a scanner's earlier visits
+# may already be previews); only those that are still people are changed.
+_BURST_SQL = f"""
+WITH candidate AS ({_CANDIDATES}),
+nearby AS (
+    SELECT candidate.id AS candidate_id, other.id, other.occurred_at, other.link_id,
+        other.is_preview
+    FROM candidate
+    JOIN tracking_link AS link ON link.message_id = candidate.message_id
+    JOIN tracking_click AS other ON other.link_id = link.id
+        AND other.occurred_at >= candidate.occurred_at - %(window)s
+        AND other.occurred_at <= candidate.occurred_at + %(window)s
+        AND NOT other.is_bot
+),
+bursting AS (
+    SELECT candidate_id FROM nearby GROUP BY candidate_id
+    HAVING count(DISTINCT link_id) >= %(links)s
+)
+UPDATE tracking_click AS c
+SET is_preview = TRUE, flag_reason = 'behaviour:message-links-burst'
+FROM nearby JOIN bursting USING (candidate_id)
+WHERE c.id = nearby.id AND c.occurred_at = nearby.occurred_at AND NOT c.is_preview
+"""  # noqa: S608 (constant fragments only)
+
+# One range scan of the window around the batch, joined to the batch's (address, agent) pairs.
+_SHARED_ADDRESS_SQL = f"""
+WITH candidate AS ({_CANDIDATES}),
+pairs AS (
+    SELECT ip, user_agent, min(occurred_at) AS first_at, max(occurred_at) AS last_at
+    FROM candidate GROUP BY ip, user_agent
+),
+nearby AS (
+    SELECT other.id, other.occurred_at, other.contact_id, other.ip, other.user_agent
+    FROM tracking_click AS other
+    JOIN pairs ON other.ip = pairs.ip AND other.user_agent = pairs.user_agent
+    WHERE other.occurred_at >= (SELECT min(first_at) FROM pairs) - %(window)s
+      AND other.occurred_at <= (SELECT max(last_at) FROM pairs) + %(window)s
+      AND other.occurred_at >= pairs.first_at - %(window)s
+      AND other.occurred_at <= pairs.last_at + %(window)s
+      AND NOT other.is_bot
+),
+crowded AS (
+    SELECT mine.id, mine.occurred_at
+    FROM nearby AS mine
+    JOIN nearby AS near ON near.ip = mine.ip AND near.user_agent = mine.user_agent
+        AND near.occurred_at >= mine.occurred_at - %(window)s
+        AND near.occurred_at <= mine.occurred_at + %(window)s
+    GROUP BY mine.id, mine.occurred_at
+    HAVING count(DISTINCT near.contact_id) >= %(contacts)s
+)
+UPDATE tracking_click AS c
+SET is_preview = TRUE, flag_reason = 'behaviour:shared-address'
+FROM crowded
+WHERE c.id = crowded.id AND c.occurred_at = crowded.occurred_at
+  AND NOT c.is_bot AND NOT c.is_preview
+"""  # noqa: S608 (constant fragments only)
+
+
+@lru_cache(maxsize=1)
+def scanner_networks() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(ranges, vendors) from the data file, each range widened to the stored truncation."""
+    networks: list[str] = []
+    vendors: list[str] = []
+    with SCANNER_NETWORKS_FILE.open(newline="", encoding="utf-8") as file:
+        for row in csv.DictReader(line for line in file if not line.startswith("#")):
+            network = ip_network(row["network"].strip(), strict=False)
+            widest = 24 if network.version == 4 else 48
+            if network.prefixlen > widest:
+                network = network.supernet(new_prefix=widest)
+            networks.append(str(network))
+            vendors.append(row["vendor"].strip())
+    return tuple(networks), tuple(vendors)
+
+
+def clicks_flag_scanners(*, cursor: CursorWrapper) -> None:
+    """Flag the scanners among the clicks just inserted from `click_incoming`."""
+    networks, vendors = scanner_networks()
+    if networks:
+        _execute(cursor, _SCANNER_NETWORK_SQL, networks=list(networks), vendors=list(vendors))
+    after_send = settings.CLICK_SCANNER_AFTER_SEND_SECONDS
+    if after_send > 0 and settings.CLICK_SCANNER_AFTER_SEND_CHANNELS:
+        _execute(
+            cursor,
+            _SOON_AFTER_SEND_SQL,
+            window=timedelta(seconds=after_send),
+            channels=list(settings.CLICK_SCANNER_AFTER_SEND_CHANNELS),
+        )
+    if settings.CLICK_SCANNER_BURST_LINKS > 1:
+        _execute(
+            cursor,
+            _BURST_SQL,
+            window=timedelta(seconds=settings.CLICK_SCANNER_BURST_SECONDS),
+            links=settings.CLICK_SCANNER_BURST_LINKS,
+        )
+    if settings.CLICK_SCANNER_SHARED_ADDRESS_CONTACTS > 1:
+        _execute(
+            cursor,
+            _SHARED_ADDRESS_SQL,
+            window=timedelta(seconds=settings.CLICK_SCANNER_SHARED_ADDRESS_SECONDS),
+            contacts=settings.CLICK_SCANNER_SHARED_ADDRESS_CONTACTS,
+        )
+
+
+def _execute(cursor: CursorWrapper, sql: str, **params: Any) -> None:
+    params["local"] = _LOCAL_NETWORKS
+    cursor.execute(sql, params)
