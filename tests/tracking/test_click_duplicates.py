@@ -110,3 +110,31 @@ def test_a_preview_fetch_does_not_make_the_persons_click_a_duplicate(client, spo
     first, second = Click.objects.filter(link=link).order_by("occurred_at")
     assert (first.is_preview, first.is_duplicate) == (True, False)
     assert (second.is_preview, second.is_duplicate) == (False, False)
+
+
+@pytest.mark.django_db
+def test_clicks_without_an_address_are_duplicates_of_each_other_across_imports(api_client):
+    # given: imported history knows no address; one click already stored
+    link = make_link()
+    item = {"code": link.code, "user_agent": PHONE, "ip": None}
+    first = api_client.post(
+        "/api/v1/clicks/import/", [{**item, "occurred_at": START.isoformat()}], format="json"
+    )
+
+    # when: the same agent again 10 minutes later, and once from an address
+    later = (START + timedelta(minutes=10)).isoformat()
+    second = api_client.post(
+        "/api/v1/clicks/import/",
+        [{**item, "occurred_at": later}, {**item, "ip": "198.51.100.20", "occurred_at": later}],
+        format="json",
+    )
+
+    # then
+    assert (first.status_code, second.status_code) == (201, 201)
+    flags = dict(Click.objects.filter(link=link).values_list("click_id", "is_duplicate"))
+    no_address_again, with_address = second.json()["click_ids"]
+    assert flags == {
+        first.json()["click_ids"][0]: False,
+        no_address_again: True,
+        with_address: False,
+    }
