@@ -2,7 +2,7 @@ import pytest
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 
-from tests.factories import CampaignFactory, CreativeFactory
+from tests.factories import CampaignFactory, CreativeFactory, LinkFactory
 from tracking.models import Campaign, Creative
 
 
@@ -242,3 +242,25 @@ def test_patching_an_unknown_catalog_id_is_404(api_client, kind):
 
     # then
     assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_patched_slug_is_in_the_next_redirect_of_this_process(api_client, client, spool_dir):
+    # given: a link this process has already redirected (and cached)
+    link = LinkFactory.create(
+        message__offer__destination_url="https://offer.example.com/?c={campaign}&cr={creative}"
+    )
+    before = client.get(f"/{link.code}")["Location"]
+
+    # when
+    api_client.patch(
+        f"/api/v1/campaigns/{link.message.campaign_id}/", {"slug": "new-campaign"}, format="json"
+    )
+    api_client.patch(
+        f"/api/v1/creatives/{link.message.creative_id}/", {"slug": "new-creative"}, format="json"
+    )
+
+    # then
+    after = client.get(f"/{link.code}")["Location"]
+    assert "c=new-campaign" not in before
+    assert after == "https://offer.example.com/?c=new-campaign&cr=new-creative"

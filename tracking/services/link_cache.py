@@ -68,6 +68,9 @@ def link_cache_generation() -> str | None:
 
 def link_cache_invalidate() -> None:
     """Call inside the transaction that changed an offer or a link."""
+    # This process forgets at once too: its own next request (same connection, or after the
+    # commit) reads the change without waiting for the commit hook or the next check.
+    link_cache_clear()
 
     def bump() -> None:
         # When Redis is down, other processes pick the change up within
