@@ -10,9 +10,6 @@ how long probe clicks took to become visible in the table.
 from __future__ import annotations
 
 import http.client
-import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -23,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import psutil
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness.processes import ManagedProcess
 
 
 def postgres_cpu_seconds() -> float:
@@ -56,26 +53,18 @@ class Drainer:
     """`manage.py drain_clicks` over one spool directory, until stopped."""
 
     def __init__(self, env: dict[str, str], spool: Path) -> None:
-        self.process = subprocess.Popen(
+        self.managed = ManagedProcess(
             [sys.executable, "manage.py", "drain_clicks", "--spool-dir", str(spool)],
-            cwd=ROOT,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+            name="bench-drainer",
+        ).start()
 
     def cpu_seconds(self) -> float:
-        return process_cpu_seconds(self.process.pid)
+        process = self.managed.process
+        return process_cpu_seconds(process.pid) if process is not None else 0.0
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
+        self.managed.stop()
 
 
 def stored_clicks(database_url: str, link_id: int) -> int:

@@ -3,7 +3,6 @@ both are started from pip packages, answer, and are gone after `stop`."""
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,6 +14,8 @@ import psutil
 import psycopg
 import pytest
 import redis
+
+from harness.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,12 +38,6 @@ def _environment_without_servers() -> dict[str, str]:
         for name, value in os.environ.items()
         if name not in ("DATABASE_URL", "REDIS_URL")
     }
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _gone(pid: int, timeout: float = 15) -> bool:
@@ -110,7 +105,7 @@ def test_embedded_postgres_and_redis_start_answer_and_stop(state_dir):
 def test_a_url_pointing_at_nothing_fails_with_a_message_naming_it(state_dir, variable, url):
     # given
     env = _environment_without_servers()
-    env[variable] = url.format(port=_closed_port())
+    env[variable] = url.format(port=free_port())
 
     # when
     result = _devservices("ensure", "--state-dir", str(state_dir), env=env)

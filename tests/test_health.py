@@ -1,8 +1,8 @@
-import socket
-
 import pytest
 from django.db import connections
 from django.test import override_settings
+
+from harness.processes import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -40,12 +40,6 @@ def test_healthz_answers_503_when_redis_is_down(client):
     assert response.json()["database"]["ok"] is True
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_healthz_answers_503_when_the_database_is_down(client):
     # given: this process's connection pointed at a port where nothing listens
@@ -53,7 +47,7 @@ def test_healthz_answers_503_when_the_database_is_down(client):
     database = connections["default"]
     saved = dict(database.settings_dict)
     database.close()
-    database.settings_dict.update(HOST="127.0.0.1", PORT=str(_closed_port()))
+    database.settings_dict.update(HOST="127.0.0.1", PORT=str(free_port()))
     try:
         # when
         response = client.get("/healthz")
