@@ -156,15 +156,70 @@ class Postback(models.Model):
     # When a task for this row was last put on the queue; the sweeper waits a
     # while after this before it enqueues the row again.
     last_enqueued_at = models.DateTimeField(null=True, blank=True)
+    # A row of a CSV import (1-based data row): stored once however often the import runs.
+    conversion_import = models.ForeignKey(
+        "ConversionImport",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="postbacks",
+    )
+    import_row = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["status", "received_at"], name="postback_status_received"),
             models.Index(fields=["network", "received_at"], name="postback_network_received"),
         ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversion_import", "import_row"],
+                condition=Q(conversion_import__isnull=False),
+                name="postback_unique_import_row",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Postback #{self.pk} ({self.status})"
+
+
+class ConversionImport(models.Model):
+    """A CSV of conversions, one a row, each stored and processed as the network's postback.
+
+    The file is kept as uploaded; every row also becomes a stored postback.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    network = models.ForeignKey(Network, on_delete=models.PROTECT, related_name="imports")
+    file_name = models.CharField(max_length=255, blank=True)
+    body = models.TextField(help_text="The CSV as uploaded (UTF-8)")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    rows = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    accepted = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    # [{"row": <1-based data row>, "error": "..."}], the first ERRORS_KEPT of them.
+    errors = models.JSONField(default=list, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"], name="import_status_created")]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} ({self.status})"
 
 
 class Conversion(models.Model):

@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 
-from attribution.models import Conversion, Network, Offer, Postback
+from attribution.models import Conversion, ConversionImport, Network, Offer, Postback
 from attribution.services.parsing import clean_text
 
 
@@ -67,3 +67,13 @@ def postback_backlog_get() -> tuple[int, float | None]:
     oldest = waiting["oldest"]
     age = (timezone.now() - oldest).total_seconds() if oldest is not None else None
     return int(waiting["count"]), age
+
+
+def conversion_import_status(*, conversion_import: ConversionImport) -> str:
+    """`done` only once every row is stored and the workers decided every accepted one."""
+    if conversion_import.status != ConversionImport.Status.DONE:
+        return conversion_import.status
+    waiting = Postback.objects.filter(
+        conversion_import=conversion_import, status=Postback.Status.RECEIVED
+    ).exists()
+    return ConversionImport.Status.RUNNING if waiting else ConversionImport.Status.DONE

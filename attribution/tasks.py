@@ -10,6 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from attribution.services.imports import conversion_import_run
 from attribution.services.processing import postback_process
 from attribution.services.recovery import postback_sweep
 
@@ -66,3 +67,20 @@ def sweep_postbacks() -> dict[str, int]:
             "postback sweep: %s enqueued again, %s given up", outcome.enqueued, outcome.given_up
         )
     return {"enqueued": outcome.enqueued, "given_up": outcome.given_up}
+
+
+@shared_task(
+    name="attribution.run_conversion_import",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=RECOVERABLE,
+    retry_backoff=5,
+    max_retries=5,
+    soft_time_limit=1700,
+    time_limit=1800,
+)
+def run_conversion_import(import_id: int) -> dict[str, int]:
+    conversion_import = conversion_import_run(import_id=import_id)
+    if conversion_import is None:
+        return {}
+    return {"accepted": conversion_import.accepted, "rejected": conversion_import.rejected}

@@ -149,6 +149,9 @@ LINK_CODE_LENGTH = env.int("LINK_CODE_LENGTH", default=8)
 CLICK_DUPLICATE_WINDOW = timedelta(seconds=env.int("CLICK_DUPLICATE_WINDOW_SECONDS", default=3600))
 MESSAGES_BULK_MAX = env.int("MESSAGES_BULK_MAX", default=10_000)
 CLICKS_IMPORT_MAX = env.int("CLICKS_IMPORT_MAX", default=10_000)
+# A CSV of conversions (API and admin): its size and rows.
+CONVERSION_IMPORT_MAX_BYTES = env.int("CONVERSION_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+CONVERSION_IMPORT_MAX_ROWS = env.int("CONVERSION_IMPORT_MAX_ROWS", default=200_000)
 # Where the redirect appends clicks before a drainer moves them into PostgreSQL.
 CLICK_SPOOL_DIR = env.path("CLICK_SPOOL_DIR", default=BASE_DIR / ".run" / "click-spool")
 # A web process starts a new spool file after this many bytes.
