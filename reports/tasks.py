@@ -1,9 +1,12 @@
 """Beat tasks that keep the daily rollups fresh, and the admin's range recompute."""
 
 import logging
+from datetime import date
 
 from celery import shared_task
 
+from reports.reclassify import TASK_NAME as CLICKS_RECLASSIFY
+from reports.reclassify import clicks_reclassify_range
 from reports.retention import clicks_retention_apply
 from reports.services import rollup_job_run, rollup_recompute_touched, rollup_recompute_trailing
 from reports.whatif import comparison_run, reattribution_run
@@ -49,3 +52,18 @@ def reattribution_run_task(reattribution_id: int) -> None:
 def drop_old_clicks() -> list[str]:
     """Daily: raw clicks past CLICK_RETENTION_MONTHS, whole months, once their days are final."""
     return clicks_retention_apply()
+
+
+@shared_task(name=CLICKS_RECLASSIFY, time_limit=3000, soft_time_limit=2900)
+def clicks_reclassify(start: str, end: str, requested_by_id: int | None = None) -> dict[str, int]:
+    """Clicks of a date range classified again; their conversions and rollups follow."""
+    outcome = clicks_reclassify_range(
+        start=date.fromisoformat(start),
+        end=date.fromisoformat(end),
+        requested_by_id=requested_by_id,
+    )
+    return {
+        "checked": outcome.checked,
+        "changed": outcome.changed,
+        "conversions_changed": outcome.conversions_changed,
+    }
