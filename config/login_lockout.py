@@ -9,11 +9,31 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from axes.backends import AxesStandaloneBackend
 from axes.handlers.cache import AxesCacheHandler
 from axes.helpers import get_client_cache_keys, get_cool_off
 from django.http import HttpRequest
 
 LAST_FAILURE_SUFFIX = ":last-failure"
+
+
+class LoginLockoutBackend(AxesStandaloneBackend):
+    """Axes' backend for logins that come with a request, as every login form's does.
+
+    Without a request (Django's test client's `login()`, a shell) there is no address to
+    lock out: axes would raise, so this stands aside and the next backend decides.
+    """
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if request is None:
+            return None
+        return super().authenticate(request, username, password, **kwargs)
 
 
 class LoginLockoutCacheHandler(AxesCacheHandler):

@@ -60,7 +60,7 @@ HOT_PATH_MIDDLEWARE = [
 
 # Axes first: it refuses a locked-out username+address before any password is checked.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "config.login_lockout.LoginLockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Admin login brute force (config/login_lockout.py): 10 failures for one username from one

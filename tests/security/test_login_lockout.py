@@ -146,3 +146,16 @@ def test_an_operator_can_lift_a_lockout_early(staff_user):
 
     # then
     assert log_in("operator", PASSWORD, ATTACKER) == 302
+
+
+@pytest.mark.django_db
+def test_a_login_without_a_request_still_works(staff_user):
+    # given: Django's test client logs in without a request, as a shell would
+    browser = Client()
+
+    # when
+    logged_in = browser.login(username="operator", password=PASSWORD)
+
+    # then
+    assert logged_in
+    assert browser.get("/admin/").status_code == 200
