@@ -34,10 +34,15 @@ from attribution.attribution_models import (
     REASON_NO_CLICK_ID,
     REASON_OFFER_MISMATCH,
     REASON_UNKNOWN_CLICK,
+    REASON_UNKNOWN_OFFER,
+    VIEW_THROUGH_REASONS,
     CandidateClick,
+    CandidateSend,
     Decision,
     OfferWindows,
     attribution_decide,
+    attribution_decide_person,
+    view_through_decide,
 )
 from attribution.models import AttributionType, Conversion, ConversionStatus, CreditChange, Offer
 
@@ -94,6 +99,8 @@ class StoredConversion:
     payout: Decimal
     stored_reason: str
     has_click_id: bool
+    # Names a person and an offer, not a click (its contact and offer are stored on it).
+    by_person: bool
     named: CandidateClick | None
     contact_id: int | None
     offer_id: int | None
@@ -134,6 +141,12 @@ class _ContactHistory:
     # (occurred_at in microseconds, click pk, channel, message pk)
     rows: list[tuple[int, int, str, int]] = field(default_factory=list)
     by_channel: dict[str, list[tuple[int, int, str, int]]] = field(default_factory=dict)
+    # The contact's first human click on the offer ever (only looked up for conversions
+    # that name a person: "no click" and "outside the window" differ by it).
+    first_click_us: int | None = None
+
+    def clicked_at_or_before(self, moment_us: int) -> bool:
+        return self.first_click_us is not None and self.first_click_us <= moment_us
 
     def index(self) -> None:
         self.rows.sort()
@@ -171,6 +184,9 @@ _STORED_SQL = f"""
 SELECT v.id, v.network_id, {_MICROSECONDS.format(column="v.occurred_at")},
        {_MICROSECONDS.format(column="v.received_at")}, v.status, v.payout, v.reason,
        v.click_id <> '' AS has_click_id,
+       v.click_id = '' AND (v.offer_id IS NOT NULL OR v.person_key <> ''
+                            OR v.reason IN ('unknown_person', 'unknown_offer')) AS by_person,
+       v.contact_id, v.offer_id,
        c.id, {_MICROSECONDS.format(column="c.occurred_at")}, c.channel, c.is_bot, c.is_preview,
        c.contact_id, c.offer_id, o.network_id
 FROM attribution_conversion v
@@ -201,6 +217,9 @@ def _stored(rows: Iterable[tuple[Any, ...]]) -> list[StoredConversion]:
         payout,
         reason,
         has_click_id,
+        by_person,
+        stored_contact_id,
+        stored_offer_id,
         click_pk,
         click_at,
         channel,
@@ -232,9 +251,10 @@ def _stored(rows: Iterable[tuple[Any, ...]]) -> list[StoredConversion]:
                 payout=payout,
                 stored_reason=reason,
                 has_click_id=has_click_id,
+                by_person=by_person,
                 named=named,
-                contact_id=contact_id,
-                offer_id=offer_id,
+                contact_id=stored_contact_id if by_person else contact_id,
+                offer_id=stored_offer_id if by_person else offer_id,
                 offer_network_id=offer_network_id,
             )
         )
@@ -309,6 +329,7 @@ def conversions_credit(
     if not needing:
         return credits
     histories = _histories(needing, settings_by_offer)
+    _first_clicks_attach(histories, [c for c in needing if c.by_person])
     messages_sent = _view_through_messages(needing, settings_by_offer)
     for conversion in needing:
         assert conversion.offer_id is not None and conversion.contact_id is not None  # noqa: S101
@@ -323,14 +344,26 @@ def conversions_credit(
                 latest=conversion.occurred_us,
             )
             row_of.update((row[1], row) for row in rows)
-            decision = attribution_decide(
-                model=credit_settings.attribution_model,
-                named_click=conversion.named,
-                clicks=[_candidate(row, known) for row in rows],
-                windows=windows,
-                occurred_at=conversion.occurred_at,
-                received_at=conversion.received_at,
-            )
+            clicks = [_candidate(row, known) for row in rows]
+            if conversion.by_person:
+                decision = attribution_decide_person(
+                    model=credit_settings.attribution_model,
+                    clicks=clicks,
+                    windows=windows,
+                    occurred_at=conversion.occurred_at,
+                    received_at=conversion.received_at,
+                    clicked_before=bool(rows)
+                    or history.clicked_at_or_before(conversion.occurred_us),
+                )
+            else:
+                decision = attribution_decide(
+                    model=credit_settings.attribution_model,
+                    named_click=conversion.named,
+                    clicks=clicks,
+                    windows=windows,
+                    occurred_at=conversion.occurred_at,
+                    received_at=conversion.received_at,
+                )
             if decision.click_id is not None:
                 chosen = row_of[decision.click_id]
                 per_configuration.append(
@@ -370,6 +403,12 @@ def _candidate(row: tuple[int, int, str, int], known: dict[int, CandidateClick])
 
 def _early_decision(conversion: StoredConversion) -> Decision | None:
     """A decision that needs no candidate, exactly as the live worker takes it first."""
+    if conversion.by_person:
+        if conversion.contact_id is None or conversion.offer_id is None:
+            # The person or the offer was not known (the stored reason says which); only a
+            # hash of the identifiers is kept, so they cannot be looked up again here.
+            return Decision(None, conversion.stored_reason)
+        return None
     if not conversion.has_click_id:
         return Decision(None, REASON_NO_CLICK_ID)
     if conversion.stored_reason == REASON_OFFER_MISMATCH or (
@@ -443,6 +482,31 @@ def _columns(spans: dict[tuple[int, int], list[int]]) -> list[list[int]]:
     ]
 
 
+def _first_clicks_attach(
+    histories: dict[tuple[int, int], _ContactHistory], conversions: Sequence[StoredConversion]
+) -> None:
+    pairs = {(c.contact_id, c.offer_id) for c in conversions}
+    if not pairs:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT wanted.contact, wanted.offer, first_click.at
+            FROM unnest(%s::bigint[], %s::bigint[]) AS wanted(contact, offer)
+            CROSS JOIN LATERAL (
+                SELECT {_MICROSECONDS.format(column="c.occurred_at")} AS at
+                FROM tracking_click c
+                WHERE c.contact_id = wanted.contact AND c.offer_id = wanted.offer
+                  AND NOT c.is_bot AND NOT c.is_preview
+                ORDER BY c.occurred_at LIMIT 1
+            ) AS first_click
+            """,  # noqa: S608 (a constant expression only)
+            [[contact for contact, _ in pairs], [offer for _, offer in pairs]],
+        )
+        for contact_id, offer_id, first_us in cursor.fetchall():
+            histories[(contact_id, offer_id)].first_click_us = first_us
+
+
 def _view_through_messages(
     conversions: Sequence[StoredConversion], settings_by_offer: dict[int, list[CreditSettings]]
 ) -> dict[tuple[int, int], list[tuple[int, int]]]:
@@ -491,21 +555,30 @@ def _view_through(
     hours: int,
     sent: list[tuple[int, int]],
 ) -> Credit:
-    """No click-through candidate: the latest message sent within `hours` before, if any."""
-    if hours <= 0 or not sent:
+    """No click-through credit: the latest send within `hours` before T, as the live
+    worker credits it (`view_through_decide`, after the same refusals only)."""
+    if hours <= 0 or not sent or decision.reason not in VIEW_THROUGH_REASONS:
         return Credit(decision)
     earliest = conversion.occurred_us - hours * HOUR_US
     first, last = _span(sent, earliest, conversion.occurred_us)
-    if first >= last:
+    send = view_through_decide(
+        sends=[
+            CandidateSend(message_id=message_id, sent_at=_moment(sent_at))
+            for sent_at, message_id in sent[first:last]
+        ],
+        view_window_hours=hours,
+        occurred_at=conversion.occurred_at,
+    )
+    if send is None:
         return Credit(decision)
-    sent_at, message_id = sent[last - 1]
+    message_id, sent_at = send.message_id, send.sent_at
     return Credit(
         Decision(None, ""),
         VIEW_THROUGH,
         message_id=message_id,
         contact_id=conversion.contact_id,
         offer_id=conversion.offer_id,
-        at=_moment(sent_at),
+        at=sent_at,
     )
 
 
@@ -556,11 +629,8 @@ def conversions_redecide(
         after_by_pk = {
             conversion.pk: _credit_columns(
                 credits[conversion.pk][0],
-                # As the live worker stores it: the model of the named click's offer.
-                model=models_by_offer.get(conversion.offer_id or 0, "")
-                if credits[conversion.pk][0].decision.reason
-                not in (REASON_OFFER_MISMATCH, REASON_NO_CLICK_ID)
-                else "",
+                model=_stored_model(conversion, credits[conversion.pk][0], models_by_offer),
+                keeps_person=conversion.by_person,
             )
             for conversion in stored
         }
@@ -608,7 +678,21 @@ def conversions_redecide(
     return RedecideOutcome(decided=len(stored), changed=len(changes), days=sorted(days))
 
 
-def _credit_columns(credit: Credit, *, model: str) -> dict[str, Any]:
+def _stored_model(
+    conversion: StoredConversion, credit: Credit, models_by_offer: dict[int, str]
+) -> str:
+    """The model the live worker writes on the row: its offer's, once it knows the offer."""
+    if credit.decision.reason in (REASON_OFFER_MISMATCH, REASON_NO_CLICK_ID, REASON_UNKNOWN_OFFER):
+        return ""
+    if conversion.by_person or conversion.named is not None:
+        return models_by_offer.get(conversion.offer_id or 0, "")
+    return ""
+
+
+def _credit_columns(credit: Credit, *, model: str, keeps_person: bool) -> dict[str, Any]:
+    # Unattributed, a conversion naming a person keeps that person and offer; one naming a
+    # click keeps nothing (its click's row says who it was), as the live worker stores them.
+    kept = credit.attributed or keeps_person
     return {
         "attributed": credit.attributed,
         "reason": credit.decision.reason,
@@ -618,8 +702,8 @@ def _credit_columns(credit: Credit, *, model: str) -> dict[str, Any]:
         "message_id": credit.message_id,
         "creative_id": None,
         "campaign_id": None,
-        "offer_id": credit.offer_id if credit.attributed else None,
-        "contact_id": credit.contact_id if credit.attributed else None,
+        "offer_id": credit.offer_id if kept else None,
+        "contact_id": credit.contact_id if kept else None,
     }
 
 
