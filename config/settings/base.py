@@ -226,8 +226,6 @@ SPECTACULAR_SETTINGS = {
     # Separate request and response components, so a generated client does not ask for
     # read-only fields (`id`, `created_at`) when creating.
     "COMPONENT_SPLIT_REQUEST": True,
-    # Choice sets shared by several "status" fields get one name of their own each.
-    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "reports.models.JobStatus"},
     # Every operation lists its error answers (401, 403, 413, ...): see config/openapi.py.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
