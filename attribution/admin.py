@@ -359,3 +359,7 @@ class PostbackAdmin(admin.ModelAdmin):
             f"conversion(s) decided again, {outcome.credit_changed} now credited elsewhere.",
             messages.SUCCESS,
         )
+
+
+# Registered with the rest of the app's admin.
+from attribution import admin_imports  # noqa: E402, F401

@@ -17,6 +17,7 @@ import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -118,6 +119,29 @@ def import_rows(*, text: str) -> Iterator[ImportRow]:
         )
 
 
+def conversion_import_check(*, network: Network, data: bytes) -> tuple[str, int]:
+    """The text and the number of data rows of an upload, or ImportRefused saying why."""
+    limit = settings.CONVERSION_IMPORT_MAX_BYTES
+    if len(data) > limit:
+        raise ImportRefused(f"The file is larger than {limit} bytes (CONVERSION_IMPORT_MAX_BYTES).")
+    text = _text(data)
+    header, _ = _rows(text)
+    if not known_columns(network).intersection(header):
+        raise ImportRefused(
+            "The header row names no postback field (e.g. click_id, conversion_id, payout, "
+            "email, offer_id)."
+        )
+    rows = sum(1 for _ in import_rows(text=text))
+    if rows == 0:
+        raise ImportRefused("The file has a header row but no conversions.")
+    if rows > settings.CONVERSION_IMPORT_MAX_ROWS:
+        raise ImportRefused(
+            f"The file has {rows} rows; at most {settings.CONVERSION_IMPORT_MAX_ROWS} "
+            "(CONVERSION_IMPORT_MAX_ROWS)."
+        )
+    return text, rows
+
+
 def conversion_import_create(
     *,
     network_slug: str,
@@ -126,34 +150,13 @@ def conversion_import_create(
     requested_by_id: int | None = None,
 ) -> ConversionImport:
     """Check and store an upload, and queue its run; ImportRefused stores nothing."""
-    limit = settings.CONVERSION_IMPORT_MAX_BYTES
-    if len(data) > limit:
-        raise ImportRefused(f"The file is larger than {limit} bytes (CONVERSION_IMPORT_MAX_BYTES).")
     network = Network.objects.filter(slug=network_slug).first() if network_slug else None
     if network is None:
         raise ImportRefused(
             f"No network with slug {network_slug[:64]!r}." if network_slug else "Name the network.",
             field="network",
         )
-    text = _text(data)
-    header, _ = _rows(text)
-    known = known_columns(network)
-    if not known.intersection(header):
-        raise ImportRefused(
-            "The header row names no postback field (e.g. click_id, conversion_id, payout, "
-            "email, offer_id)."
-        )
-    try:
-        rows = sum(1 for _ in import_rows(text=text))
-    except csv.Error as error:
-        raise ImportRefused(f"The file is not CSV: {error}.") from error
-    if rows == 0:
-        raise ImportRefused("The file has a header row but no conversions.")
-    if rows > settings.CONVERSION_IMPORT_MAX_ROWS:
-        raise ImportRefused(
-            f"The file has {rows} rows; at most {settings.CONVERSION_IMPORT_MAX_ROWS} "
-            "(CONVERSION_IMPORT_MAX_ROWS)."
-        )
+    text, rows = conversion_import_check(network=network, data=data)
     with transaction.atomic():
         conversion_import = ConversionImport.objects.create(
             network=network,
@@ -165,6 +168,26 @@ def conversion_import_create(
         task_enqueue_on_commit(name=RUN_TASK, args=[conversion_import.pk])
     logger.info("conversion import %s queued: %s rows", conversion_import.pk, rows)
     return conversion_import
+
+
+def conversion_import_preview(*, network: Network, text: str, limit: int = 5) -> dict[str, Any]:
+    """What each column maps to (a postback field, or nothing) and the first rows."""
+    header, _ = _rows(text)
+    fields_by_name: dict[str, str] = {}
+    for field in STANDARD_ALIASES:
+        if field == TOKEN:
+            continue
+        for name in aliases_for(field, network.parameter_aliases or {}):
+            fields_by_name.setdefault(name, field)
+    rows = []
+    for row in import_rows(text=text):
+        rows.append([row.fields.get(name, "") for name in header])
+        if len(rows) >= limit:
+            break
+    return {
+        "columns": [(name, fields_by_name.get(name, "(ignored)")) for name in header],
+        "rows": rows,
+    }
 
 
 def conversion_import_run(*, import_id: int) -> ConversionImport | None:

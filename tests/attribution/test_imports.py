@@ -197,3 +197,45 @@ def test_an_import_runs_on_a_real_worker_to_the_end(worker, api_client):
     assert (answer["rows"], answer["accepted"], answer["rejected"]) == (51, 50, 1)
     assert answer["errors"] == [{"row": 51, "error": answer["errors"][0]["error"]}]
     assert Conversion.objects.filter(network=network, attributed=True).count() == 50
+
+
+@pytest.mark.django_db
+def test_an_operator_imports_from_the_admin_and_sees_the_job(admin_client_logged_in):
+    # given
+    network = NetworkFactory.create()
+    csv_file = SimpleUploadedFile(
+        "orders.csv", b"click_id,order_id,amount\nc-1,O-1,3\nc-2,O-2,-1\n", "text/csv"
+    )
+    # when
+    response = admin_client_logged_in.post(
+        "/admin/attribution/conversionimport/add/", {"network": network.pk, "file": csv_file}
+    )
+    # then
+    assert response.status_code == 302, response.content[:2000]
+    conversion_import = ConversionImport.objects.get()
+    assert (conversion_import.rows, conversion_import.status) == (2, "queued")
+    conversion_import_run(import_id=conversion_import.pk)
+    page = admin_client_logged_in.get(
+        f"/admin/attribution/conversionimport/{conversion_import.pk}/change/"
+    )
+    assert page.status_code == 200
+    assert b"2 of 2" in page.content
+    assert b"payout" in page.content  # the amount column maps onto the payout field
+    errors = admin_client_logged_in.get(
+        f"/admin/attribution/conversionimport/{conversion_import.pk}/errors.csv"
+    )
+    assert errors.content.decode().splitlines()[1].startswith("2,amount")
+    assert admin_client_logged_in.get("/admin/attribution/conversionimport/").status_code == 200
+    assert admin_client_logged_in.get("/admin/attribution/conversionimport/add/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_a_file_that_is_not_a_csv_of_conversions(admin_client_logged_in):
+    network = NetworkFactory.create()
+    response = admin_client_logged_in.post(
+        "/admin/attribution/conversionimport/add/",
+        {"network": network.pk, "file": SimpleUploadedFile("x.csv", b"a,b\n1,2\n", "text/csv")},
+    )
+    assert response.status_code == 200
+    assert b"names no postback field" in response.content
+    assert ConversionImport.objects.count() == 0
