@@ -21,8 +21,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from celery import current_app
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from attribution.models import Offer
@@ -36,6 +35,7 @@ from attribution.services.recredit import (
     conversions_stored,
     offer_credit_settings,
 )
+from config.enqueue import task_enqueue_on_commit
 from reports.models import Comparison, ComparisonMove, Dimension, JobStatus, Reattribution
 from reports.selectors import MAX_RANGE_DAYS, report_key_names
 from reports.services import rollup_recompute_day
@@ -98,9 +98,7 @@ def comparison_create(
         configurations=cleaned,
         requested_by_id=requested_by_id,
     )
-    transaction.on_commit(
-        lambda: current_app.send_task("reports.comparison_run", args=[comparison.pk])
-    )
+    task_enqueue_on_commit(name="reports.comparison_run", args=[comparison.pk])
     return comparison
 
 
@@ -340,7 +338,7 @@ def reattribution_create(
         offer=offer,
         requested_by_id=requested_by_id,
     )
-    transaction.on_commit(lambda: current_app.send_task("reports.reattribution_run", args=[job.pk]))
+    task_enqueue_on_commit(name="reports.reattribution_run", args=[job.pk])
     return job
 
 
