@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -29,7 +30,7 @@ from django.utils import timezone
 
 from attribution.models import Network, Offer
 from reports.models import DailyRollup, DailyTotal, Dimension, RollupWatermark
-from tracking.models import Campaign, Creative, Message
+from tracking.models import Campaign, Creative, Message, message_name
 
 COUNTS = (
     "sends",
@@ -308,20 +309,19 @@ def report_key_name(*, dimension: str, key: int) -> str:
 def report_key_names(*, dimension: str, keys: Sequence[int]) -> dict[int, str]:
     """The display name of each key of a dimension (message, offer, ...), in one query."""
     model = DIMENSION_MODELS[dimension]
+    if model is Message:
+        # A report can name 100,000 messages: one array parameter (an IN list of that many
+        # parameters costs seconds to bind), and no model instances.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, channel FROM tracking_message WHERE id = ANY(%s)", [list(set(keys))]
+            )
+            named = {pk: message_name(pk=pk, channel=channel) for pk, channel in cursor.fetchall()}
+        return {key: named.get(key, f"#{key} (deleted)") for key in keys}
     objects: QuerySet[Any] = model._default_manager.all()
     if model is Creative:
         objects = objects.select_related("campaign")
-    if model is Message:
-        # A report can name 100,000 messages: one array parameter (an IN list of that many
-        # parameters costs seconds to bind), and only the two columns a name needs.
-        found = {
-            message.pk: message
-            for message in Message.objects.raw(
-                "SELECT id, channel FROM tracking_message WHERE id = ANY(%s)", [list(set(keys))]
-            )
-        }
-    else:
-        found = objects.in_bulk(set(keys))
+    found = objects.in_bulk(set(keys))
     return {key: str(found[key]) if key in found else f"#{key} (deleted)" for key in keys}
 
 

@@ -177,6 +177,11 @@ class Creative(models.Model):
         return f"{self.campaign.slug}/{self.slug}"
 
 
+def message_name(*, pk: int | None, channel: str) -> str:
+    """How a message is named everywhere (reports name thousands without loading rows)."""
+    return f"Message #{pk} ({channel})"
+
+
 class Message(models.Model):
     """One send of one creative to one contact on one channel, for one offer."""
 
@@ -202,7 +207,7 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Message #{self.pk} ({self.channel})"
+        return message_name(pk=self.pk, channel=self.channel)
 
 
 class Link(models.Model):

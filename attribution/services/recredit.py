@@ -128,9 +128,9 @@ class Credit:
     def why(self) -> str:
         """In a few words, for an operator reading a drill-down."""
         if self.attribution_type == VIEW_THROUGH and self.at is not None:
-            return f"view-through: message sent {self.at:%Y-%m-%d %H:%M} UTC"
+            return f"view-through: message sent {self.at.isoformat(' ', 'minutes')[:16]} UTC"
         if self.at is not None:
-            return f"{self.channel} click at {self.at:%Y-%m-%d %H:%M} UTC"
+            return f"{self.channel} click at {self.at.isoformat(' ', 'minutes')[:16]} UTC"
         return f"unattributed: {self.decision.reason or 'no candidate'}"
 
 
@@ -463,7 +463,7 @@ def _histories(
             """,  # noqa: S608 (a constant expression only)
             _columns(spans),
         )
-        for contact_id, offer_id, occurred_at, click_pk, channel, message_id in cursor:
+        for contact_id, offer_id, occurred_at, click_pk, channel, message_id in cursor.fetchall():
             histories[(contact_id, offer_id)].rows.append(
                 (occurred_at, click_pk, channel, message_id)
             )
