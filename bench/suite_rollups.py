@@ -353,10 +353,10 @@ def _child() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO reports_dailyrollup (day, dimension, key, sends, clicks, unique_clicks, "
-            "bot_clicks, conversions, rejected_conversions, reversed_conversions, revenue, "
-            "reversed_revenue, computed_at) "
+            "bot_clicks, preview_clicks, conversions, rejected_conversions, "
+            "reversed_conversions, revenue, reversed_revenue, computed_at) "
             "SELECT day - n, dimension, key, sends, clicks, unique_clicks, bot_clicks, "
-            "conversions, rejected_conversions, reversed_conversions, revenue, "
+            "preview_clicks, conversions, rejected_conversions, reversed_conversions, revenue, "
             "reversed_revenue, computed_at "
             "FROM reports_dailyrollup CROSS JOIN generate_series(1, %s) AS n WHERE day = %s",
             [REPORT_DAYS - 1, DAY],
@@ -364,10 +364,10 @@ def _child() -> None:
         # The copied days' totals, as rollup_recompute_day writes them for its day.
         cursor.execute(
             "INSERT INTO reports_dailytotal (day, dimension, keys, sends, clicks, unique_clicks,"
-            " bot_clicks, conversions, rejected_conversions, reversed_conversions, revenue,"
-            " reversed_revenue) "
+            " bot_clicks, preview_clicks, conversions, rejected_conversions,"
+            " reversed_conversions, revenue, reversed_revenue) "
             "SELECT day, dimension, count(*), sum(sends), sum(clicks), sum(unique_clicks),"
-            " sum(bot_clicks), sum(conversions), sum(rejected_conversions),"
+            " sum(bot_clicks), sum(preview_clicks), sum(conversions), sum(rejected_conversions),"
             " sum(reversed_conversions), sum(revenue), sum(reversed_revenue) "
             "FROM reports_dailyrollup WHERE day < %s GROUP BY day, dimension",
             [DAY],

@@ -80,6 +80,7 @@ class DailyRollupAdmin(admin.ModelAdmin):
         "clicks",
         "unique_clicks",
         "bot_clicks",
+        "preview_clicks",
         "conversions",
         "revenue",
         "rejected_conversions",

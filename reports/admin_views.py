@@ -40,6 +40,7 @@ COLUMNS = (
     ("clicks", "Clicks"),
     ("unique_clicks", "Unique clicks"),
     ("bot_clicks", "Bot & preview clicks"),
+    ("preview_clicks", "Of which previews"),
     ("conversions", "Conversions"),
     ("revenue", "Revenue"),
     ("epc", "EPC"),

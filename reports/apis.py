@@ -29,7 +29,10 @@ class DailyReportRowSerializer(serializers.Serializer[dict[str, Any]]):
     sends = serializers.IntegerField()
     clicks = serializers.IntegerField()
     unique_clicks = serializers.IntegerField()
-    bot_clicks = serializers.IntegerField()
+    bot_clicks = serializers.IntegerField(help_text="Bots and previews")
+    preview_clicks = serializers.IntegerField(
+        help_text="Link previews, scanners and prefetches alone (also in `bot_clicks`)"
+    )
     conversions = serializers.IntegerField()
     rejected_conversions = serializers.IntegerField()
     reversed_conversions = serializers.IntegerField()

@@ -25,7 +25,10 @@ class DailyRollup(models.Model):
     sends = models.PositiveIntegerField(default=0)
     clicks = models.PositiveIntegerField(default=0)
     unique_clicks = models.PositiveIntegerField(default=0)
-    bot_clicks = models.PositiveIntegerField(default=0)
+    bot_clicks = models.PositiveIntegerField(default=0, help_text="Bots and previews")
+    preview_clicks = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Previews alone"
+    )
     conversions = models.PositiveIntegerField(default=0)
     rejected_conversions = models.PositiveIntegerField(default=0)
     reversed_conversions = models.PositiveIntegerField(default=0)
@@ -64,7 +67,10 @@ class DailyTotal(models.Model):
     sends = models.PositiveIntegerField(default=0)
     clicks = models.PositiveIntegerField(default=0)
     unique_clicks = models.PositiveIntegerField(default=0)
-    bot_clicks = models.PositiveIntegerField(default=0)
+    bot_clicks = models.PositiveIntegerField(default=0, help_text="Bots and previews")
+    preview_clicks = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Previews alone"
+    )
     conversions = models.PositiveIntegerField(default=0)
     rejected_conversions = models.PositiveIntegerField(default=0)
     reversed_conversions = models.PositiveIntegerField(default=0)

@@ -37,6 +37,7 @@ COUNTS = (
     "clicks",
     "unique_clicks",
     "bot_clicks",
+    "preview_clicks",
     "conversions",
     "rejected_conversions",
     "reversed_conversions",

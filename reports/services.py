@@ -56,16 +56,19 @@ WITH bounds AS (
 per_message AS (
     SELECT message_id,
            sum(sends) AS sends, sum(clicks) AS clicks,
-           sum(unique_clicks) AS unique_clicks, sum(bot_clicks) AS bot_clicks
+           sum(unique_clicks) AS unique_clicks, sum(bot_clicks) AS bot_clicks,
+           sum(preview_clicks) AS preview_clicks
     FROM (
-        SELECT m.id AS message_id, 1 AS sends, 0 AS clicks, 0 AS unique_clicks, 0 AS bot_clicks
+        SELECT m.id AS message_id, 1 AS sends, 0 AS clicks, 0 AS unique_clicks, 0 AS bot_clicks,
+               0 AS preview_clicks
         FROM tracking_message m, bounds b
         WHERE m.sent_at >= b.lo AND m.sent_at < b.hi
         UNION ALL
         SELECT c.message_id, 0,
                count(*) FILTER (WHERE NOT c.is_bot AND NOT c.is_preview),
                count(*) FILTER (WHERE NOT c.is_bot AND NOT c.is_preview AND NOT c.is_duplicate),
-               count(*) FILTER (WHERE c.is_bot OR c.is_preview)
+               count(*) FILTER (WHERE c.is_bot OR c.is_preview),
+               count(*) FILTER (WHERE c.is_preview)
         FROM tracking_click c, bounds b
         WHERE c.occurred_at >= b.lo AND c.occurred_at < b.hi
         GROUP BY c.message_id
@@ -74,7 +77,7 @@ per_message AS (
 ),
 facts AS (
     SELECT pm.message_id, m.creative_id, m.campaign_id, m.offer_id, o.network_id,
-           pm.sends, pm.clicks, pm.unique_clicks, pm.bot_clicks,
+           pm.sends, pm.clicks, pm.unique_clicks, pm.bot_clicks, pm.preview_clicks,
            0 AS conversions, 0 AS rejected, 0 AS reversed,
            0::numeric AS revenue, 0::numeric AS reversed_revenue,
            0 AS view_through, 0::numeric AS view_through_revenue
@@ -87,7 +90,7 @@ facts AS (
            COALESCE(m.campaign_id, v.campaign_id),
            COALESCE(m.offer_id, v.offer_id),
            v.network_id,
-           0, 0, 0, 0,
+           0, 0, 0, 0, 0,
            count(*) FILTER (WHERE v.status IN ('approved', 'pending') AND NOT v.view_through),
            count(*) FILTER (WHERE v.status = 'rejected'),
            count(*) FILTER (WHERE v.status = 'reversed'),
@@ -105,7 +108,7 @@ facts AS (
     GROUP BY 1, 2, 3, 4, 5
 )
 INSERT INTO reports_dailyrollup (
-    day, dimension, key, sends, clicks, unique_clicks, bot_clicks, conversions,
+    day, dimension, key, sends, clicks, unique_clicks, bot_clicks, preview_clicks, conversions,
     rejected_conversions, reversed_conversions, revenue, reversed_revenue,
     view_through_conversions, view_through_revenue, computed_at
 )
@@ -116,7 +119,8 @@ SELECT %(day)s::date,
             WHEN GROUPING(offer_id) = 0 THEN 'offer'
             ELSE 'network' END,
        COALESCE(message_id, creative_id, campaign_id, offer_id, network_id),
-       sum(sends), sum(clicks), sum(unique_clicks), sum(bot_clicks), sum(conversions),
+       sum(sends), sum(clicks), sum(unique_clicks), sum(bot_clicks), sum(preview_clicks),
+       sum(conversions),
        sum(rejected), sum(reversed), sum(revenue), sum(reversed_revenue),
        sum(view_through), sum(view_through_revenue), now()
 FROM facts
@@ -129,12 +133,13 @@ HAVING COALESCE(message_id, creative_id, campaign_id, offer_id, network_id) IS N
 # The day's sums per dimension, from the rows just written (see DailyTotal).
 _TOTALS_SQL = """
 INSERT INTO reports_dailytotal (
-    day, dimension, keys, sends, clicks, unique_clicks, bot_clicks, conversions,
+    day, dimension, keys, sends, clicks, unique_clicks, bot_clicks, preview_clicks, conversions,
     rejected_conversions, reversed_conversions, revenue, reversed_revenue,
     view_through_conversions, view_through_revenue
 )
 SELECT day, dimension, count(*), sum(sends), sum(clicks), sum(unique_clicks), sum(bot_clicks),
-       sum(conversions), sum(rejected_conversions), sum(reversed_conversions), sum(revenue),
+       sum(preview_clicks), sum(conversions), sum(rejected_conversions),
+       sum(reversed_conversions), sum(revenue),
        sum(reversed_revenue), sum(view_through_conversions), sum(view_through_revenue)
 FROM reports_dailyrollup WHERE day = %s GROUP BY day, dimension
 """

@@ -273,7 +273,7 @@ class Click(models.Model):
     is_duplicate = models.BooleanField(default=False)
     # Which rule or list made it a bot or a preview (`rule:slack`, `device-detector:UptimeRobot`,
     # `header:prefetch`, `behaviour:soon-after-send`, ...); empty for a person.
-    flag_reason = models.CharField(max_length=100, blank=True, default="")
+    flag_reason = models.CharField(max_length=100, blank=True, default="", db_default="")
     is_imported = models.BooleanField(default=False)
     recorded_at = models.DateTimeField(auto_now_add=True)
 

@@ -227,6 +227,7 @@ def test_report_api_answers_the_cells_of_each_day(api_client, two_offers):
         "clicks": 4,
         "unique_clicks": 4,
         "bot_clicks": 1,
+        "preview_clicks": 0,
         "conversions": 1,
         "rejected_conversions": 0,
         "reversed_conversions": 0,
