@@ -8,6 +8,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
@@ -169,6 +170,8 @@ class ConversionImportDetailApi(generics.RetrieveAPIView[ConversionImport]):
     queryset = ConversionImport.objects.select_related("network")
 
     def get_object(self) -> ConversionImport:
+        if not 0 < int(self.kwargs["pk"]) < 2**63:
+            raise Http404
         conversion_import = super().get_object()
         conversion_import.status = conversion_import_status(conversion_import=conversion_import)
         return conversion_import
