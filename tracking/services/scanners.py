@@ -140,6 +140,24 @@ WHERE c.id = crowded.id AND c.occurred_at = crowded.occurred_at
 """  # noqa: S608 (constant fragments only)
 
 
+_LOCAL = [ip_network(network) for network in _LOCAL_NETWORKS]
+
+
+@lru_cache(maxsize=65_536)
+def address_is_public(address: str | None) -> bool:
+    """Not loopback, private or link-local (the stored, truncated form is enough)."""
+    if not address:
+        return False
+    try:
+        network = ip_network(address)
+    except ValueError:
+        return False
+    return not any(
+        network.version == local.version and network.subnet_of(local)  # type: ignore[arg-type]
+        for local in _LOCAL
+    )
+
+
 @lru_cache(maxsize=1)
 def scanner_networks() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(ranges, vendors) from the data file, each range widened to the stored truncation."""
