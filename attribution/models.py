@@ -328,7 +328,13 @@ class Conversion(models.Model):
 
 
 class ConversionEvent(models.Model):
-    """Each status or payout change of a conversion, with its signed revenue delta."""
+    """Each status or payout change of a conversion, with its signed revenue delta.
+
+    Also the outbox of conversion news: the first event of a conversion (`from_status`
+    empty) is its decision, every later one a change. Events are written in the same
+    transaction as the change they record, unpublished; subscribers (webhooks) mark them
+    published once they have taken them, so nothing decided goes unreported.
+    """
 
     conversion = models.ForeignKey(Conversion, on_delete=models.CASCADE, related_name="events")
     postback = models.ForeignKey(
@@ -339,9 +345,16 @@ class ConversionEvent(models.Model):
     payout = models.DecimalField(max_digits=12, decimal_places=4)
     revenue_delta = models.DecimalField(max_digits=12, decimal_places=4)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A database default, so the set-based INSERT of the decision need not name it.
+    published = models.BooleanField(db_default=False)
 
     class Meta:
-        indexes = [models.Index(fields=["created_at"], name="conversion_event_created_at")]
+        indexes = [
+            models.Index(fields=["created_at"], name="conversion_event_created_at"),
+            models.Index(
+                fields=["id"], condition=Q(published=False), name="conversion_event_unpublished"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_status or '-'} -> {self.to_status}"

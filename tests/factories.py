@@ -114,3 +114,49 @@ class ConversionEventFactory(factory.django.DjangoModelFactory):
     to_status = "approved"
     payout = Decimal("10.00")
     revenue_delta = Decimal("10.00")
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "webhooks.WebhookEndpoint"
+
+    url = factory.Sequence(lambda n: f"https://hooks.example.com/{n}")
+    events = factory.LazyFunction(lambda: ["*"])
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+class WebhookMessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "webhooks.WebhookMessage"
+
+    event = factory.SubFactory(ConversionEventFactory)
+    event_type = "conversion.decided"
+    conversion = factory.SelfAttribute("event.conversion")
+    body = "{}"
+    created_at = factory.LazyFunction(timezone.now)
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "webhooks.WebhookDelivery"
+
+    endpoint = factory.SubFactory(WebhookEndpointFactory)
+    message = factory.SubFactory(WebhookMessageFactory)
+    conversion_id = factory.SelfAttribute("message.conversion_id")
+    sequence = factory.SelfAttribute("message.event_id")
+    event_type = "conversion.decided"
+    next_attempt_at = factory.LazyFunction(timezone.now)
+    created_at = factory.LazyFunction(timezone.now)
+
+
+class WebhookAttemptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "webhooks.WebhookAttempt"
+
+    delivery = factory.SubFactory(WebhookDeliveryFactory)
+    endpoint = factory.SelfAttribute("delivery.endpoint")
+    attempted_at = factory.LazyFunction(timezone.now)
+    status_code = 200
+    succeeded = True
+    latency_ms = 3
+    response_start = "ok"

@@ -19,6 +19,7 @@ from django.db import connection
 
 from attribution.attribution_models import CandidateClick, Decision, OfferWindows
 from attribution.models import AttributionType, Conversion, ConversionEvent, Postback
+from attribution.services.outbox import conversion_events_announce_on_commit
 from attribution.services.parsing import ParsedPostback
 from tracking.models import Click, Message
 
@@ -446,6 +447,7 @@ def insert_events(events: list[dict[str, Any]], now: datetime) -> None:
             """,  # noqa: S608
             [now, json.dumps(events)],
         )
+    conversion_events_announce_on_commit()
 
 
 def _json_value(value: Any) -> Any:

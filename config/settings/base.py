@@ -5,6 +5,7 @@ from urllib.parse import unquote
 
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from config.env import BASE_DIR, env
 from config.logging import build_logging
@@ -31,6 +32,7 @@ INSTALLED_APPS = [
     "tracking",
     "attribution",
     "reports",
+    "webhooks",
     "demo",
     "config",
 ]
@@ -264,6 +266,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+# Webhook deliveries wait on customers' servers: their own queue, so a slow endpoint never
+# holds up attribution. A worker started without -Q consumes both; `make run` gives each
+# its own process (Procfile).
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("webhooks"))
+CELERY_TASK_ROUTES = {"webhooks.deliver_endpoint": {"queue": "webhooks"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Longer than the longest task's hard time limit, so a slow task is not
@@ -344,3 +351,45 @@ POSTBACK_WAKEUP_TTL_SECONDS = env.int("POSTBACK_WAKEUP_TTL_SECONDS", default=30)
 # the window, that address gets 429 (with Retry-After) until the window ends.
 POSTBACK_FAILED_TOKEN_LIMIT = env.int("POSTBACK_FAILED_TOKEN_LIMIT", default=20)
 POSTBACK_FAILED_TOKEN_WINDOW_SECONDS = env.int("POSTBACK_FAILED_TOKEN_WINDOW_SECONDS", default=300)
+
+# --- webhooks out ------------------------------------------------------------------
+
+# Tasks woken when conversion events commit (attribution/services/outbox.py).
+CONVERSION_EVENT_SUBSCRIBER_TASKS = ["webhooks.dispatch"]
+CONVERSION_EVENT_WAKEUP_TTL_SECONDS = env.int("CONVERSION_EVENT_WAKEUP_TTL_SECONDS", default=30)
+# Loopback, private, link-local and metadata addresses are refused as webhook targets
+# (at create/update and again before every delivery) unless this is true.
+WEBHOOK_ALLOW_PRIVATE_HOSTS = env.bool("WEBHOOK_ALLOW_PRIVATE_HOSTS", default=False)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Seconds to wait after each failed attempt (the n-th failure waits the n-th value, with
+# +-20 % jitter after the first); past the last, the delivery is failed. The default
+# adds up to about three days: 20 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, then 12 h x 4.
+WEBHOOK_RETRY_SCHEDULE_SECONDS = env.list(
+    "WEBHOOK_RETRY_SCHEDULE_SECONDS",
+    cast=int,
+    default=[20, 300, 1800, 7200, 18000, 36000, 36000, 43200, 43200, 43200, 43200],
+)
+# An endpoint with no successful attempt for this long is disabled, with the reason shown.
+WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default=5 * 86400)
+# After a secret rotation the previous secret also signs for this long.
+WEBHOOK_ROTATION_GRACE_SECONDS = env.int("WEBHOOK_ROTATION_GRACE_SECONDS", default=86400)
+# Deliveries one endpoint's task claims at a time, and how long it keeps sending before it
+# lets other endpoints have the worker (it queues itself again when more are due).
+WEBHOOK_DELIVERY_BATCH_SIZE = env.int("WEBHOOK_DELIVERY_BATCH_SIZE", default=200)
+WEBHOOK_RUN_SECONDS = env.float("WEBHOOK_RUN_SECONDS", default=20.0)
+# Conversion events the dispatcher turns into deliveries per transaction.
+WEBHOOK_DISPATCH_BATCH_SIZE = env.int("WEBHOOK_DISPATCH_BATCH_SIZE", default=1000)
+# Retries due within this many seconds are woken with a countdown; later ones by beat.
+WEBHOOK_WAKE_COUNTDOWN_MAX_SECONDS = env.int("WEBHOOK_WAKE_COUNTDOWN_MAX_SECONDS", default=300)
+# Beat: events not yet dispatched (the after-commit wake-up only saves time) and
+# deliveries whose retry is due.
+CELERY_BEAT_SCHEDULE["webhooks-dispatch"] = {
+    "task": "webhooks.dispatch",
+    "schedule": 5.0,
+    "options": {"expires": 5},
+}
+CELERY_BEAT_SCHEDULE["webhooks-deliver-due"] = {
+    "task": "webhooks.deliver_due",
+    "schedule": 10.0,
+    "options": {"expires": 10},
+}

@@ -2,6 +2,7 @@
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -503,6 +504,11 @@ def test_twenty_identical_postbacks_at_once_count_once(batch_size, with_conversi
     assert Conversion.objects.get().credited_click_id == click.pk
 
 
+def _postback_wakeups(callbacks: list[Callable[[], object]]) -> list[Callable[[], object]]:
+    # Decisions also announce their conversion events (to webhooks) after commit.
+    return [callback for callback in callbacks if "postback" in callback.__qualname__]
+
+
 def test_a_full_batch_wakes_the_next_task_and_a_short_one_does_not(
     client, django_capture_on_commit_callbacks
 ):
@@ -515,12 +521,12 @@ def test_a_full_batch_wakes_the_next_task_and_a_short_one_does_not(
         first = postback_process(postback_id=ids[0], batch_size=2)
     # then: it wakes another task for the rest
     assert first.claimed == 2
-    assert len(woken) == 1
+    assert len(_postback_wakeups(woken)) == 1
     # when: the rest is drained; the last batch is short
     with django_capture_on_commit_callbacks() as woken_again:
         second = postback_process(postback_id=ids[2], batch_size=2)
         last = postback_process(postback_id=ids[4], batch_size=2)
     # then
     assert (second.claimed, last.claimed) == (2, 1)
-    assert len(woken_again) == 1
+    assert len(_postback_wakeups(woken_again)) == 1
     assert not Postback.objects.filter(status=Postback.Status.RECEIVED).exists()
