@@ -19,12 +19,11 @@ from django.conf import settings
 from django.db import connection
 
 from attribution.services.recredit import conversions_redecide
-from config.enqueue import task_enqueue_on_commit
 from reports.services import rollup_recompute_day
-from tracking.services.reclassify import clicks_reclassify
+from tracking.services.reclassify import RECLASSIFY_TASK, clicks_reclassify
 
 logger = logging.getLogger(__name__)
-TASK_NAME = "reports.clicks_reclassify"
+TASK_NAME = RECLASSIFY_TASK
 
 
 @dataclass(frozen=True)
@@ -84,10 +83,4 @@ def clicks_reclassify_range(
         changed=outcome.changed,
         conversions_changed=conversions_changed,
         days_recomputed=sorted(days),
-    )
-
-
-def clicks_reclassify_enqueue(*, start: date, end: date, requested_by_id: int | None) -> None:
-    task_enqueue_on_commit(
-        name=TASK_NAME, args=[start.isoformat(), end.isoformat(), requested_by_id]
     )

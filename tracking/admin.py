@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import contextlib
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Max, Min, Model, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
@@ -41,6 +44,7 @@ from tracking.services.campaigns import (
 )
 from tracking.services.contacts import contact_normalize_email, contact_normalize_phone
 from tracking.services.merges import contact_conflict_resolve
+from tracking.services.reclassify import clicks_reclassify_request
 
 COUNT_LIMIT = 10_000
 
@@ -423,7 +427,23 @@ class ClickAdmin(ReadOnlyAdmin):
     # Newest recorded first: the primary key (id, occurred_at) serves this on every
     # partition; occurred_at alone has only a BRIN index, which cannot give an order.
     ordering = ["-id"]
+    actions = ["reclassify_days"]
 
     @admin.display(description="link", ordering="link__code")
     def link_code(self, click: Click) -> str:
         return click.link.code
+
+    @admin.action(description="Classify the days of the selected clicks again (on a worker)")
+    def reclassify_days(self, request: HttpRequest, queryset: QuerySet[Click]) -> None:
+        bounds = queryset.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
+        if bounds["first"] is None:
+            return
+        zone = ZoneInfo(settings.REPORTS_TIME_ZONE)
+        start = timezone.localtime(bounds["first"], zone).date()
+        end = timezone.localtime(bounds["last"], zone).date()
+        clicks_reclassify_request(start=start, end=end, requested_by_id=request.user.pk)
+        self.message_user(
+            request,
+            f"Clicks of {start} to {end} will be classified again; conversions and reports follow.",
+            messages.SUCCESS,
+        )

@@ -127,3 +127,28 @@ def test_the_command_hands_the_range_to_a_worker(client, spool_dir, worker):
             break
         time.sleep(0.2)
     assert (monitor.is_bot, monitor.flag_reason) == (True, "rule:monitor-named")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_an_operator_reclassifies_from_the_clicks_admin(client, spool_dir, worker, staff_user):
+    # given
+    _, monitor, _ = stored_as_person_then_a_person(client, spool_dir)
+    client.force_login(staff_user)
+
+    # when: the action on the selected click
+    response = client.post(
+        "/admin/tracking/click/",
+        {"action": "reclassify_days", "_selected_action": [str(monitor.pk)]},
+        follow=True,
+    )
+
+    # then
+    assert "will be classified again" in response.content.decode()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        monitor.refresh_from_db()
+        if monitor.is_bot:
+            break
+        time.sleep(0.2)
+    assert (monitor.is_bot, monitor.flag_reason) == (True, "rule:monitor-named")

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.enqueue import task_enqueue_on_commit
 from tracking.services.flags import click_flags
 
 CHUNK = 5_000
@@ -85,3 +86,14 @@ def clicks_reclassify(*, start: datetime, end: datetime) -> ReclassifyOutcome:
             outcome.checked += len(rows)
             outcome.changed += len(changes)
             after = (rows[-1][1], rows[-1][0])
+
+
+# The worker task lives above tracking (reports re-decides conversions and rollups).
+RECLASSIFY_TASK = "reports.clicks_reclassify"
+
+
+def clicks_reclassify_request(*, start: date, end: date, requested_by_id: int | None) -> None:
+    """Hand the days `start` to `end` (in REPORTS_TIME_ZONE) to a worker, after the commit."""
+    task_enqueue_on_commit(
+        name=RECLASSIFY_TASK, args=[start.isoformat(), end.isoformat(), requested_by_id]
+    )

@@ -10,8 +10,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reports.reclassify import clicks_reclassify_enqueue, clicks_reclassify_range
+from reports.reclassify import clicks_reclassify_range
 from reports.selectors import MAX_RANGE_DAYS
+from tracking.services.reclassify import clicks_reclassify_request
 
 
 def _day(text: str) -> date:
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         if (end - start).days + 1 > MAX_RANGE_DAYS * 5:
             raise CommandError(f"At most {MAX_RANGE_DAYS * 5} days at once.")
         if not options["now"]:
-            clicks_reclassify_enqueue(start=start, end=end, requested_by_id=None)
+            clicks_reclassify_request(start=start, end=end, requested_by_id=None)
             self.stdout.write(f"Re-classification of {start} to {end} queued for a worker.")
             return
         outcome = clicks_reclassify_range(start=start, end=end)
