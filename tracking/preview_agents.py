@@ -151,8 +151,16 @@ PREVIEW_AGENTS: tuple[PreviewAgent, ...] = (
     # Chatwork, Orlo, Buffer, Steam chat and the linkpreview.net API all name themselves so.
     PreviewAgent(
         "generic-link-preview",
-        r"Link ?Preview|URL ?Lookup|page-preview-tool|Url ?Downloader",
+        r"Link[ _-]?Preview|URL[ _-]?Preview|URL ?Lookup|page-preview-tool|Url ?Downloader",
         "Chatwork LinkPreview v1",
+    ),
+    # Google Messages (SMS and RCS on Android) fetches the preview of a link in a text.
+    PreviewAgent(
+        "google-messages",
+        r"GoogleMessages",
+        "Mozilla/5.0 (Linux; Android 11) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/99.0.4844.51 Mobile Safari/537.36 (compatible; GoogleMessages)",
+        "crawlerdetect providers/crawlers.py lists the token; the sample shows it in context",
     ),
     PreviewAgent(
         "chrome-prefetch-proxy",
@@ -185,7 +193,7 @@ PREVIEW_AGENTS: tuple[PreviewAgent, ...] = (
     ),
     PreviewAgent(
         "google-safe-browsing",
-        r"Google-Safety|Google-Read-Aloud",
+        r"Google-Safety",
         "Google-Safety",
         "developers.google.com/search/docs/crawling-indexing/google-user-triggered-fetchers",
     ),
@@ -292,7 +300,9 @@ PERSON_AGENTS: tuple[PersonAgent, ...] = (
         r"|BytedanceWebview|musical_ly|\bSnapchat/\d|\bTwitterAndroid\b|\bTwitter for iPhone"
         r"|LinkedInApp|\[Pinterest/|Pinterest for (?:Android|iOS)|\bLine/\d"
         r"|\bGSA/\d|\bTelegram-Android/|\bReddit/|\bTikTok\b|\bBarcelona \d|\bNAVER\(inapp"
-        r"|\bKAKAOTALK[ /]\d|\bZalo\b|\bWeibo\b|^Mozilla/5\.0 .*\b(?:WhatsApp|Viber)/\d",
+        r"|\bKAKAOTALK[ /]\d|\bZalo\b|\bWeibo\b|^Mozilla/5\.0 .*\b(?:WhatsApp|Viber)/\d"
+        # Slack's desktop app and its mobile webview (crawlerdetect lists any "Slack/").
+        r"|Slack_SSB/|Safari/[\d.]+ Slack/\d",
         "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
         "(KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBAV/436.0.0.26.114;]",
         "device-detector fixtures mobile_apps.yml",

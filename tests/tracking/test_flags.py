@@ -269,3 +269,22 @@ def test_the_quality_command_prints_the_table(capsys):
     output = capsys.readouterr().out
     assert "| human |" in output
     assert "Human false positives: 0" in output
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        # Slack's desktop app (Electron) and its Android webview: crawlerdetect lists "Slack/".
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Slack/4.35.131 Chrome/118.0.5993.159 Electron/27.1.3 Safari/537.36 Sonic "
+        "Slack_SSB/4.35.131",
+        "Mozilla/5.0 (Linux; Android 13; Pixel 6) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.0.0 Mobile Safari/537.36 Slack/23.12.10",
+    ],
+)
+def test_apps_a_list_calls_crawlers_are_people_in_their_own_webview(user_agent):
+    # when
+    flags = click_flags(user_agent=user_agent, method="GET", purpose="")
+
+    # then
+    assert flags == (False, False, "")
