@@ -27,10 +27,14 @@ from attribution.services.imports import (
 
 class ConversionImportForm(forms.ModelForm):
     file = forms.FileField(
+        required=False,
         help_text="CSV, UTF-8: a header row naming postback fields or their aliases "
         "(click_id, conversion_id, payout, status, occurred_at, email, phone, external_id, "
-        "offer_id, ...), one conversion a row"
+        "offer_id, ...), one conversion a row",
     )
+    # A previewed file, carried to the "Import" press so it need not be chosen again.
+    previewed = forms.CharField(required=False, widget=forms.HiddenInput)
+    previewed_name = forms.CharField(required=False, widget=forms.HiddenInput)
 
     class Meta:
         model = ConversionImport
@@ -40,13 +44,25 @@ class ConversionImportForm(forms.ModelForm):
         cleaned = super().clean() or {}
         network = cleaned.get("network")
         upload = cleaned.get("file")
-        if isinstance(network, Network) and isinstance(upload, UploadedFile):
+        if isinstance(upload, UploadedFile):
             data = upload.read()
+            cleaned["file_name"] = upload.name or ""
+        elif cleaned.get("previewed"):
+            data = str(cleaned["previewed"]).encode()
+            cleaned["file_name"] = cleaned.get("previewed_name") or ""
+        else:
+            raise forms.ValidationError({"file": "Choose a CSV file."})
+        if isinstance(network, Network):
             try:
-                conversion_import_check(network=network, data=data)
+                text, rows = conversion_import_check(network=network, data=data)
             except ImportRefused as error:
                 raise forms.ValidationError({"file": str(error)}) from error
             cleaned["data"] = data
+            cleaned["text"] = text
+            cleaned["rows"] = rows
+            if self.data.get("_preview"):
+                # Checked and shown, not imported: the admin re-renders the form.
+                raise forms.ValidationError("Preview only: nothing imported yet.")
         return cleaned
 
 
@@ -98,8 +114,29 @@ class ConversionImportAdmin(admin.ModelAdmin):
             kwargs["form"] = ConversionImportForm
         return super().get_form(request, obj, change, **kwargs)
 
+    add_form_template = "admin/attribution/conversionimport/add_form.html"
+
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
-        return ["network", "file"] if obj is None else DETAIL_FIELDS
+        return ["network", "file", "previewed", "previewed_name"] if obj is None else DETAIL_FIELDS
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = dict(extra_context or {})
+        if request.method == "POST" and "_preview" in request.POST:
+            form = ConversionImportForm(request.POST, request.FILES)
+            form.is_valid()
+            cleaned = getattr(form, "cleaned_data", {})
+            if "text" in cleaned:
+                preview = conversion_import_preview(
+                    network=cleaned["network"], text=cleaned["text"]
+                )
+                context["import_preview"] = {**preview, "rows_total": cleaned["rows"]}
+                data = request.POST.copy()
+                data["previewed"] = cleaned["text"]
+                data["previewed_name"] = cleaned.get("file_name", "")
+                request.POST = data  # type: ignore[assignment]
+        return super().add_view(request, form_url, context)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [] if obj is None else DETAIL_FIELDS
@@ -114,7 +151,7 @@ class ConversionImportAdmin(admin.ModelAdmin):
         created = conversion_import_create(
             network_slug=form.cleaned_data["network"].slug,
             data=form.cleaned_data["data"],
-            file_name=getattr(form.cleaned_data["file"], "name", "") or "",
+            file_name=form.cleaned_data.get("file_name", ""),
             requested_by_id=request.user.pk,
         )
         obj.pk = created.pk

@@ -230,6 +230,41 @@ def test_an_operator_imports_from_the_admin_and_sees_the_job(admin_client_logged
 
 
 @pytest.mark.django_db
+def test_an_operator_previews_the_columns_then_imports_without_choosing_the_file_again(
+    admin_client_logged_in,
+):
+    # given
+    network = NetworkFactory.create()
+    csv_file = SimpleUploadedFile("o.csv", b"clickid,txid,amount\nc-1,T-1,3\n", "text/csv")
+    # when: preview
+    preview = admin_client_logged_in.post(
+        "/admin/attribution/conversionimport/add/",
+        {"network": network.pk, "file": csv_file, "_preview": "Preview"},
+    )
+    # then: each column's field and the first row, and nothing imported
+    assert preview.status_code == 200
+    table = preview.content.decode()
+    assert "import-preview" in table
+    assert "click_id" in table and "conversion_id" in table and "payout" in table
+    assert "T-1" in table
+    assert 'name="previewed" value="clickid,txid,amount' in table
+    assert ConversionImport.objects.count() == 0
+    # when: import, the file carried over from the preview
+    response = admin_client_logged_in.post(
+        "/admin/attribution/conversionimport/add/",
+        {
+            "network": network.pk,
+            "previewed": "clickid,txid,amount\nc-1,T-1,3\n",
+            "previewed_name": "o.csv",
+            "_save": "Import",
+        },
+    )
+    # then
+    assert response.status_code == 302
+    assert ConversionImport.objects.get().file_name == "o.csv"
+
+
+@pytest.mark.django_db
 def test_the_admin_refuses_a_file_that_is_not_a_csv_of_conversions(admin_client_logged_in):
     network = NetworkFactory.create()
     response = admin_client_logged_in.post(
