@@ -61,13 +61,6 @@ class _BlockedKeys:
         with self.lock:
             self.until.pop(key, None)
 
-    def forget_all(self) -> None:
-        with self.lock:
-            self.until.clear()
-
-
-_blocked = _BlockedKeys()
-
 
 def _redis_key(key: str) -> str:
     # Client addresses and slugs come from the request: keep the key short and plain.
@@ -75,41 +68,59 @@ def _redis_key(key: str) -> str:
     return redis_key(KEY_PREFIX + digest)
 
 
+class RateLimiter:
+    """The counts in Redis, and what this process learned from them (one per process)."""
+
+    def __init__(self) -> None:
+        self._blocked = _BlockedKeys()
+
+    def hit(self, *, key: str, limit: int, window: int) -> bool:
+        """Count one event for `key`. True when it is over `limit` events in the current
+        `window` seconds (the window starts at the first event and is not extended)."""
+        name = _redis_key(key)
+        try:
+            with redis_client().pipeline(transaction=True) as pipe:
+                # The first event of a window creates the key with its expiry; INCR keeps it.
+                pipe.set(name, 0, ex=window, nx=True)
+                pipe.incr(name)
+                pipe.pttl(name)
+                _, count, milliseconds_left = pipe.execute()
+        except RedisError:
+            logger.warning("rate limiter unavailable (Redis error); letting the request through")
+            return False
+        if int(count) >= limit:
+            seconds = max(int(milliseconds_left), 0) / 1000
+            self._blocked.remember(key, count=int(count), seconds=seconds)
+        return int(count) > limit
+
+    def exceeded(self, *, key: str, limit: int) -> bool:
+        """True when `key` has already had `limit` events in its current window, as far as
+        this process has counted them, so the next one should be turned away before any
+        work is done. No round trip: see the module docstring."""
+        return self._blocked.blocked(key, limit=limit)
+
+    def reset(self, *, key: str) -> None:
+        """Clear the count (other processes forget the key when its window ends)."""
+        self._blocked.forget(key)
+        try:
+            redis_client().delete(_redis_key(key))
+        except RedisError:
+            logger.warning("rate limiter unavailable (Redis error); could not reset a key")
+
+
+_limiter = RateLimiter()
+
+
 def ratelimit_hit(*, key: str, limit: int, window: int) -> bool:
-    """Count one event for `key`. True when it is over `limit` events in the current
-    `window` seconds (the window starts at the first event and is not extended)."""
-    name = _redis_key(key)
-    try:
-        with redis_client().pipeline(transaction=True) as pipe:
-            # The first event of a window creates the key with its expiry; INCR keeps it.
-            pipe.set(name, 0, ex=window, nx=True)
-            pipe.incr(name)
-            pipe.pttl(name)
-            _, count, milliseconds_left = pipe.execute()
-    except RedisError:
-        logger.warning("rate limiter unavailable (Redis error); letting the request through")
-        return False
-    if int(count) >= limit:
-        _blocked.remember(key, count=int(count), seconds=max(int(milliseconds_left), 0) / 1000)
-    return int(count) > limit
+    """`RateLimiter.hit` of this process's limiter."""
+    return _limiter.hit(key=key, limit=limit, window=window)
 
 
 def ratelimit_exceeded(*, key: str, limit: int) -> bool:
-    """True when `key` has already had `limit` events in its current window, as far as
-    this process has counted them, so the next one should be turned away before any work
-    is done. No round trip: see the module docstring."""
-    return _blocked.blocked(key, limit=limit)
+    """`RateLimiter.exceeded` of this process's limiter."""
+    return _limiter.exceeded(key=key, limit=limit)
 
 
 def ratelimit_reset(*, key: str) -> None:
-    """Clear the count (other processes forget the key when its window ends)."""
-    _blocked.forget(key)
-    try:
-        redis_client().delete(_redis_key(key))
-    except RedisError:
-        logger.warning("rate limiter unavailable (Redis error); could not reset a key")
-
-
-def ratelimit_forget_remembered() -> None:
-    """Forget, in this process, which keys were blocked (the counts in Redis stay)."""
-    _blocked.forget_all()
+    """`RateLimiter.reset` of this process's limiter."""
+    _limiter.reset(key=key)

@@ -9,7 +9,6 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from config.ratelimit import ratelimit_forget_remembered
 from harness.services import redis_keys_delete
 from tests.processes import ManagedProcess, celery_worker
 from tracking.services.link_cache import link_cache_clear
@@ -46,8 +45,6 @@ def _fresh_cache() -> Iterator[None]:
     # Not `cache.clear()`: Django's Redis cache clears with FLUSHDB, which would wipe every
     # other run's keys and queues on the shared Redis. Only this run's keys go.
     _delete_this_runs_redis_keys()
-    # Blocked keys are also remembered in this process, past their Redis counts.
-    ratelimit_forget_remembered()
     yield
 
 
