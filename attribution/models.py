@@ -328,7 +328,7 @@ class Conversion(models.Model):
 
 
 class ConversionEvent(models.Model):
-    """Each status or payout change of a conversion, with its signed revenue delta.
+    """Each status, payout or credit change of a conversion, with its signed revenue delta.
 
     Also the outbox of conversion news: the first event of a conversion (`from_status`
     empty) is its decision, every later one a change. Events are written in the same

@@ -44,7 +44,15 @@ from attribution.attribution_models import (
     attribution_decide_person,
     view_through_decide,
 )
-from attribution.models import AttributionType, Conversion, ConversionStatus, CreditChange, Offer
+from attribution.models import (
+    AttributionType,
+    Conversion,
+    ConversionEvent,
+    ConversionStatus,
+    CreditChange,
+    Offer,
+)
+from attribution.services.outbox import conversion_events_announce_on_commit
 
 CLICK_THROUGH = AttributionType.CLICK_THROUGH.value
 VIEW_THROUGH = AttributionType.VIEW_THROUGH.value
@@ -673,9 +681,32 @@ def conversions_redecide(
                 changed_rows, [*CREDIT_FIELDS, "updated_at"], batch_size=1000
             )
             CreditChange.objects.bulk_create(changes, batch_size=1000)
+            _credit_changes_announce([row.pk for row in changed_rows], now)
         if model_only:
             Conversion.objects.bulk_update(model_only, ["attribution_model"], batch_size=1000)
     return RedecideOutcome(decided=len(stored), changed=len(changes), days=sorted(days))
+
+
+def _credit_changes_announce(conversion_ids: list[int], now: datetime) -> None:
+    """A credit change is conversion news too: one event each (same status, no revenue
+    moved), in this transaction, so subscribers (webhooks) hear of it like a status change."""
+    ConversionEvent.objects.bulk_create(
+        [
+            ConversionEvent(
+                conversion_id=pk,
+                from_status=status,
+                to_status=status,
+                payout=payout,
+                revenue_delta=Decimal(0),
+                created_at=now,
+            )
+            for pk, status, payout in Conversion.objects.filter(pk__in=conversion_ids)
+            .order_by("pk")
+            .values_list("pk", "status", "payout")
+        ],
+        batch_size=1000,
+    )
+    conversion_events_announce_on_commit()
 
 
 def _stored_model(
