@@ -255,7 +255,7 @@ def test_a_named_click_outside_its_window_falls_back_to_view_through(client):
     assert conversion.message_id == recent.pk
 
 
-def test_report_rows_count_view_through_apart(client, api_client):
+def test_report_rows_count_view_through_apart(client, api_client, admin_client_logged_in):
     # given: one click-through and one view-through conversion of the same offer, today
     now = timezone.now()
     offer = OfferFactory.create(view_window_hours=24, payout=Decimal("10"))
@@ -279,3 +279,13 @@ def test_report_rows_count_view_through_apart(client, api_client):
     assert (row["view_through_conversions"], row["view_through_revenue"]) == (1, "4.0000")
     assert row["epc"] == "10.0000"  # revenue / one unique click: view-through never inflates it
     assert row["revenue_per_send"] == "5.0000"
+    # and the admin page and its CSV show the same columns
+    params = {"dimension": "offer", "start": day.isoformat(), "end": day.isoformat()}
+    page = admin_client_logged_in.get("/admin/reports/daily/", params)
+    assert page.status_code == 200
+    assert "View-through" in page.content.decode()
+    exported = admin_client_logged_in.get(page.context["csv_url"]).content.decode()
+    header, first = (line.split(",") for line in exported.splitlines()[:2])
+    values = dict(zip(header, first, strict=True))
+    assert (values["conversions"], values["view_through_conversions"]) == ("1", "1")
+    assert values["view_through_revenue"].startswith("4")
