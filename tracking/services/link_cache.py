@@ -82,7 +82,7 @@ def link_cache_invalidate() -> None:
 
 
 def link_cache_clear() -> None:
-    """Forget every entry of this process (tests, and after a local invalidation)."""
+    """Forget every entry of this process (after an invalidation, or for a cold start)."""
     with _state.lock:
         _state.entries.clear()
         _state.epoch += 1
