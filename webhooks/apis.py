@@ -169,7 +169,9 @@ class WebhookDeliveryListApi(generics.ListAPIView):
 
 class ResendSerializer(serializers.Serializer):
     delivery_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, max_length=10_000
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        max_length=10_000,
     )
     since = serializers.DateTimeField(required=False, help_text="Deliveries created from then")
     until = serializers.DateTimeField(required=False, help_text="... and before then")

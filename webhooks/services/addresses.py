@@ -62,6 +62,8 @@ def _refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | No
 
 def webhook_target_resolve(*, url: str) -> Target:
     """The URL's parts and the one address to connect to, or `UnsafeUrl` saying why not."""
+    if any(ord(character) <= 0x20 or ord(character) == 0x7F for character in url):
+        raise UnsafeUrl("not a valid URL: spaces and control characters must be percent-encoded")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -78,8 +80,8 @@ def webhook_target_resolve(*, url: str) -> Target:
     port = port or (443 if scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as error:
-        raise UnsafeUrl(f"the host {host} does not resolve") from error
+    except (OSError, UnicodeError, ValueError) as error:
+        raise UnsafeUrl("the host does not resolve") from error
     addresses = [str(info[4][0]) for info in infos]
     if not addresses:
         raise UnsafeUrl(f"the host {host} does not resolve")
