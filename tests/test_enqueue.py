@@ -9,7 +9,7 @@ from pathlib import Path
 
 from config.celery_app import app
 
-PRODUCT = ("config", "tracking", "attribution", "reports", "demo")
+PRODUCT = ("config", "tracking", "attribution", "reports", "webhooks", "demo")
 HELPERS = {"task_enqueue_on_commit", "tasks_enqueue_on_commit"}
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from webhooks.models import ALL_EVENTS, EventType, WebhookEndpoint
 from webhooks.services.addresses import UnsafeUrl, webhook_target_resolve
+from webhooks.services.delivery import webhook_endpoint_wake_on_commit
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the format's prefix, not a secret)
 SECRET_BYTES = 32
@@ -73,8 +74,6 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **fields: Any) -> Webh
         setattr(endpoint, name, value)
     endpoint.save()
     if woken:
-        from webhooks.services.delivery import webhook_endpoint_wake_on_commit
-
         webhook_endpoint_wake_on_commit(endpoint_id=endpoint.pk)
     return endpoint
 
