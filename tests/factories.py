@@ -160,3 +160,10 @@ class WebhookAttemptFactory(factory.django.DjangoModelFactory):
     succeeded = True
     latency_ms = 3
     response_start = "ok"
+
+
+class WebhookResendFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "webhooks.WebhookResend"
+
+    endpoint = factory.SubFactory(WebhookEndpointFactory)

@@ -21,6 +21,7 @@ from webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
+    WebhookResend,
 )
 from webhooks.services.endpoints import (
     webhook_endpoint_create,
@@ -206,6 +207,23 @@ class WebhookAttemptAdmin(admin.ModelAdmin):
     list_select_related = ["endpoint", "delivery"]
     raw_id_fields = ["endpoint", "delivery"]
     date_hierarchy = "attempted_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookResend)
+class WebhookResendAdmin(admin.ModelAdmin):
+    """Range resends requested through the API, and how each one went (run on a worker)."""
+
+    list_display = ["id", "endpoint", "since", "until", "status", "resent", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["endpoint"]
+    raw_id_fields = ["endpoint"]
     show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,13 +14,19 @@ from rest_framework.views import APIView
 
 from tracking.apis.errors import service_errors_as_400
 from webhooks import selectors
-from webhooks.models import ALL_EVENTS, EventType, WebhookAttempt, WebhookEndpoint
+from webhooks.models import (
+    ALL_EVENTS,
+    EventType,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookResend,
+)
 from webhooks.services.endpoints import (
     webhook_endpoint_create,
     webhook_endpoint_rotate_secret,
     webhook_endpoint_update,
 )
-from webhooks.services.resend import webhook_deliveries_resend
+from webhooks.services.resend import webhook_deliveries_resend, webhook_resend_request
 
 EVENT_CHOICES = [ALL_EVENTS, *[choice.value for choice in EventType]]
 
@@ -184,20 +190,51 @@ class ResendSerializer(serializers.Serializer):
         return attrs
 
 
+class ResendAnswerSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=WebhookResend.Status.choices)
+    resent = serializers.IntegerField(
+        allow_null=True, help_text="Deliveries made due again (null until a range is done)"
+    )
+    resend_id = serializers.IntegerField(
+        allow_null=True, help_text="A range runs on a worker: poll resends/<resend_id>/"
+    )
+
+
 class WebhookResendApi(APIView):
-    """Send deliveries again (each under its own `webhook-id`), by id or by time range."""
+    """Send deliveries again, each under its own `webhook-id`: by id at once, or a time range
+    on a worker (poll `resends/<resend_id>/` until `done`)."""
 
     permission_model = WebhookEndpoint
 
-    @extend_schema(
-        request=ResendSerializer,
-        responses={
-            202: inline_serializer("WebhookResent", fields={"resent": serializers.IntegerField()})
-        },
-    )
+    @extend_schema(request=ResendSerializer, responses={202: ResendAnswerSerializer})
     def post(self, request: Request, pk: int) -> Response:
         endpoint = get_object_or_404(selectors.webhook_endpoint_list(), pk=pk)
         serializer = ResendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        count = webhook_deliveries_resend(endpoint_id=endpoint.pk, **serializer.validated_data)
-        return Response({"resent": count}, status=status.HTTP_202_ACCEPTED)
+        data = serializer.validated_data
+        if data.get("delivery_ids"):
+            count = webhook_deliveries_resend(endpoint_id=endpoint.pk, **data)
+            answer = {"status": WebhookResend.Status.DONE, "resent": count, "resend_id": None}
+        else:
+            resend = webhook_resend_request(
+                endpoint_id=endpoint.pk, since=data.get("since"), until=data.get("until")
+            )
+            answer = {"status": resend.status, "resent": None, "resend_id": resend.pk}
+        return Response(ResendAnswerSerializer(answer).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ResendJobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookResend
+        fields = ["id", "status", "since", "until", "resent", "created_at", "finished_at"]
+        read_only_fields = fields
+
+
+class WebhookResendDetailApi(generics.RetrieveAPIView):
+    serializer_class = ResendJobSerializer
+
+    def get_queryset(self) -> QuerySet[WebhookResend]:
+        return WebhookResend.objects.filter(endpoint_id=self.kwargs["pk"])
+
+    def get_object(self) -> WebhookResend:
+        return get_object_or_404(self.get_queryset(), pk=self.kwargs["resend_id"])

@@ -15,6 +15,7 @@ from webhooks.services.delivery import (
     webhook_endpoints_wake_due,
 )
 from webhooks.services.dispatch import conversion_events_dispatch
+from webhooks.services.resend import RESEND_TASK, webhook_resend_run
 
 logger = logging.getLogger(__name__)
 
@@ -83,3 +84,17 @@ def deliver_endpoint(endpoint_id: int) -> dict[str, int]:
 )
 def deliver_due() -> int:
     return webhook_endpoints_wake_due()
+
+
+@shared_task(
+    name=RESEND_TASK,
+    acks_late=True,
+    autoretry_for=RECOVERABLE,
+    retry_backoff=5,
+    max_retries=5,
+    soft_time_limit=240,
+    time_limit=300,
+)
+def resend_range(resend_id: int) -> int | None:
+    resend = webhook_resend_run(resend_id=resend_id)
+    return resend.resent if resend is not None else None

@@ -16,4 +16,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="webhook-deliveries",
     ),
     path("webhooks/<int:pk>/resend/", apis.WebhookResendApi.as_view(), name="webhook-resend"),
+    path(
+        "webhooks/<int:pk>/resends/<int:resend_id>/",
+        apis.WebhookResendDetailApi.as_view(),
+        name="webhook-resend-detail",
+    ),
 ]

@@ -10,6 +10,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.factories import WebhookAttemptFactory, WebhookEndpointFactory
+from webhooks.models import WebhookDelivery
+from webhooks.services.resend import webhook_resend_run
 
 pytestmark = pytest.mark.django_db
 
@@ -132,9 +134,11 @@ def test_resend_by_id_and_by_range_makes_deliveries_due_again(api_client):
     by_id = api_client.post(url, {"delivery_ids": [delivery.pk]}, format="json")
     delivery.refresh_from_db()
     # then
-    assert by_id.status_code == 202 and by_id.json() == {"resent": 1}
+    assert by_id.status_code == 202
+    assert by_id.json() == {"status": "done", "resent": 1, "resend_id": None}
     assert delivery.status == "pending" and delivery.attempts == 0
-    # when: a range
+    # when: a range, which a worker carries out
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status="failed")
     in_range = api_client.post(
         url,
         {
@@ -143,7 +147,15 @@ def test_resend_by_id_and_by_range_makes_deliveries_due_again(api_client):
         },
         format="json",
     )
-    assert in_range.status_code == 202 and in_range.json() == {"resent": 1}
+    assert in_range.status_code == 202 and in_range.json()["status"] == "queued"
+    job_url = f"/api/v1/webhooks/{delivery.endpoint_id}/resends/{in_range.json()['resend_id']}/"
+    assert api_client.get(job_url).json()["status"] == "queued"
+    webhook_resend_run(resend_id=in_range.json()["resend_id"])  # as the worker does
+    # then
+    assert api_client.get(job_url).json()["status"] == "done"
+    assert api_client.get(job_url).json()["resent"] == 1
+    delivery.refresh_from_db()
+    assert delivery.status == "pending"
     # an empty request says what it needs
     empty = api_client.post(url, {}, format="json")
     assert empty.status_code == 400 and empty.json()["error"]

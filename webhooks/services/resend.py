@@ -8,7 +8,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from webhooks.models import DeliveryStatus, WebhookDelivery
+from config.enqueue import task_enqueue_on_commit
+from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookResend
 from webhooks.services.delivery import webhook_endpoint_wake_on_commit
 
 
@@ -42,3 +43,37 @@ def webhook_deliveries_resend(
         if count:
             webhook_endpoint_wake_on_commit(endpoint_id=endpoint_id)
     return count
+
+
+RESEND_TASK = "webhooks.resend_range"
+
+
+def webhook_resend_request(
+    *, endpoint_id: int, since: datetime | None = None, until: datetime | None = None
+) -> WebhookResend:
+    """Queue a resend of a time range; `webhook_resend_run` does it on a worker."""
+    resend = WebhookResend.objects.create(endpoint_id=endpoint_id, since=since, until=until)
+    task_enqueue_on_commit(name=RESEND_TASK, args=[resend.pk])
+    return resend
+
+
+def webhook_resend_run(*, resend_id: int) -> WebhookResend | None:
+    """Carry out a queued resend once: the deliveries and the job's status commit together."""
+    with transaction.atomic():
+        resend = (
+            WebhookResend.objects.select_for_update(skip_locked=True)
+            .filter(pk=resend_id)
+            .exclude(status=WebhookResend.Status.DONE)
+            .first()
+        )
+        if resend is None:
+            return None
+        WebhookResend.objects.filter(pk=resend.pk).update(status=WebhookResend.Status.RUNNING)
+        count = webhook_deliveries_resend(
+            endpoint_id=resend.endpoint_id, since=resend.since, until=resend.until
+        )
+        resend.status = WebhookResend.Status.DONE
+        resend.resent = count
+        resend.finished_at = timezone.now()
+        resend.save(update_fields=["status", "resent", "finished_at"])
+    return resend
