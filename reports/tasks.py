@@ -9,7 +9,7 @@ from reports.reclassify import TASK_NAME as CLICKS_RECLASSIFY
 from reports.reclassify import clicks_reclassify_range
 from reports.retention import clicks_retention_apply
 from reports.services import rollup_job_run, rollup_recompute_touched, rollup_recompute_trailing
-from reports.whatif import comparison_run, reattribution_run
+from reports.whatif import comparison_run, reattribution_run, whatif_jobs_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -67,3 +67,9 @@ def clicks_reclassify(start: str, end: str, requested_by_id: int | None = None) 
         "changed": outcome.changed,
         "conversions_changed": outcome.conversions_changed,
     }
+
+
+@shared_task(name="reports.whatif_jobs_sweep", time_limit=60, soft_time_limit=50)
+def whatif_jobs_sweep_task() -> int:
+    """Every minute: comparisons and re-attributions nobody took are enqueued again."""
+    return whatif_jobs_sweep()

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from attribution.models import Offer
@@ -35,7 +36,7 @@ from attribution.services.recredit import (
     conversions_stored,
     offer_credit_settings,
 )
-from config.enqueue import task_enqueue_on_commit
+from config.enqueue import task_enqueue_on_commit, tasks_enqueue_on_commit
 from reports.models import Comparison, ComparisonMove, Dimension, JobStatus, Reattribution
 from reports.selectors import MAX_RANGE_DAYS, report_key_names
 from reports.services import rollup_recompute_day
@@ -413,6 +414,35 @@ def _reattribute(job: Reattribution) -> None:
     )
 
 
+# A queued job nobody took this long (the broker was down when it was asked for) is
+# enqueued again by the every-minute sweep.
+SWEEP_QUEUED_AFTER = timedelta(minutes=2)
+
+
+def _stranded(model: type[Comparison] | type[Reattribution]) -> list[int]:
+    now = timezone.now()
+    return list(
+        model.objects.filter(
+            Q(status=JobStatus.QUEUED, created_at__lt=now - SWEEP_QUEUED_AFTER)
+            | Q(status=JobStatus.RUNNING, started_at__lt=now - STALE_AFTER)
+        ).values_list("pk", flat=True)
+    )
+
+
+def whatif_jobs_sweep() -> int:
+    """Enqueue again the comparisons and re-attributions that are stranded: queued and not
+    taken for `SWEEP_QUEUED_AFTER`, or running with no progress past `STALE_AFTER` (their
+    worker died). Running a job twice is safe: a worker claims it first. Returns how many."""
+    comparisons = _stranded(Comparison)
+    reattributions = _stranded(Reattribution)
+    tasks_enqueue_on_commit(name="reports.comparison_run", args_each=[[pk] for pk in comparisons])
+    tasks_enqueue_on_commit(
+        name="reports.reattribution_run", args_each=[[pk] for pk in reattributions]
+    )
+    enqueued = len(comparisons) + len(reattributions)
+    return enqueued
+
+
 __all__ = [
     "WhatIfInputError",
     "comparison_create",
@@ -421,4 +451,5 @@ __all__ = [
     "comparison_settings",
     "reattribution_create",
     "reattribution_run",
+    "whatif_jobs_sweep",
 ]

@@ -292,6 +292,12 @@ CELERY_BEAT_SCHEDULE["reports-recompute-trailing"] = {
     "task": "reports.recompute_trailing",
     "schedule": crontab(hour=3, minute=17),
 }
+# reports: what-if jobs stranded by a broker that was down, or by a worker that died.
+CELERY_BEAT_SCHEDULE["reports-whatif-jobs-sweep"] = {
+    "task": "reports.whatif_jobs_sweep",
+    "schedule": 60.0,
+    "options": {"expires": 55},
+}
 # tracking: next months' click partitions; reports: raw clicks past CLICK_RETENTION_MONTHS.
 CELERY_BEAT_SCHEDULE["tracking-create-click-partitions"] = {
     "task": "tracking.create_click_partitions",

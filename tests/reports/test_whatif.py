@@ -21,7 +21,12 @@ from attribution.models import Conversion, CreditChange, Offer, Postback
 from attribution.services.processing import postback_process
 from reports.models import Comparison, DailyRollup, Reattribution
 from reports.services import rollup_recompute_day
-from reports.whatif import comparison_run, reattribution_create, reattribution_run
+from reports.whatif import (
+    comparison_run,
+    reattribution_create,
+    reattribution_run,
+    whatif_jobs_sweep,
+)
 from tests.factories import (
     TEST_POSTBACK_TOKEN,
     ClickFactory,
@@ -397,3 +402,33 @@ def test_replaying_a_processed_postback_decides_its_conversion_again(
     assert change.why == f"replay of postback #{postback.pk}"
     page = admin_client_logged_in.get(f"/admin/attribution/conversion/{conversion.pk}/change/")
     assert f"message #{email.message_id}".encode() in page.content
+
+
+@pytest.mark.django_db
+def test_a_comparison_nobody_took_is_enqueued_again_by_the_sweep(
+    history, django_capture_on_commit_callbacks
+):
+    # given: asked for while the broker was down (its task never ran), and a fresh one
+    offer = history["offer"]
+    today = timezone.localdate(history["now"])
+    configurations = [
+        {"name": "first", "attribution_model": "first_click"},
+        {"name": "last", "attribution_model": "last_click"},
+    ]
+    stranded = Comparison.objects.create(
+        start=today, end=today, dimension="offer", configurations=configurations
+    )
+    Comparison.objects.filter(pk=stranded.pk).update(
+        created_at=timezone.now() - timedelta(minutes=5)
+    )
+    Comparison.objects.create(
+        start=today, end=today, dimension="offer", offer=offer, configurations=configurations
+    )
+    # when
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        enqueued = whatif_jobs_sweep()
+    # then: only the stranded one; the worker that takes it computes it once
+    assert enqueued == 1 and len(callbacks) == 1
+    assert comparison_run(comparison_id=stranded.pk) is not None
+    assert comparison_run(comparison_id=stranded.pk) is None
+    assert Comparison.objects.get(pk=stranded.pk).status == "done"
