@@ -383,6 +383,8 @@ WEBHOOK_ROTATION_GRACE_SECONDS = env.int("WEBHOOK_ROTATION_GRACE_SECONDS", defau
 # lets other endpoints have the worker (it queues itself again when more are due).
 WEBHOOK_DELIVERY_BATCH_SIZE = env.int("WEBHOOK_DELIVERY_BATCH_SIZE", default=200)
 WEBHOOK_RUN_SECONDS = env.float("WEBHOOK_RUN_SECONDS", default=20.0)
+# `/healthz` reports a webhook delivery due longer than this (workers not keeping up) as degraded.
+HEALTH_WEBHOOK_STUCK_SECONDS = env.int("HEALTH_WEBHOOK_STUCK_SECONDS", default=300)
 # Conversion events the dispatcher turns into deliveries per transaction.
 WEBHOOK_DISPATCH_BATCH_SIZE = env.int("WEBHOOK_DISPATCH_BATCH_SIZE", default=1000)
 # Retries due within this many seconds are woken with a countdown; later ones by beat.
