@@ -52,13 +52,16 @@ _LOCAL_NETWORKS = [
 ]
 
 # The batch's own clicks that may still turn out to be scanners.
+# Read from the staging table and the message, not the click table: one index lookup per
+# click saved in every statement; a click is looked up only when it is to be flagged.
 _CANDIDATES = """
-    SELECT c.id, c.occurred_at, c.message_id, c.link_id, c.contact_id, c.ip, c.user_agent,
-        c.channel
-    FROM tracking_click AS c
-    JOIN click_incoming AS i ON i.click_id = c.click_id AND i.occurred_at = c.occurred_at
-    WHERE NOT c.is_bot AND NOT c.is_preview AND c.ip IS NOT NULL
-      AND NOT c.ip <<= ANY(%(local)s::inet[])
+    SELECT i.click_id, i.occurred_at, m.id AS message_id, i.link_id, m.contact_id, i.ip,
+        i.user_agent, m.channel, m.sent_at
+    FROM click_incoming AS i
+    JOIN tracking_link AS l ON l.id = i.link_id
+    JOIN tracking_message AS m ON m.id = l.message_id
+    WHERE NOT i.is_bot AND NOT i.is_preview AND i.ip IS NOT NULL
+      AND NOT i.ip <<= ANY(%(local)s::inet[])
 """
 
 _SCANNER_NETWORK_SQL = f"""
@@ -66,19 +69,18 @@ UPDATE tracking_click AS c
 SET is_preview = TRUE, flag_reason = 'behaviour:scanner-network:' || network.vendor
 FROM ({_CANDIDATES}) AS candidate,
     unnest(%(networks)s::cidr[], %(vendors)s::text[]) AS network(range, vendor)
-WHERE c.id = candidate.id AND c.occurred_at = candidate.occurred_at
-  AND candidate.ip <<= network.range
+WHERE c.click_id = candidate.click_id AND c.occurred_at = candidate.occurred_at
+  AND candidate.ip <<= network.range AND NOT c.is_preview
 """  # noqa: S608 (constant fragments only)
 
 _SOON_AFTER_SEND_SQL = f"""
 UPDATE tracking_click AS c
 SET is_preview = TRUE, flag_reason = 'behaviour:soon-after-send'
 FROM ({_CANDIDATES}) AS candidate
-JOIN tracking_message AS message ON message.id = candidate.message_id
-WHERE c.id = candidate.id AND c.occurred_at = candidate.occurred_at
+WHERE c.click_id = candidate.click_id AND c.occurred_at = candidate.occurred_at
   AND candidate.channel = ANY(%(channels)s)
-  AND candidate.occurred_at > message.sent_at - %(window)s
-  AND candidate.occurred_at < message.sent_at + %(window)s
+  AND candidate.occurred_at > candidate.sent_at - %(window)s
+  AND candidate.occurred_at < candidate.sent_at + %(window)s
   AND NOT c.is_preview
 """  # noqa: S608 (constant fragments only)
 
@@ -87,8 +89,7 @@ WHERE c.id = candidate.id AND c.occurred_at = candidate.occurred_at
 _BURST_SQL = f"""
 WITH candidate AS ({_CANDIDATES}),
 nearby AS (
-    SELECT candidate.id AS candidate_id, other.id, other.occurred_at, other.link_id,
-        other.is_preview
+    SELECT candidate.click_id AS candidate_id, other.id, other.occurred_at, other.link_id
     FROM candidate
     JOIN tracking_link AS link ON link.message_id = candidate.message_id
     JOIN tracking_click AS other ON other.link_id = link.id
@@ -106,7 +107,9 @@ FROM nearby JOIN bursting USING (candidate_id)
 WHERE c.id = nearby.id AND c.occurred_at = nearby.occurred_at AND NOT c.is_preview
 """  # noqa: S608 (constant fragments only)
 
-# One range scan of the window around the batch, joined to the batch's (address, agent) pairs.
+# One range scan around the batch; clicks of one (address, agent) counted per window-long
+# bucket, the buckets laid twice (the second offset by half a window) so that a crowd
+# straddling a bucket's edge is still seen: linear, where a per-click window is quadratic.
 _SHARED_ADDRESS_SQL = f"""
 WITH candidate AS ({_CANDIDATES}),
 pairs AS (
@@ -114,7 +117,8 @@ pairs AS (
     FROM candidate GROUP BY ip, user_agent
 ),
 nearby AS (
-    SELECT other.id, other.occurred_at, other.contact_id, other.ip, other.user_agent
+    SELECT other.id, other.occurred_at, other.contact_id, other.ip, other.user_agent,
+        extract(epoch FROM other.occurred_at) / %(seconds)s AS position
     FROM tracking_click AS other
     JOIN pairs ON other.ip = pairs.ip AND other.user_agent = pairs.user_agent
     WHERE other.occurred_at >= (SELECT min(first_at) FROM pairs) - %(window)s
@@ -123,14 +127,21 @@ nearby AS (
       AND other.occurred_at <= pairs.last_at + %(window)s
       AND NOT other.is_bot
 ),
+bucketed AS (
+    SELECT id, occurred_at, contact_id, ip, user_agent, 0 AS layout, floor(position) AS bucket
+    FROM nearby
+    UNION ALL
+    SELECT id, occurred_at, contact_id, ip, user_agent, 1, floor(position + 0.5)
+    FROM nearby
+),
+crowds AS (
+    SELECT ip, user_agent, layout, bucket FROM bucketed
+    GROUP BY ip, user_agent, layout, bucket
+    HAVING count(DISTINCT contact_id) >= %(contacts)s
+),
 crowded AS (
-    SELECT mine.id, mine.occurred_at
-    FROM nearby AS mine
-    JOIN nearby AS near ON near.ip = mine.ip AND near.user_agent = mine.user_agent
-        AND near.occurred_at >= mine.occurred_at - %(window)s
-        AND near.occurred_at <= mine.occurred_at + %(window)s
-    GROUP BY mine.id, mine.occurred_at
-    HAVING count(DISTINCT near.contact_id) >= %(contacts)s
+    SELECT DISTINCT bucketed.id, bucketed.occurred_at
+    FROM bucketed JOIN crowds USING (ip, user_agent, layout, bucket)
 )
 UPDATE tracking_click AS c
 SET is_preview = TRUE, flag_reason = 'behaviour:shared-address'
@@ -199,6 +210,7 @@ def clicks_flag_scanners(*, cursor: CursorWrapper) -> None:
             cursor,
             _SHARED_ADDRESS_SQL,
             window=timedelta(seconds=settings.CLICK_SCANNER_SHARED_ADDRESS_SECONDS),
+            seconds=settings.CLICK_SCANNER_SHARED_ADDRESS_SECONDS,
             contacts=settings.CLICK_SCANNER_SHARED_ADDRESS_CONTACTS,
         )
 
