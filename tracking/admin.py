@@ -433,7 +433,14 @@ class ClickAdmin(ReadOnlyAdmin):
     def link_code(self, click: Click) -> str:
         return click.link.code
 
-    @admin.action(description="Classify the days of the selected clicks again (on a worker)")
+    def has_reclassify_permission(self, request: HttpRequest) -> bool:
+        # Rows stay read-only here; re-classifying is a write, for who may change clicks.
+        return request.user.has_perm("tracking.change_click")
+
+    @admin.action(
+        description="Classify the days of the selected clicks again (on a worker)",
+        permissions=["reclassify"],
+    )
     def reclassify_days(self, request: HttpRequest, queryset: QuerySet[Click]) -> None:
         bounds = queryset.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
         if bounds["first"] is None:
