@@ -42,7 +42,7 @@ PREVIEW_AGENTS: tuple[PreviewAgent, ...] = (
     # Signal fetches its previews as "WhatsApp/2" so sites answer with Open Graph tags.
     PreviewAgent(
         "whatsapp-signal",
-        r"^WhatsApp(?:/|$)",
+        r"\bWhatsApp\b(?!\.)",
         "WhatsApp/2.23.20.0 A",
     ),
     # LINE (line-poker) and KakaoTalk (kakaotalk-scrap) append their own token to Facebook's.
@@ -129,8 +129,8 @@ PREVIEW_AGENTS: tuple[PreviewAgent, ...] = (
         "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html",
         "help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html",
     ),
-    # Viber's in-app browser ends its user agent with "Viber/<version>": a person.
-    PreviewAgent("viber", r"^Viber\b|ViberUrlDownloader", "Viber"),
+    # Viber's in-app browser ("Mozilla/5.0 ... Viber/<version>") is a person (PERSON_AGENTS).
+    PreviewAgent("viber", r"\bViber(?:\b|UrlDownloader)", "Viber"),
     PreviewAgent(
         "vkontakte",
         r"vkShare",

@@ -8,9 +8,9 @@ them apart. Order of decision, first match wins:
 
 1. a prefetch header (`Sec-Purpose`, `Purpose`, `X-Purpose`, `X-Moz`): preview;
 2. no user agent at all: bot;
-3. our preview list (`PREVIEW_AGENTS`): the lists below only say "automated";
-4. an in-app browser of a social or messaging app (`PERSON_AGENTS`): person, unless
+3. an in-app browser of a social or messaging app (`PERSON_AGENTS`): person, unless
    one of our bot rules names the fetcher (the lists know app names as crawlers too);
+4. our preview list (`PREVIEW_AGENTS`): the lists below only say "automated";
 5. the maintained lists: Matomo's device-detector, then crawlerdetect: bot;
 6. our bot rules (`BOT_AGENTS`) for what those lists miss: bot;
 7. a `HEAD` request from anything else: preview (browsers never send one for a link).
@@ -97,11 +97,11 @@ def _user_agent_flags(user_agent: str) -> ClickFlags | None:
     """Flags the user agent alone decides; None when it looks like a person's browser."""
     if not user_agent.strip():
         return ClickFlags(is_bot=True, is_preview=False, reason="no-user-agent")
-    if name := _matched_rule(_PREVIEWS, PREVIEW_AGENTS, user_agent):
-        return ClickFlags(is_bot=False, is_preview=True, reason=f"rule:{name}")
     own_rule = _matched_rule(_BOTS, BOT_AGENTS, user_agent)
     if _PEOPLE.search(user_agent) and own_rule in ("", NOT_A_BROWSER):
         return HUMAN
+    if name := _matched_rule(_PREVIEWS, PREVIEW_AGENTS, user_agent):
+        return ClickFlags(is_bot=False, is_preview=True, reason=f"rule:{name}")
     if name := _device_detector_bot(user_agent):
         return ClickFlags(is_bot=True, is_preview=False, reason=f"device-detector:{name}")
     if name := _crawlerdetect_bot(user_agent):
