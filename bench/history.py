@@ -1,0 +1,137 @@
+"""Growth: stored click history loaded fast, and the drain measured before and after.
+
+Used by the rollups suite's child process (Django set up, bench database). History is
+loaded a month at a time into a table of its own with one `INSERT ... SELECT` over
+`generate_series`, then attached as that month's partition, so PostgreSQL builds its
+indexes once, sorted, as a restore would; rows spread over the bench's messages and links.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+
+def history_load(*, clicks: int, before: date, months: int = 12) -> None:
+    """`clicks` clicks spread over the `months` whole months before the month of `before`."""
+    from django.db import connection
+
+    from tracking.models import Click
+    from tracking.services.partitions import (
+        TABLE,
+        click_partitions_forget,
+        month_add,
+        month_after,
+        month_of,
+        partition_name,
+    )
+
+    first = month_add(month_of(datetime.combine(before, datetime.min.time(), tzinfo=UTC)), -months)
+    per_month = clicks // months
+    columns = [str(field.column) for field in Click._meta.concrete_fields]
+    values = {
+        "id": "nextval(pg_get_serial_sequence('tracking_click', 'id'))",
+        "click_id": "'h' || %(tag)s || '-' || n",
+        "occurred_at": "%(start)s::timestamptz + (n %% %(seconds)s) * interval '1 second'",
+        "link_id": "l.id",
+        "message_id": "m.id",
+        "contact_id": "m.contact_id",
+        "offer_id": "m.offer_id",
+        "channel": "m.channel",
+        "user_agent": "'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) ' || (n %% 7)",
+        "referrer": "''",
+        "ip": "('198.51.' || (n %% 250) || '.0')::inet",
+        "method": "'GET'",
+        "is_bot": "n %% 20 = 0",
+        "is_preview": "n %% 33 = 0",
+        "is_duplicate": "n %% 5 = 0",
+        "is_imported": "false",
+        "recorded_at": "%(start)s::timestamptz + (n %% %(seconds)s) * interval '1 second'",
+        "flag_reason": "''",
+    }
+    missing = [column for column in columns if column not in values]
+    if missing:
+        raise RuntimeError(f"bench history: no value for tracking_click.{', '.join(missing)}")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id), count(*) FROM tracking_message")
+        first_message, message_count = cursor.fetchone()
+        for index in range(months):
+            month = month_add(first, index)
+            name = partition_name(month)
+            start = datetime.combine(month, datetime.min.time(), tzinfo=UTC)
+            seconds = int(
+                (
+                    datetime.combine(month_after(month), datetime.min.time(), tzinfo=UTC) - start
+                ).total_seconds()
+            )
+            cursor.execute(f"DROP TABLE IF EXISTS {name}")
+            cursor.execute(
+                f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+            )
+            cursor.execute(
+                f"INSERT INTO {name} ({', '.join(columns)}) "  # noqa: S608 - our names
+                f"SELECT {', '.join(values[column] for column in columns)} "
+                "FROM generate_series(1, %(count)s) AS n "
+                "JOIN tracking_message m ON m.id = %(first_message)s + (n %% %(messages)s) "
+                "JOIN tracking_link l ON l.message_id = m.id",
+                {
+                    "tag": f"{month:%Y%m}",
+                    "start": start,
+                    "seconds": seconds,
+                    "count": per_month,
+                    "first_message": first_message,
+                    "messages": message_count,
+                },
+            )
+            cursor.execute(
+                f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES"
+                f" FROM ('{month.isoformat()} 00:00:00+00')"
+                f" TO ('{month_after(month).isoformat()} 00:00:00+00')"
+            )
+        cursor.execute("VACUUM ANALYZE tracking_click")
+    click_partitions_forget()
+
+
+def drain_rate(*, clicks: int, day: date, seed: int) -> float:
+    """Clicks per second through `clicks_drain` for a spool file of `clicks` lines on `day`."""
+    from django.db import connection
+
+    from tracking.services.clicks import SPOOL_LINE_VERSION
+    from tracking.services.drain import clicks_drain
+    from tracking.services.spool import spool_host
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM tracking_link ORDER BY id")
+        links = [row[0] for row in cursor.fetchall()]
+    start = datetime.combine(day, datetime.min.time(), tzinfo=UTC).timestamp()
+    lines = []
+    for n in range(clicks):
+        record: list[Any] = [
+            SPOOL_LINE_VERSION,
+            secrets.token_urlsafe(16),
+            # A thousand clicks a second, as a drainer under load sees them.
+            start + n / 1000,
+            links[(n * 7919 + seed) % len(links)],
+            f"203.0.{n % 250}.0",
+            f"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Safari/{n % 11}",
+            "",
+            "GET",
+            "",
+        ]
+        lines.append(json.dumps(record, separators=(",", ":")))
+    directory = Path(tempfile.mkdtemp(prefix="bench-drain-"))
+    spool = directory / f"clicks-{spool_host()}-1-bench{seed}-000001.log"
+    spool.write_text("\n".join(lines) + "\n")
+    started = time.perf_counter()
+    report = clicks_drain(directory=directory)
+    elapsed = time.perf_counter() - started
+    if report.inserted != clicks:
+        raise RuntimeError(f"drain stored {report.inserted} of {clicks} clicks")
+    shutil.rmtree(directory, ignore_errors=True)
+    return clicks / elapsed
