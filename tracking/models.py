@@ -293,6 +293,10 @@ class Click(models.Model):
             # The duplicate check (same link and truncated address within a window) and
             # the click API's `?code=` / `?message=` (through the message's links).
             models.Index(fields=["link", "ip", "occurred_at"], name="click_link_ip_time"),
+            # The drainer's scanner check (`behaviour:message-links-burst`): every click on
+            # a message's links within seconds of each other. Without it each click of the
+            # batch read all of its link's clicks through the index above.
+            models.Index(fields=["link", "occurred_at"], name="click_link_time"),
             # One day's rollup and the admin's newest-first list: rows arrive in time
             # order, so a BRIN range index is enough and costs next to nothing per row.
             BrinIndex(fields=["occurred_at"], name="click_occurred_at_brin"),

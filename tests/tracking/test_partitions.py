@@ -112,8 +112,10 @@ def test_only_the_indexes_a_query_uses_are_on_the_click_table():
         foreign_keys = cursor.fetchone()[0]
     assert sorted(indexes) == [
         "click_contact_offer_time",
+        "click_flagged_time",
         "click_id_unique",
         "click_link_ip_time",
+        "click_link_time",
         "click_occurred_at_brin",
         "click_recorded_at_brin",
         "tracking_click_pkey",
