@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import URLValidator
 from django.db import IntegrityError
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,6 +28,66 @@ from attribution.services.catalog import (
     offer_create,
     offer_update,
 )
+from config.openapi import component_amend
+
+# What a destination must look like, stated in the OpenAPI document as this same pattern:
+# http(s), a host name with a top-level domain, an optional port, then printable ASCII (macros
+# such as {click_id} included): every match also passes the model's URLValidator, and no
+# space or control character can reach a Location header.
+DESTINATION_URL_PATTERN = (
+    r"^https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+    r"(?::[0-9]{1,5})?(?:[/?#][!-~]*)?$"
+)
+CURRENCY_PATTERN = r"^[A-Za-z]{3}$"
+# Any IPv4 or IPv6 address, or an IPv4 network; an IPv6 network ("2001:db8::/32") is taken too.
+ALLOWED_IP_SCHEMA = {
+    "type": "string",
+    "anyOf": [
+        {"format": "ipv4"},
+        {"format": "ipv6"},
+        {
+            "pattern": r"^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+            r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/(?:3[0-2]|[12]?[0-9])$"
+        },
+    ],
+}
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": r"^(?:\d{1,8}(?:\.\d{0,4})?|\.\d{1,4})?$",
+        "nullable": True,
+    }
+)
+class PayoutField(serializers.DecimalField):
+    """A payout: at least 0, 8 digits before the point and 4 after ("" or null: none)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=12, decimal_places=4, min_value=0, **kwargs)
+
+
+@extend_schema_field(ALLOWED_IP_SCHEMA)
+class AllowedIpField(serializers.CharField):
+    pass
+
+
+# Answers show each entry as the server stores it: a network, e.g. 203.0.113.7/32.
+for _component in ("Network", "NetworkCreated"):
+    component_amend(
+        _component,
+        properties={
+            "allowed_ips": {"items": {"type": "string", "description": "An IPv4 or IPv6 network"}}
+        },
+    )
+
+
+def _without_nul_keys(value: dict[str, Any]) -> dict[str, Any]:
+    # Stored as jsonb, which cannot hold a NUL character (the values are checked as fields).
+    if any("\x00" in key for key in value):
+        raise serializers.ValidationError("Keys cannot contain NUL characters.")
+    return value
 
 
 def _as_drf_error(error: DjangoValidationError) -> serializers.ValidationError:
@@ -37,11 +97,14 @@ def _as_drf_error(error: DjangoValidationError) -> serializers.ValidationError:
 
 
 class NetworkSerializer(serializers.ModelSerializer):
+    currency = serializers.RegexField(
+        CURRENCY_PATTERN, required=False, help_text="ISO 4217 code, e.g. USD"
+    )
     postback_token = serializers.CharField(
         write_only=True, required=False, min_length=16, max_length=200
     )
     allowed_ips = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, max_length=1000
+        child=AllowedIpField(max_length=64), required=False, max_length=1000
     )
     parameter_aliases = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField(max_length=100)), required=False
@@ -68,6 +131,12 @@ class NetworkSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["token_hint", "created_at"]
 
+    def validate_parameter_aliases(self, value: dict[str, Any]) -> dict[str, Any]:
+        return _without_nul_keys(value)
+
+    def validate_status_map(self, value: dict[str, Any]) -> dict[str, Any]:
+        return _without_nul_keys(value)
+
     def validate_allowed_ips(self, value: list[str]) -> list[str]:
         try:
             return allowed_ips_normalize(value)
@@ -75,8 +144,6 @@ class NetworkSerializer(serializers.ModelSerializer):
             raise _as_drf_error(error) from error
 
     def validate_currency(self, value: str) -> str:
-        if len(value) != 3 or not value.isalpha():
-            raise serializers.ValidationError("a 3-letter ISO 4217 code")
         return value.upper()
 
 
@@ -127,8 +194,10 @@ class NetworkDetailApi(generics.RetrieveUpdateAPIView):
 class OfferSerializer(serializers.ModelSerializer):
     network = serializers.PrimaryKeyRelatedField(queryset=Network.objects.all())
     # Not a plain URI: it carries macros such as {click_id} (see INTERFACES.md, Redirect).
-    destination_url = serializers.CharField(
+    destination_url = serializers.RegexField(
+        DESTINATION_URL_PATTERN,
         max_length=2000,
+        error_messages={"invalid": "an http(s) URL"},
         help_text="http(s) URL; macros: {click_id} {message_id} {offer_id} {campaign} "
         "{creative} {channel}",
     )
@@ -143,16 +212,13 @@ class OfferSerializer(serializers.ModelSerializer):
         "credit; 0 (default) turns view-through off",
     )
     attribution_model = serializers.ChoiceField(choices=AttributionModel.choices, required=False)
-    payout = serializers.DecimalField(
-        max_digits=12, decimal_places=4, min_value=0, required=False, allow_null=True
+    payout = PayoutField(required=False, allow_null=True)
+    currency = serializers.RegexField(
+        CURRENCY_PATTERN, required=False, help_text="ISO 4217 code; default the network's"
     )
 
-    def validate_destination_url(self, value: str) -> str:
-        try:
-            URLValidator(schemes=["http", "https"])(value)
-        except DjangoValidationError as error:
-            raise serializers.ValidationError("an http(s) URL") from error
-        return value
+    def validate_currency(self, value: str) -> str:
+        return value.upper()
 
     class Meta:
         model = Offer
@@ -174,7 +240,6 @@ class OfferSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
-        extra_kwargs = {"currency": {"required": False}}
 
 
 class OfferListCreateApi(generics.ListCreateAPIView):
@@ -203,7 +268,20 @@ class OfferDetailApi(generics.RetrieveUpdateAPIView):
             raise _as_drf_error(error) from error
 
 
+class BlankAsNullChoiceField(serializers.ChoiceField):
+    """Stored as "" until decided; answered as null, which the document's enum allows."""
+
+    def to_representation(self, value: Any) -> Any:
+        return None if value in ("", None) else super().to_representation(value)
+
+
 class ConversionSerializer(serializers.ModelSerializer):
+    attribution_model = BlankAsNullChoiceField(
+        choices=AttributionModel.choices,
+        allow_null=True,
+        read_only=True,
+        help_text="The model that decided the credit; null until decided or when unattributed",
+    )
     network: serializers.SlugRelatedField[Network] = serializers.SlugRelatedField(
         slug_field="slug", read_only=True
     )
@@ -242,6 +320,12 @@ class ConversionSerializer(serializers.ModelSerializer):
         return click.click_id if click is not None else None
 
 
+@extend_schema(
+    parameters=[
+        OpenApiParameter("network", OpenApiTypes.STR, description="Network slug"),
+        OpenApiParameter("conversion_id", OpenApiTypes.STR, description="The network's id"),
+    ]
+)
 class ConversionListApi(generics.ListAPIView):
     """Filter with `?network=<slug>` and `?conversion_id=<id>`."""
 

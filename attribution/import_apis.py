@@ -9,7 +9,6 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import APIException
@@ -100,20 +99,35 @@ class ConversionImportSerializer(serializers.ModelSerializer[ConversionImport]):
         read_only_fields = fields
 
 
+# A header row with at least one postback field of its own (other cells are free; a network
+# alias is taken too), then a first row with something in it, then any lines.
+CSV_HEADER_FIELDS = "click_id|conversion_id|payout|status|occurred_at|email|phone|offer_id"
+CSV_SCHEMA = {
+    "type": "string",
+    "pattern": (
+        f'^(?:[^,"\\r\\n]*,)*(?:{CSV_HEADER_FIELDS})(?:,[^,"\\r\\n]*)*\\r?\\n'
+        "[^\\r\\n]*[A-Za-z0-9][^\\r\\n]*(?:\\r?\\n[^\\r\\n]*)*\\r?\\n?$"
+    ),
+    "description": "CSV text: a header row of postback fields or aliases, one row per conversion",
+}
+
+
 class ConversionImportApi(APIView):
     permission_model = ConversionImport
     parser_classes = [CsvBodyParser, MultiPartParser]
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("network", OpenApiTypes.STR, required=True, description="slug")
+            OpenApiParameter(
+                "network",
+                {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"},
+                required=True,
+                description="The network's slug (none by that slug: 404)",
+            )
         ],
-        request={
-            "text/csv": OpenApiTypes.BINARY,
-            "multipart/form-data": inline_serializer(
-                name="ConversionImportUpload", fields={"file": serializers.FileField()}
-            ),
-        },
+        # The document shows the simplest CSV the server takes (a header, then rows), so a
+        # generated request is one; a multipart `file` with the same text is taken too.
+        request={"text/csv": CSV_SCHEMA},
         responses={
             202: inline_serializer(
                 name="ConversionImportQueued",
@@ -127,7 +141,8 @@ class ConversionImportApi(APIView):
         "aliases (click_id, conversion_id, payout, status, occurred_at, email, phone, "
         "external_id, offer_id, ...), one conversion a row. Each row is handled exactly as "
         "the network's postback, on a worker; poll `/api/v1/conversions/imports/<id>/`. "
-        "A body that is not such a CSV answers 400 and stores nothing.",
+        "A body that is not such a CSV answers 400 and stores nothing. The same CSV may come "
+        "as the `file` of a multipart/form-data body.",
     )
     def post(self, request: Request) -> Response:
         data = request.data
@@ -158,7 +173,8 @@ class ConversionImportApi(APIView):
             field = (
                 "network" if str(error).startswith(("No network", "Name the network")) else "file"
             )
-            raise serializers.ValidationError({field: [str(error)]}) from error
+            code = "does_not_exist" if str(error).startswith("No network") else "invalid"
+            raise serializers.ValidationError({field: [str(error)]}, code=code) from error
         return Response(
             {"import_id": conversion_import.pk, "rows": conversion_import.rows},
             status=status.HTTP_202_ACCEPTED,

@@ -71,6 +71,38 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     }
 
 
+# Components whose rules span fields ("at least one of phone, email, external_id"), which a
+# serializer cannot state: the app that owns one registers what to add to it.
+_COMPONENT_AMENDMENTS: dict[str, dict[str, Any]] = {}
+
+
+def component_amend(name: str, **schema: Any) -> None:
+    """`component_amend("ContactInputRequest", anyOf=[...])`: merged into that component
+    (`properties={"models": {"minItems": 2}}` reaches one property; a schema under `items`,
+    `anyOf`, `oneOf` or `allOf` replaces what was there)."""
+    _COMPONENT_AMENDMENTS.setdefault(name, {}).update(schema)
+
+
+_REPLACED = {"items", "anyOf", "oneOf", "allOf"}
+
+
+def _merge(target: dict[str, Any], amendment: dict[str, Any]) -> None:
+    for key, value in amendment.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict) and key not in _REPLACED:
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
+# What an operation's request body is beyond its items' serializer ("at least one item").
+_REQUEST_BODY_AMENDMENTS: dict[str, dict[str, Any]] = {}
+
+
+def request_body_amend(operation_id: str, **schema: Any) -> None:
+    """`request_body_amend("clicks_import", minItems=1)`: merged into its JSON body schema."""
+    _REQUEST_BODY_AMENDMENTS[operation_id] = schema
+
+
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "Every API error.",
@@ -103,6 +135,31 @@ def _codes_for(operation: dict[str, Any], path_item: dict[str, Any]) -> list[int
 _DECIMAL_PATTERN = re.compile(r"\^-\?\\d\{0,(\d+)\}\(\?:\\\.\\d\{0,(\d+)\}\)\?\$")
 
 
+# DRF's CharField refuses a NUL character, and trims spaces before it checks "not blank".
+_NO_NUL = "^[^\\x00]*$"
+_NO_NUL_NOT_BLANK = "^[^\\x00]*[^\\x00\\s][^\\x00]*$"
+
+
+def _tighten_request_text(schema: Any) -> None:
+    """Walk a request component: what DRF's CharField refuses, the document refuses too."""
+    if isinstance(schema, list):
+        for item in schema:
+            _tighten_request_text(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and not {
+        "pattern",
+        "format",
+        "enum",
+        "readOnly",
+        "anyOf",
+    } & set(schema):
+        schema["pattern"] = _NO_NUL_NOT_BLANK if schema.get("minLength", 0) >= 1 else _NO_NUL
+    for value in schema.values():
+        _tighten_request_text(value)
+
+
 def _tighten(schema: Any) -> None:
     """Walk a component: decimals need a digit; request objects refuse unknown fields."""
     if isinstance(schema, list):
@@ -126,10 +183,14 @@ def document_error_answers(result: dict[str, Any], **kwargs: Any) -> dict[str, A
     """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"])."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault(ERROR_COMPONENT, ERROR_SCHEMA)
+    for name, amendment in _COMPONENT_AMENDMENTS.items():
+        if name in schemas:
+            _merge(schemas[name], amendment)
     for name, component in schemas.items():
         _tighten(component)
         if name.endswith("Request") and component.get("type") == "object":
             component.setdefault("additionalProperties", False)
+            _tighten_request_text(component)
     reference = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():
@@ -145,4 +206,11 @@ def document_error_answers(result: dict[str, Any], **kwargs: Any) -> dict[str, A
                     },
                 )
             operation["responses"] = dict(sorted(responses.items()))
+            if method in {"post", "put"} and "requestBody" in operation:
+                # Every POST and PUT here reads a body; without one it is a 400.
+                operation["requestBody"]["required"] = True
+            body_amendment = _REQUEST_BODY_AMENDMENTS.get(operation.get("operationId", ""))
+            if body_amendment and "requestBody" in operation:
+                media = operation["requestBody"]["content"].get("application/json", {})
+                media.get("schema", {}).update(body_amendment)
     return result

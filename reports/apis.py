@@ -56,7 +56,11 @@ class DailyReportApi(APIView):
             OpenApiParameter("dimension", OpenApiTypes.STR, enum=Dimension.values, required=True),
             OpenApiParameter("start", OpenApiTypes.DATE, required=True),
             OpenApiParameter("end", OpenApiTypes.DATE, required=True),
-            OpenApiParameter("key", OpenApiTypes.INT, description="Only this message/offer/... id"),
+            OpenApiParameter(
+                "key",
+                {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                description="Only this message/offer/... id",
+            ),
             OpenApiParameter(
                 "ordering",
                 OpenApiTypes.STR,
@@ -66,6 +70,9 @@ class DailyReportApi(APIView):
             ),
         ],
         responses=DailyReportRowSerializer(many=True),
+        operation_id="reports_daily",
+        description="Stored daily cells of one dimension, by day then key. Any range: a start "
+        "after the end has no days, so no rows.",
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
@@ -79,6 +86,8 @@ class DailyReportApi(APIView):
                 end=params.get("end"),
                 key=params.get("key"),
                 default_end=rollup_today(),
+                max_days=None,
+                reversed_is_empty=True,
             )
         except ReportInputError as error:
             return Response({"error": str(error)}, status=400)

@@ -11,7 +11,6 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.request import Request
@@ -19,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from attribution.models import VIEW_WINDOW_HOURS_MAX, AttributionModel, Offer
+from config.openapi import component_amend
 from config.pagination import StandardPagination
 from reports.models import Comparison, ComparisonMove, Dimension, JobStatus, Reattribution
 from reports.whatif import (
@@ -60,6 +60,9 @@ class ComparisonCreateSerializer(serializers.Serializer[dict[str, Any]]):
         queryset=Offer.objects.all(), required=False, allow_null=True
     )
     models = ConfigurationSerializer(many=True, min_length=2, max_length=4)  # type: ignore[call-arg]
+
+
+component_amend("ComparisonCreateRequest", properties={"models": {"minItems": 2, "maxItems": 4}})
 
 
 class JobCreatedSerializer(serializers.Serializer[dict[str, Any]]):
@@ -118,7 +121,7 @@ class ComparisonMoveSerializer(serializers.ModelSerializer[ComparisonMove]):
 
 
 def _answer_400(error: WhatIfInputError) -> Response:
-    return Response({"error": str(error)}, status=400)
+    return Response({"error": str(error)}, status=error.status)
 
 
 class ComparisonListCreateApi(generics.ListAPIView):
@@ -168,7 +171,9 @@ class ComparisonMovesApi(generics.ListAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "key", OpenApiTypes.INT, description="Only moves into or out of this key"
+                "key",
+                {"type": "integer", "minimum": -(2**63) + 1, "maximum": 2**63 - 1},
+                description="Only moves into or out of this key",
             )
         ]
     )
@@ -178,8 +183,11 @@ class ComparisonMovesApi(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[ComparisonMove]:
         comparison = get_object_or_404(Comparison, pk=self.kwargs["pk"])
         key = self.request.query_params.get("key")
-        if key is not None and not key.lstrip("-").isdigit():
-            raise serializers.ValidationError({"key": ["an integer"]})
+        digits = (key or "").removeprefix("-")
+        if key is not None and not (
+            digits.isascii() and digits.isdigit() and abs(int(digits[:20] or 0)) < 2**63
+        ):
+            raise serializers.ValidationError({"key": ["an integer (a 64-bit id)"]})
         moves: QuerySet[ComparisonMove] = comparison_moves(
             comparison=comparison, key=int(key) if key is not None else None
         )

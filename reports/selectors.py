@@ -102,8 +102,14 @@ def report_query_parse(
     key: str | None = None,
     default_end: date,
     default_days: int = 30,
+    max_days: int | None = MAX_RANGE_DAYS,
+    reversed_is_empty: bool = False,
 ) -> ReportQuery:
-    """Check a report request. Missing dates default to the `default_days` up to `default_end`."""
+    """Check a report request. Missing dates default to the `default_days` up to `default_end`.
+
+    The paginated API reads stored cells only, so it takes any range (`max_days=None`), and a
+    start after the end is a range without days (`reversed_is_empty`): no rows, not an error.
+    """
     dimension = dimension or Dimension.CAMPAIGN
     if dimension not in Dimension.values:
         raise ReportInputError(
@@ -111,9 +117,9 @@ def report_query_parse(
         )
     end_day = _date_parse(end, "end") if end else default_end
     start_day = _date_parse(start, "start") if start else end_day - timedelta(days=default_days - 1)
-    if start_day > end_day:
+    if start_day > end_day and not reversed_is_empty:
         raise ReportInputError(f"The start ({start_day}) is after the end ({end_day}).")
-    if (end_day - start_day).days + 1 > MAX_RANGE_DAYS:
+    if max_days is not None and (end_day - start_day).days + 1 > max_days:
         raise ReportInputError(f"The range is longer than {MAX_RANGE_DAYS} days.")
     key_id: int | None = None
     if key:
@@ -121,6 +127,8 @@ def report_query_parse(
             key_id = int(key)
         except ValueError:
             raise ReportInputError(f"The key {key!r} is not an id.") from None
+        if not 1 <= key_id < 2**63:
+            raise ReportInputError(f"The key {key!r} is not an id.")
     return ReportQuery(dimension=dimension, start=start_day, end=end_day, key=key_id)
 
 

@@ -38,7 +38,7 @@ from attribution.services.recredit import (
 )
 from config.enqueue import task_enqueue_on_commit, tasks_enqueue_on_commit
 from reports.models import Comparison, ComparisonMove, Dimension, JobStatus, Reattribution
-from reports.selectors import MAX_RANGE_DAYS, report_key_names
+from reports.selectors import report_key_names
 from reports.services import rollup_recompute_day
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,12 @@ STALE_AFTER = timedelta(hours=1)
 
 
 class WhatIfInputError(ValueError):
-    """A comparison or re-attribution that cannot be run, with the reason."""
+    """A comparison or re-attribution that cannot be run, with the reason; `status` is the
+    API's answer (404: an offer that does not exist, 409: two models under one name)."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def comparison_create(
@@ -72,16 +77,16 @@ def comparison_create(
     requested_by_id: int | None,
 ) -> Comparison:
     """Record a comparison and hand it to a worker once the row is committed."""
-    _check_range(start, end)
+    start, end = _ordered(start, end)
     if dimension not in Dimension.values:
         raise WhatIfInputError(f"Unknown dimension {dimension!r}.")
     if not 2 <= len(configurations) <= 4:
         raise WhatIfInputError("Compare 2 to 4 configurations.")
     names = [str(configuration.get("name", "")) for configuration in configurations]
     if len(set(names)) != len(names) or not all(names):
-        raise WhatIfInputError("Each configuration needs a name of its own.")
+        raise WhatIfInputError("Each configuration needs a name of its own.", status=409)
     if offer_id is not None and not Offer.objects.filter(pk=offer_id).exists():
-        raise WhatIfInputError(f"No offer with id {offer_id}.")
+        raise WhatIfInputError(f"No offer with id {offer_id}.", status=404)
     cleaned = [
         {"name": configuration["name"]}
         | {
@@ -103,11 +108,10 @@ def comparison_create(
     return comparison
 
 
-def _check_range(start: date, end: date) -> None:
-    if end < start:
-        raise WhatIfInputError("end is before start.")
-    if (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise WhatIfInputError(f"At most {MAX_RANGE_DAYS} days at once.")
+def _ordered(start: date, end: date) -> tuple[date, date]:
+    """Any length: the work is the conversions in the range, however many days it spans. The
+    days between two dates are the same whichever is named first."""
+    return (start, end) if start <= end else (end, start)
 
 
 def _claim(model: type[Comparison] | type[Reattribution], pk: int) -> bool:
@@ -334,10 +338,10 @@ def reattribution_create(
     *, start: date, end: date, offer_id: int, requested_by_id: int | None
 ) -> Reattribution:
     """Record a re-attribution and hand it to a worker once the row is committed."""
-    _check_range(start, end)
+    start, end = _ordered(start, end)
     offer = Offer.objects.filter(pk=offer_id).first()
     if offer is None:
-        raise WhatIfInputError(f"No offer with id {offer_id}.")
+        raise WhatIfInputError(f"No offer with id {offer_id}.", status=404)
     job = Reattribution.objects.create(
         start=start,
         end=end,

@@ -9,6 +9,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.openapi import component_amend
 from tracking.models import Campaign, Channel, Creative, Link, Message
 from tracking.services.campaigns import CREATIVE_SLUG_TAKEN
 from tracking.services.contacts import EXTERNAL_ID_MAX_LENGTH
@@ -64,12 +65,76 @@ class CreativeSerializer(StrictModelSerializer):
         return attrs
 
 
+# The document shows North American numbers in E.164, a form in which every match is a real
+# number; the server takes any valid number with its country code, in any common spelling,
+# and stores it in E.164. (A pattern for every numbering plan would be the plans themselves.)
+PHONE_PATTERN_BODY = r"\+1(?:201|202|212|213|305|310|312|415|617|646|718|917)[2-9][0-9]{6}"
+PHONE_DESCRIPTION = (
+    "A phone number with its country code, e.g. +12015550123 (any valid number: stored in E.164)"
+)
+NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
+
+
+def phone_schema(*, blank: bool) -> dict[str, Any]:
+    body = f"(?:{PHONE_PATTERN_BODY})?" if blank else PHONE_PATTERN_BODY
+    return {
+        "type": "string",
+        "nullable": True,
+        "pattern": f"^{body}$",
+        "description": PHONE_DESCRIPTION + ("; empty or null: none" if blank else ""),
+    }
+
+
+# What Django's email validator takes (a dot-atom local part; a host name with a TLD of at
+# least two letters), so every address the document allows is one the server takes.
+EMAIL_PATTERN_BODY = (
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+
+
+def email_schema(*, blank: bool) -> dict[str, Any]:
+    body = f"(?:{EMAIL_PATTERN_BODY})?" if blank else EMAIL_PATTERN_BODY
+    return {
+        "type": "string",
+        "nullable": True,
+        "maxLength": 254,
+        "pattern": f"^{body}$",
+        "description": "An email address, any case (stored lower-cased)"
+        + ("; empty or null: none" if blank else ""),
+    }
+
+
+@extend_schema_field(phone_schema(blank=True))
+class _OptionalPhoneField(serializers.CharField):
+    pass
+
+
+@extend_schema_field(email_schema(blank=True))
+class _OptionalEmailField(serializers.CharField):
+    pass
+
+
 class ContactInputSerializer(StrictSerializer):
-    phone = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=32)
-    email = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=254)
+    phone = _OptionalPhoneField(required=False, allow_null=True, allow_blank=True, max_length=32)
+    email = _OptionalEmailField(required=False, allow_null=True, allow_blank=True, max_length=254)
     external_id = serializers.CharField(
         required=False, allow_null=True, allow_blank=True, max_length=EXTERNAL_ID_MAX_LENGTH
     )
+
+
+# At least one identifier that is neither null nor blank.
+component_amend(
+    "ContactInputRequest",
+    anyOf=[
+        {"required": ["phone"], "properties": {"phone": {"type": "string", "minLength": 1}}},
+        {"required": ["email"], "properties": {"email": {"type": "string", "minLength": 1}}},
+        {
+            "required": ["external_id"],
+            "properties": {"external_id": {"type": "string", "pattern": NOT_BLANK}},
+        },
+    ],
+)
 
 
 class MessageInputSerializer(StrictSerializer):
@@ -124,7 +189,8 @@ def _message_fast_path(data: Any) -> dict[str, Any] | None:
         and contact
         and _CONTACT_FIELDS.issuperset(contact)
         and all(value is None or _short_text(value, 254) for value in contact.values())
-        and data.get("channel") in _CHANNELS
+        and isinstance(data.get("channel"), str)
+        and data["channel"] in _CHANNELS
         and _short_text(data.get("campaign"), 100)
         and _short_text(data.get("creative"), 100)
         and type(offer) is int

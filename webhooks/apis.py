@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,11 +28,28 @@ from webhooks.services.endpoints import (
 )
 from webhooks.services.resend import webhook_deliveries_resend, webhook_resend_request
 
+# The document shows http(s) with a host name; the server also takes a public address literal
+# (a private one is refused, which no pattern can say well), and checks it all itself.
+WEBHOOK_URL_PATTERN = (
+    r"^https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+    r"(?::[1-9][0-9]{0,3})?(?:[/?#][!-~]*)?$"
+)
+
+
+@extend_schema_field({"type": "string", "pattern": WEBHOOK_URL_PATTERN, "maxLength": 2000})
+class _WebhookUrlField(serializers.CharField):
+    pass
+
+
 EVENT_CHOICES = [ALL_EVENTS, *[choice.value for choice in EventType]]
 
 
 class EndpointSerializer(serializers.ModelSerializer):
-    url = serializers.CharField(max_length=2000, help_text="http(s) URL of a public host")
+    url = _WebhookUrlField(
+        max_length=2000,
+        help_text="http(s) URL of a public host (a private or loopback address: 400; a host "
+        "name that does not resolve: 404)",
+    )
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_CHOICES),
         min_length=1,

@@ -66,9 +66,9 @@ def test_a_file_that_is_not_a_csv_of_conversions_is_400_and_stores_nothing(
 
 
 @pytest.mark.django_db
-def test_an_unknown_network_or_a_missing_file_is_400(api_client):
+def test_an_unknown_network_is_404_and_a_missing_file_400(api_client):
     unknown = upload(api_client, "nope", b"click_id\nabc\n")
-    assert unknown.status_code == 400
+    assert unknown.status_code == 404
     assert "network" in unknown.json()["fields"]
     network = NetworkFactory.create()
     no_file = api_client.post(f"{IMPORT}?network={network.slug}", {}, format="multipart")

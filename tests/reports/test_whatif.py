@@ -195,7 +195,6 @@ def test_an_offer_reattributed_under_new_settings_then_restored(worker, api_clie
     [
         ({"models": [{"name": "only", "attribution_model": "last_click"}]}, "models"),
         ({"dimension": "planet"}, "dimension"),
-        ({"end": "2026-01-01", "start": "2026-02-01"}, "error"),
         ({"offer": 999999}, "offer"),
         (
             {
@@ -230,11 +229,38 @@ def test_a_comparison_that_cannot_run_is_refused_with_the_reason(api_client, bod
     }
     # when
     response = api_client.post(COMPARE, valid | body, format="json")
-    # then: an offer that does not exist is a 404, like every reference to nothing in the API
-    assert response.status_code == (404 if field == "offer" else 400)
+    # then: an offer that does not exist is a 404, two models under one name a 409, else 400
+    duplicate_names = field == "error" and "models" in body
+    assert response.status_code == (404 if field == "offer" else 409 if duplicate_names else 400)
     answer = response.json()
     assert answer["error"]
     assert field == "error" or field in answer["fields"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("start", "end"), [("1990-01-01", "2026-01-01"), ("2026-02-01", "2026-01-01")]
+)
+def test_a_comparison_takes_a_range_of_any_length_either_way_round(api_client, start, end):
+    # when
+    response = api_client.post(
+        COMPARE,
+        {
+            "start": start,
+            "end": end,
+            "dimension": "campaign",
+            "models": [
+                {"name": "first", "attribution_model": "first_click"},
+                {"name": "last", "attribution_model": "last_click"},
+            ],
+        },
+        format="json",
+    )
+
+    # then: the days between two dates, whichever is named first
+    assert response.status_code == 202, response.json()
+    job = api_client.get(f"{COMPARE}{response.json()['id']}/").json()
+    assert (job["start"], job["end"]) == tuple(sorted([start, end]))
 
 
 @pytest.mark.django_db

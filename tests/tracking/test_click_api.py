@@ -99,13 +99,11 @@ def test_imported_bots_and_previews_are_flagged_like_live_ones(api_client):
 @pytest.mark.parametrize(
     ("bad_item", "field"),
     [
-        ({"code": "nosuchcode"}, "code"),
         ({"code": ""}, "code"),
         ({"code": "abc\x00def"}, "code"),
         ({"code": "../../etc"}, "code"),
         ({"occurred_at": "yesterday"}, "occurred_at"),
         ({"occurred_at": None}, "occurred_at"),
-        ({"occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at"),
         ({"ip": "999.1.1.1"}, "ip"),
         ({"ip": 12345}, "ip"),
         ({"user_agent": ["not", "a", "string"]}, "user_agent"),
@@ -130,6 +128,33 @@ def test_a_bad_item_is_named_and_nothing_is_written(api_client, bad_item, field)
     body = response.json()
     assert (body["index"], body["field"]) == (2, field)
     assert "item 2" in body["error"]
+    assert not Click.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("bad_item", "field", "status"),
+    [
+        ({"code": "nosuchcode"}, "code", 404),
+        ({"occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at", 409),
+        ({"colour": "blue"}, "colour", 400),
+    ],
+)
+def test_an_unknown_code_a_future_time_or_an_unknown_field_is_refused_naming_it(
+    api_client, bad_item, field, status
+):
+    # given
+    link = make_link()
+    good = {"code": link.code, "occurred_at": "2026-01-05T10:00:00Z"}
+
+    # when
+    response = api_client.post(
+        "/api/v1/clicks/import/", [good, {**good, **bad_item}], format="json"
+    )
+
+    # then: no link by that code is 404, a time after now conflicts with the clock (409)
+    assert response.status_code == status, response.json()
+    assert (response.json()["index"], response.json()["field"]) == (1, field)
     assert not Click.objects.exists()
 
 

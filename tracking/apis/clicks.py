@@ -10,16 +10,22 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.openapi import request_body_amend
 from tracking.models import Click
 from tracking.selectors import click_get, click_list
+from tracking.serializers import ID_MAX
 from tracking.services.clicks import (
     CLICK_ID_PATTERN,
     LINK_CODE_PATTERN,
@@ -61,10 +67,24 @@ class ClickSerializer(serializers.ModelSerializer[Click]):
         read_only_fields = fields
 
 
+LINK_CODE_SCHEMA = {"type": "string", "pattern": f"^{LINK_CODE_PATTERN.pattern}$"}
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": ID_MAX}
+
+
+def query_id(request: Request, name: str) -> int | None:
+    """`?<name>=<id>`: None when absent, else a positive integer, or a 400 naming it."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not 1 <= int(raw) <= ID_MAX:
+        raise ValidationError({name: [f"must be an id (an integer from 1 to {ID_MAX})"]})
+    return int(raw)
+
+
 @extend_schema(
     parameters=[
-        OpenApiParameter("message", OpenApiTypes.INT, description="Message id"),
-        OpenApiParameter("code", OpenApiTypes.STR, description="Link code"),
+        OpenApiParameter("message", ID_SCHEMA, description="Message id"),
+        OpenApiParameter("code", LINK_CODE_SCHEMA, description="Link code"),
     ]
 )
 class ClickListApi(generics.ListAPIView[Click]):
@@ -73,13 +93,8 @@ class ClickListApi(generics.ListAPIView[Click]):
     serializer_class = ClickSerializer
 
     def get_queryset(self) -> QuerySet[Click]:
-        message = self.request.query_params.get("message")
+        message_id = query_id(self.request, "message")
         code = self.request.query_params.get("code")
-        message_id: int | None = None
-        if message is not None:
-            if not message.isdigit():
-                raise ValidationError({"message": ["must be a message id (an integer)"]})
-            message_id = int(message)
         if code is not None and LINK_CODE_PATTERN.fullmatch(code) is None:
             raise ValidationError({"code": ["not a link code"]})
         return click_list(message_id=message_id, code=code)
@@ -94,7 +109,7 @@ class ClickDetailApi(APIView):
         return Response(ClickSerializer(click).data)
 
 
-def _invalid(index: int, field: str, message: str) -> Response:
+def _invalid(index: int, field: str, message: str, status_code: int = 400) -> Response:
     return Response(
         {
             "error": f"item {index}: {field}: {message}",
@@ -102,20 +117,29 @@ def _invalid(index: int, field: str, message: str) -> Response:
             "field": field,
             "fields": {"items": {str(index): {field: [message]}}},
         },
-        status=status.HTTP_400_BAD_REQUEST,
+        status=status_code,
     )
+
+
+ITEM_FIELDS = frozenset({"code", "occurred_at", "user_agent", "ip"})
 
 
 def _parse_item(index: int, raw: Any) -> ClickImportItem:
     if not isinstance(raw, dict):
         raise ClickImportInvalid(index=index, field="item", message="must be an object")
+    unknown = sorted(set(raw) - ITEM_FIELDS)
+    if unknown:
+        raise ClickImportInvalid(index=index, field=str(unknown[0])[:100], message="Unknown field.")
     code = raw.get("code")
     if not isinstance(code, str) or not code:
         raise ClickImportInvalid(index=index, field="code", message="required, a link code")
     if LINK_CODE_PATTERN.fullmatch(code) is None:
-        raise ClickImportInvalid(index=index, field="code", message="unknown link code")
+        raise ClickImportInvalid(index=index, field="code", message="not a link code")
     occurred_raw = raw.get("occurred_at")
-    occurred_at = parse_datetime(occurred_raw) if isinstance(occurred_raw, str) else None
+    try:
+        occurred_at = parse_datetime(occurred_raw) if isinstance(occurred_raw, str) else None
+    except ValueError:  # well-formed but impossible, e.g. minute 75 in an offset
+        occurred_at = None
     if occurred_at is None:
         raise ClickImportInvalid(
             index=index, field="occurred_at", message="required, an ISO 8601 time"
@@ -123,10 +147,15 @@ def _parse_item(index: int, raw: Any) -> ClickImportItem:
     if timezone.is_naive(occurred_at):
         occurred_at = occurred_at.replace(tzinfo=UTC)
     if occurred_at > timezone.now() + FUTURE_TOLERANCE:
-        raise ClickImportInvalid(index=index, field="occurred_at", message="is in the future")
+        # Well-formed, but history cannot happen later than now: a conflict with the clock.
+        raise ClickImportInvalid(
+            index=index, field="occurred_at", message="is in the future", status=409
+        )
     user_agent = raw.get("user_agent") or ""
-    if not isinstance(user_agent, str):
-        raise ClickImportInvalid(index=index, field="user_agent", message="must be a string")
+    if not isinstance(user_agent, str) or "\x00" in user_agent:
+        raise ClickImportInvalid(
+            index=index, field="user_agent", message="must be a string without NUL characters"
+        )
     ip = raw.get("ip") or None
     if ip is not None:
         try:
@@ -140,6 +169,25 @@ def _parse_item(index: int, raw: Any) -> ClickImportItem:
     return ClickImportItem(code=code, occurred_at=occurred_at, user_agent=user_agent, ip=ip)
 
 
+@extend_schema_field(LINK_CODE_SCHEMA)
+class _LinkCodeField(serializers.CharField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "nullable": True,
+        "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}, {"maxLength": 0}],
+    }
+)
+class _OptionalIpField(serializers.CharField):
+    pass
+
+
+request_body_amend("clicks_import", minItems=1)
+
+
 class ClickImportApi(APIView):
     """All or nothing: one bad item answers 400 naming it, and nothing is written."""
 
@@ -147,13 +195,19 @@ class ClickImportApi(APIView):
         request=inline_serializer(
             "ClickImportItem",
             fields={
-                "code": serializers.CharField(),
-                "occurred_at": serializers.DateTimeField(),
-                "user_agent": serializers.CharField(required=False),
-                "ip": serializers.IPAddressField(required=False),
+                "code": _LinkCodeField(help_text="A link's code"),
+                "occurred_at": serializers.DateTimeField(
+                    help_text="Not in the future (a few minutes' clock skew allowed): 409"
+                ),
+                "user_agent": serializers.CharField(required=False, allow_null=True),
+                "ip": _OptionalIpField(required=False, allow_null=True),
             },
             many=True,
         ),
+        operation_id="clicks_import",
+        description="History from another tracker, all or nothing (at most `CLICKS_IMPORT_MAX`"
+        "): the new click ids in the order given. A bad item answers 400 naming it, a code of "
+        "no link 404, a time in the future 409; then nothing is written.",
         responses={
             201: inline_serializer(
                 "ClickImportResult",
@@ -179,5 +233,5 @@ class ClickImportApi(APIView):
             items = [_parse_item(index, raw) for index, raw in enumerate(data)]
             click_ids = clicks_import(items=items)
         except ClickImportInvalid as invalid:
-            return _invalid(invalid.index, invalid.field, invalid.message)
+            return _invalid(invalid.index, invalid.field, invalid.message, invalid.status)
         return Response({"click_ids": click_ids}, status=status.HTTP_201_CREATED)

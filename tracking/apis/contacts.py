@@ -11,18 +11,18 @@ from typing import Any
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import QuerySet
 from django.http import Http404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.openapi import error_responses
+from config.openapi import component_amend, error_responses
 from tracking.apis.errors import service_errors_as_400
 from tracking.masking import mask_email, mask_phone
 from tracking.models import Contact, IdentitySource
 from tracking.selectors import contact_list
+from tracking.serializers import PHONE_DESCRIPTION, email_schema, phone_schema
 from tracking.services.contacts import (
     EXTERNAL_ID_MAX_LENGTH,
     ContactSpec,
@@ -59,9 +59,19 @@ class ContactSerializer(serializers.ModelSerializer[Contact]):
         return mask_email(contact.email, self._user()) or None
 
 
+@extend_schema_field(phone_schema(blank=False))
+class _PhoneField(serializers.CharField):
+    pass
+
+
+@extend_schema_field(email_schema(blank=False))
+class _EmailField(serializers.CharField):
+    pass
+
+
 class ContactIdentifySerializer(serializers.Serializer[Any]):
-    phone = serializers.CharField(required=False, allow_null=True, max_length=32)
-    email = serializers.CharField(required=False, allow_null=True, max_length=254)
+    phone = _PhoneField(required=False, allow_null=True, max_length=32)
+    email = _EmailField(required=False, allow_null=True, max_length=254)
     external_id = serializers.CharField(
         required=False, allow_null=True, max_length=EXTERNAL_ID_MAX_LENGTH
     )
@@ -78,6 +88,24 @@ class ContactIdentifySerializer(serializers.Serializer[Any]):
         return attrs
 
 
+def _given(*names: str) -> dict[str, Any]:
+    return {
+        "required": list(names),
+        "properties": {name: {"type": "string"} for name in names},
+    }
+
+
+# At least two identifiers that are not null.
+component_amend(
+    "ContactIdentifyRequest",
+    anyOf=[
+        _given("phone", "email"),
+        _given("phone", "external_id"),
+        _given("email", "external_id"),
+    ],
+)
+
+
 def _identifier_filters(request: Request) -> dict[str, str | None]:
     params = request.query_params
     raw = {name: params.get(name) for name in ("phone", "email", "external_id")}
@@ -91,9 +119,20 @@ def _identifier_filters(request: Request) -> dict[str, str | None]:
 
 
 IDENTIFIER_PARAMETERS = [
-    OpenApiParameter("phone", OpenApiTypes.STR, description="Any format with a country code"),
-    OpenApiParameter("email", OpenApiTypes.STR, description="Any case"),
-    OpenApiParameter("external_id", OpenApiTypes.STR),
+    OpenApiParameter(
+        "phone",
+        {key: value for key, value in phone_schema(blank=True).items() if key != "nullable"},
+        description=PHONE_DESCRIPTION,
+    ),
+    OpenApiParameter(
+        "email",
+        {key: value for key, value in email_schema(blank=True).items() if key != "nullable"},
+        description="Any case",
+    ),
+    OpenApiParameter(
+        "external_id",
+        {"type": "string", "maxLength": EXTERNAL_ID_MAX_LENGTH, "pattern": r"^[^\x00]*$"},
+    ),
 ]
 
 

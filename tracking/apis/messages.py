@@ -5,13 +5,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tracking.apis.clicks import ID_SCHEMA, query_id
 from tracking.apis.errors import service_errors_as_400
 from tracking.models import Message
 from tracking.serializers import MessageInputSerializer, MessageSerializer
@@ -22,6 +22,8 @@ from tracking.services.messages import (
     message_create,
     message_create_bulk,
 )
+
+NO_NUL_SCHEMA = {"type": "string", "pattern": "^[^\\x00]*$"}
 
 
 def _spec(data: dict[str, Any]) -> MessageSpec:
@@ -54,9 +56,9 @@ class MessageListCreateApi(generics.ListAPIView[Message]):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("campaign", OpenApiTypes.STR, description="Campaign slug"),
-            OpenApiParameter("contact", OpenApiTypes.INT, description="Contact id"),
-            OpenApiParameter("external_id", OpenApiTypes.STR),
+            OpenApiParameter("campaign", NO_NUL_SCHEMA, description="Campaign slug"),
+            OpenApiParameter("contact", ID_SCHEMA, description="Contact id"),
+            OpenApiParameter("external_id", NO_NUL_SCHEMA),
         ],
         description="Messages, newest first, with their links.",
     )
@@ -75,8 +77,9 @@ class MessageListCreateApi(generics.ListAPIView[Message]):
                 raise serializers.ValidationError({name: ["Null characters are not allowed."]})
         if params.get("campaign"):
             queryset = queryset.filter(campaign__slug=params["campaign"])
-        if params.get("contact", "").isdigit():
-            queryset = queryset.filter(contact_id=int(params["contact"]))
+        contact_id = query_id(self.request, "contact")
+        if contact_id is not None:
+            queryset = queryset.filter(contact_id=contact_id)
         if params.get("external_id"):
             queryset = queryset.filter(external_id=params["external_id"])
         return queryset
@@ -117,6 +120,7 @@ class MessageBulkCreateApi(APIView):
 
     @extend_schema(
         request=MessageInputSerializer(many=True),
+        operation_id="messages_create_bulk",
         responses={201: MessageSerializer(many=True)},
         description='A list of messages (or `{"items": [...]}`), all or nothing, at most '
         "`MESSAGES_BULK_MAX`. Answers the messages in the order given; items with an "

@@ -266,11 +266,14 @@ class ClickImportItem:
 
 
 class ClickImportInvalid(ValueError):
-    def __init__(self, *, index: int, field: str, message: str) -> None:
+    """`status`: 400 for a malformed item, 404 for a code that names no link."""
+
+    def __init__(self, *, index: int, field: str, message: str, status: int = 400) -> None:
         super().__init__(f"item {index}: {field}: {message}")
         self.index = index
         self.field = field
         self.message = message
+        self.status = status
 
 
 def clicks_import(*, items: Sequence[ClickImportItem]) -> list[str]:
@@ -278,7 +281,9 @@ def clicks_import(*, items: Sequence[ClickImportItem]) -> list[str]:
     link_ids = link_ids_by_code(codes=sorted({item.code for item in items}))
     for index, item in enumerate(items):
         if item.code not in link_ids:
-            raise ClickImportInvalid(index=index, field="code", message="unknown link code")
+            raise ClickImportInvalid(
+                index=index, field="code", message="unknown link code", status=404
+            )
     clicks = [
         ClickInput(
             click_id=click_id_generate(),

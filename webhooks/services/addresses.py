@@ -22,7 +22,12 @@ METADATA_ADDRESSES = frozenset(
 
 
 class UnsafeUrl(ValueError):
-    """The URL may not receive webhooks; the message says why."""
+    """The URL may not receive webhooks; the message says why. `code` is `does_not_exist`
+    when the host has no address (the API answers 404 then: well-formed, names nothing)."""
+
+    def __init__(self, message: str, *, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -81,10 +86,10 @@ def webhook_target_resolve(*, url: str) -> Target:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError, ValueError) as error:
-        raise UnsafeUrl("the host does not resolve") from error
+        raise UnsafeUrl("the host does not resolve", code="does_not_exist") from error
     addresses = [str(info[4][0]) for info in infos]
     if not addresses:
-        raise UnsafeUrl(f"the host {host} does not resolve")
+        raise UnsafeUrl("the host does not resolve", code="does_not_exist")
     if not settings.WEBHOOK_ALLOW_PRIVATE_HOSTS:
         # Every answer is checked, not just the first: a name that resolves to one public and
         # one private address could otherwise be steered to the private one.

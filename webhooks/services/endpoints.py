@@ -29,7 +29,7 @@ def webhook_url_validate(*, url: str) -> str:
     try:
         webhook_target_resolve(url=url)
     except UnsafeUrl as error:
-        raise ValidationError({"url": [str(error)]}) from error
+        raise ValidationError({"url": [ValidationError(str(error), code=error.code)]}) from error
     return url
 
 
