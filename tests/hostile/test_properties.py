@@ -1,13 +1,15 @@
-"""Property-based tests: postback parsing and click flagging hold for any input."""
+"""Property-based tests: postback parsing, click flagging and the API's JSON and form parsers
+at every write endpoint hold for any input."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from json import dumps
+from typing import cast
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from attribution.services.parsing import (
@@ -337,3 +339,100 @@ def test_junk_addresses_are_dropped_not_stored(junk):
 
     # then: nothing, or (for sloppy IPv4 such as "010.1.2.3") a real, truncated address
     assert stored is None or ip_address(stored)
+
+
+# --- The API's JSON and form parsers, at every write endpoint -------------------------------
+
+API_WRITES = [
+    ("post", "/api/v1/networks/"),
+    ("post", "/api/v1/offers/"),
+    ("post", "/api/v1/campaigns/"),
+    ("post", "/api/v1/creatives/"),
+    ("post", "/api/v1/messages/"),
+    ("post", "/api/v1/messages/bulk/"),
+    ("post", "/api/v1/clicks/import/"),
+    ("post", "/api/v1/contacts/identify/"),
+    ("post", "/api/v1/attribution/compare/"),
+    ("post", "/api/v1/attribution/reattribute/"),
+    ("post", "/api/v1/webhooks/"),
+    ("patch", "/api/v1/networks/{network}/"),
+    ("patch", "/api/v1/offers/{offer}/"),
+    ("patch", "/api/v1/campaigns/{campaign}/"),
+    ("patch", "/api/v1/creatives/{creative}/"),
+]
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["slug", "name", "offer", "contact", "phone", "code", "url", "x", ""])
+            | st.text(max_size=8),
+            children,
+            max_size=5,
+        )
+    ),
+    max_leaves=20,
+)
+raw_json = st.one_of(
+    json_values.map(lambda value: dumps(value).encode()),
+    st.binary(max_size=300),
+    st.integers(min_value=1, max_value=3000).map(lambda depth: b"[" * depth + b"]" * depth),
+    st.sampled_from([b'{"a": 1, "a": 2}', b"[1e999]", b'["\\ud800"]', b"NaN", b""]),
+)
+form_bodies = st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=5).map(
+    lambda fields: urlencode(fields).encode()
+)
+bodies = st.one_of(
+    st.tuples(raw_json, st.just("application/json")),
+    st.tuples(raw_json, st.just("application/json; charset=latin-1")),
+    st.tuples(form_bodies, st.just("application/x-www-form-urlencoded")),
+    st.tuples(st.binary(max_size=200), st.just("multipart/form-data; boundary=xyz")),
+    st.tuples(st.binary(max_size=200), st.just("text/plain")),
+)
+
+
+@pytest.fixture
+def catalog_ids(db):
+    from attribution.models import Offer
+    from tests.factories import CreativeFactory, OfferFactory
+    from tracking.models import Creative
+
+    offer = cast(Offer, OfferFactory())
+    creative = cast(Creative, CreativeFactory())
+    return {
+        "network": offer.network_id,
+        "offer": offer.pk,
+        "campaign": creative.campaign_id,
+        "creative": creative.pk,
+    }
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(write=st.sampled_from(API_WRITES), body=bodies)
+def test_any_body_at_any_write_endpoint_is_answered_never_a_5xx(
+    api_client, catalog_ids, write, body
+):
+    # given
+    method, path = write
+    raw, content_type = body
+
+    # when
+    response = getattr(api_client, method)(
+        path.format(**catalog_ids), data=raw, content_type=content_type
+    )
+
+    # then: accepted, or a 4xx with a reason; JSON either way
+    assert response.status_code < 500, (path, raw[:80], response.content[:300])
+    if response.status_code >= 400:
+        assert response.json()["error"], (path, raw[:80])
