@@ -235,7 +235,11 @@ SPECTACULAR_SETTINGS = {
     ],
     # The what-if jobs' `status` (comparisons, reattributions) is one enum with a stable
     # name, not a hashed one (drf_spectacular.W001, which `check --deploy` fails on).
-    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "reports.models.JobStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "reports.models.JobStatus",
+        # Conversion imports and webhook range resends: one queued/running/done set.
+        "BackgroundJobStatusEnum": "attribution.models.ConversionImport.Status",
+    },
 }
 
 # --- Celery ------------------------------------------------------------------
