@@ -27,6 +27,9 @@ _PLAIN_SERIALIZER = serializers.Serializer.to_internal_value
 def _text(self: serializers.CharField, data: Any) -> str:
     if not isinstance(data, str):
         self.fail("invalid")
+    # The document's maxLength counts what is sent; DRF would count it after trimming spaces.
+    if self.max_length is not None and len(data) > self.max_length:
+        self.fail("max_length", max_length=self.max_length)
     return _PLAIN_CHAR_FIELD(self, data)
 
 

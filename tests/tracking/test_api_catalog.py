@@ -47,6 +47,8 @@ def test_create_creative_answers_201_and_belongs_to_its_campaign(api_client):
         ({"slug": "ok"}, "name"),
         ({"slug": "ok", "name": "x", "owner": "me"}, "owner"),
         ({"slug": 12, "name": ["a", "list"]}, "name"),
+        # the length the OpenAPI document states counts the spaces sent, too
+        ({"slug": "ok", "name": "\u0085" + "x" * 200}, "name"),
     ],
 )
 def test_bad_campaign_is_a_400_naming_the_field(api_client, body, field):
