@@ -136,8 +136,15 @@ _DECIMAL_PATTERN = re.compile(r"\^-\?\\d\{0,(\d+)\}\(\?:\\\.\\d\{0,(\d+)\}\)\?\$
 
 
 # DRF's CharField refuses a NUL character, and trims spaces before it checks "not blank".
+# Spaces as Python's str.strip() sees them, spelled out: a JSON Schema `\s` (ECMA-262) leaves
+# out some of them (U+0085, U+001C-U+001F).
+SPACE_CHARACTERS = (
+    "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029"
+    "\\u202f\\u205f\\u3000"
+)
+NOT_BLANK_PATTERN = f"^[^\\x00]*[^\\x00{SPACE_CHARACTERS}][^\\x00]*$"
 _NO_NUL = "^[^\\x00]*$"
-_NO_NUL_NOT_BLANK = "^[^\\x00]*[^\\x00\\s][^\\x00]*$"
+_NO_NUL_NOT_BLANK = NOT_BLANK_PATTERN
 
 
 def _tighten_request_text(schema: Any) -> None:

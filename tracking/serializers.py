@@ -9,7 +9,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.openapi import component_amend
+from config.openapi import NOT_BLANK_PATTERN, component_amend
 from tracking.models import Campaign, Channel, Creative, Link, Message
 from tracking.services.campaigns import CREATIVE_SLUG_TAKEN
 from tracking.services.contacts import EXTERNAL_ID_MAX_LENGTH
@@ -72,7 +72,7 @@ PHONE_PATTERN_BODY = r"\+1(?:201|202|212|213|305|310|312|415|617|646|718|917)[2-
 PHONE_DESCRIPTION = (
     "A phone number with its country code, e.g. +12015550123 (any valid number: stored in E.164)"
 )
-NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
+NOT_BLANK = NOT_BLANK_PATTERN
 
 
 def phone_schema(*, blank: bool) -> dict[str, Any]:
