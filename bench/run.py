@@ -26,10 +26,18 @@ def main(argv: list[str]) -> None:
     )
     chosen = argv or available
     figures: list[Figure] = []
+    failed: list[str] = []
     for name in chosen:
         logger.info("suite %s", name)
         module = importlib.import_module(f"bench.suite_{name}")
-        figures.extend(module.run())
+        try:
+            figures.extend(module.run())
+        except Exception:
+            # One broken suite must not throw away the others' figures (a full run takes
+            # half an hour); it is named in the table and the run exits non-zero.
+            logger.exception("suite %s failed", name)
+            failed.append(name)
+            figures.append(Figure(name=f"suite {name}: FAILED (see the log)", value=0, unit=""))
     sys.stdout.write(markdown_table(figures) + "\n")
     if os.environ.get("BENCH_SMOKE") == "1":
         # Smoke sizes check that the suites run end to end; their figures mean nothing.
@@ -37,6 +45,8 @@ def main(argv: list[str]) -> None:
     else:
         logger.info("saved %s", write_results(figures))
     _remove_bench_leftovers()
+    if failed:
+        sys.exit(f"suites failed: {', '.join(failed)}")
 
 
 def _remove_bench_leftovers() -> None:
