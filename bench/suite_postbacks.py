@@ -86,7 +86,9 @@ def _forget_queues(env: dict[str, str]) -> None:
     redis_keys_delete(redis_url=env["REDIS_URL"], prefix=env["REDIS_KEY_PREFIX"])
 
 
-def _work_through(env: dict[str, str], database_url: str, expected: int) -> dict[str, float]:
+def _work_through(
+    env: dict[str, str], database_url: str, expected: int, *, concurrency: int = 1
+) -> dict[str, float]:
     """Start one worker, wait until `expected` postbacks are processed, stop it."""
     started = time.monotonic()
     worker = ManagedProcess(
@@ -100,7 +102,7 @@ def _work_through(env: dict[str, str], database_url: str, expected: int) -> dict
             "--loglevel",
             "WARNING",
             "--concurrency",
-            "1",
+            str(concurrency),
             "--without-gossip",
             "--without-mingle",
         ],
