@@ -123,10 +123,10 @@ def _seed() -> None:
             """
             INSERT INTO attribution_conversion (network_id, conversion_id, click_id, status,
                 payout, currency, occurred_at, received_at, processed, processed_at, attributed,
-                reason, attribution_model, created_at, updated_at)
+                reason, attribution_model, person_key, created_at, updated_at)
             SELECT %s, 'W' || message.contact_id, 'wk-' || link.id || '-3', 'approved', 10,
                    'USD', now() - random() * interval '20 hours', now(), true, now(), false, '',
-                   '', now(), now()
+                   '', '', now(), now()
             FROM tracking_message message JOIN tracking_link link ON link.message_id = message.id
             WHERE message.channel = 'sms'
             """,

@@ -240,14 +240,19 @@ def _error_text(error: Exception) -> str:
 # --- one run for one endpoint ------------------------------------------------------
 
 _CLAIM = """
-    WITH due AS (
+    WITH firsts AS (
+        -- The first pending event of each conversion: later ones wait behind it. One sort
+        -- of the endpoint's pending rows, whatever the planner's statistics say (a
+        -- correlated NOT EXISTS became an anti join that, on a table that had just grown
+        -- by thousands of rows, scanned every pending row for each row: 10 s a claim).
+        SELECT DISTINCT ON (conversion_id) id, next_attempt_at
+          FROM {table}
+         WHERE endpoint_id = %(endpoint)s AND status = 'pending'
+         ORDER BY conversion_id, sequence
+    ), due AS (
         SELECT d.id FROM {table} d
-         WHERE d.endpoint_id = %(endpoint)s AND d.status = 'pending'
-           AND d.next_attempt_at <= %(now)s
-           AND NOT EXISTS (
-               SELECT 1 FROM {table} e
-                WHERE e.endpoint_id = d.endpoint_id AND e.conversion_id = d.conversion_id
-                  AND e.status = 'pending' AND e.sequence < d.sequence)
+         WHERE d.id IN (SELECT id FROM firsts WHERE next_attempt_at <= %(now)s)
+           AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
          ORDER BY d.sequence
          LIMIT %(limit)s
          FOR UPDATE SKIP LOCKED
