@@ -6,30 +6,27 @@ baseline is the same decision taken one conversion at a time (its stored row, th
 contact's clicks, each its own query), timed on `ONE_BY_ONE_SAMPLE` conversions and scaled
 to the same 100,000.
 
-Seeding (`python -m bench.suite_whatif seed`) writes, set-based, 100,000 contacts with an
-SMS and an email message each, 5 clicks per message over the last 9 days, and one approved
-conversion per contact that names one of its clicks, in the database `creditflow_bench_whatif`.
-`BENCH_WHATIF_CONTACTS` makes it smaller for a quick check.
+Seeding is the postback suite's (100,000 contacts with an SMS and an email message each, 5
+clicks per message over the last 9 days), then one approved conversion per contact that
+names one of its clicks (`python -m bench.suite_whatif seed`), in `creditflow_bench_whatif`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
 from datetime import timedelta
 
 from bench.figures import Figure
 from bench.server import bench_database, bench_environment, django_manage, python_module
+from bench.suite_postbacks import CLICKS_PER_LINK, CONTACTS
 
 logger = logging.getLogger("bench")
 
 DATABASE = "creditflow_bench_whatif"
-CONTACTS = int(os.environ.get("BENCH_WHATIF_CONTACTS", "100000"))
-CLICKS_PER_MESSAGE = 5
-ONE_BY_ONE_SAMPLE = min(2_000, CONTACTS)
+ONE_BY_ONE_SAMPLE = 2_000
 CONFIGURATIONS = [
     {"name": "first", "attribution_model": "first_click"},
     {"name": "last", "attribution_model": "last_click"},
@@ -41,7 +38,9 @@ def run() -> list[Figure]:
     with bench_database(DATABASE) as database_url:
         env = bench_environment(database_url=database_url)
         django_manage(env, "migrate", "--noinput")
-        logger.info("seeding %s contacts, %s clicks", CONTACTS, CONTACTS * 2 * CLICKS_PER_MESSAGE)
+        logger.info("seeding %s contacts, %s clicks", CONTACTS, CONTACTS * 2 * CLICKS_PER_LINK)
+        python_module(env, "bench.suite_postbacks", "seed-network")
+        python_module(env, "bench.suite_postbacks", "seed-clicks", timeout=1800)
         python_module(env, "bench.suite_whatif", "seed", timeout=1800)
         result = json.loads(python_module(env, "bench.suite_whatif", "compare", timeout=1800))
     logger.info("what if: %s", result)
@@ -72,59 +71,20 @@ def run() -> list[Figure]:
 
 
 def _seed() -> None:
+    """One approved conversion per contact, in the last day, naming its SMS link's third
+    click (the clicks are the postback suite's: `bench.suite_postbacks seed-clicks`)."""
     from django.db import connection
 
-    from attribution.services.catalog import network_create, offer_create
-    from tracking.models import Campaign, Creative
+    from attribution.models import Network
 
-    network, _ = network_create(slug="whatif", name="What if network")
-    offer = offer_create(
-        name="What if offer", network=network, destination_url="https://example.com/"
-    )
-    campaign = Campaign.objects.create(slug="whatif", name="What if")
-    creative = Creative.objects.create(campaign=campaign, slug="whatif", name="What if")
+    network = Network.objects.get()
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO tracking_contact (phone, created_at) "
-            "SELECT '+1300' || lpad(g::text, 7, '0'), now() FROM generate_series(1, %s) g",
-            [CONTACTS],
-        )
-        cursor.execute(
-            """
-            INSERT INTO tracking_message (contact_id, campaign_id, creative_id, offer_id, channel,
-                                          sent_at, created_at)
-            SELECT contact.id, %s, %s, %s, channel, now() - interval '10 days', now()
-            FROM tracking_contact contact CROSS JOIN (VALUES ('sms'), ('email')) AS c(channel)
-            """,
-            [campaign.pk, creative.pk, offer.pk],
-        )
-        cursor.execute(
-            "INSERT INTO tracking_link (message_id, code, created_at) "
-            "SELECT id, 'w' || id, now() FROM tracking_message"
-        )
-        cursor.execute(
-            """
-            INSERT INTO tracking_click (click_id, occurred_at, link_id, message_id, contact_id,
-                offer_id, channel, user_agent, referrer, ip, method, is_bot, is_preview,
-                is_duplicate, is_imported, recorded_at)
-            SELECT 'wk-' || link.id || '-' || g, now() - interval '1 day'
-                       - random() * interval '8 days', link.id,
-                   message.id, message.contact_id, message.offer_id, message.channel,
-                   'Mozilla/5.0', '', NULL, 'GET', g = 5 AND link.id %% 10 = 0, false, false,
-                   false, now()
-            FROM tracking_link link
-            JOIN tracking_message message ON message.id = link.message_id
-            CROSS JOIN generate_series(1, %s) g
-            """,
-            [CLICKS_PER_MESSAGE],
-        )
-        # One conversion per contact, in the last day, naming its SMS link's third click.
         cursor.execute(
             """
             INSERT INTO attribution_conversion (network_id, conversion_id, click_id, status,
                 payout, currency, occurred_at, received_at, processed, processed_at, attributed,
                 reason, attribution_model, person_key, created_at, updated_at)
-            SELECT %s, 'W' || message.contact_id, 'wk-' || link.id || '-3', 'approved', 10,
+            SELECT %s, 'W' || message.contact_id, 'bk-' || link.id || '-3', 'approved', 10,
                    'USD', now() - random() * interval '20 hours', now(), true, now(), false, '',
                    '', '', now(), now()
             FROM tracking_message message JOIN tracking_link link ON link.message_id = message.id

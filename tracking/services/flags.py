@@ -21,6 +21,7 @@ The reason is `<source>:<name>`, e.g. `rule:slack`, `device-detector:UptimeRobot
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import lru_cache
 from typing import NamedTuple
@@ -35,6 +36,8 @@ FLAG_REASON_MAX = 100
 # The one own bot rule an in-app browser's token overrides (an app's webview may use a
 # user agent of its own); every other own bot rule names the fetcher.
 NOT_A_BROWSER = "not-a-browser"
+
+logger = logging.getLogger(__name__)
 
 
 def _named_alternation(rules: tuple[tuple[str, str, str, str], ...]) -> re.Pattern[str]:
@@ -79,6 +82,9 @@ def _device_detector_bot(user_agent: str) -> str:
     try:
         bot = DeviceDetectorBot(clean_ua(user_agent, user_agent.lower()), None).parse()
     except Exception:
+        # The list's parser is third-party code: a bug in it must not stop the drainer, and
+        # the other lists and rules still decide. Said once per agent (the caller caches).
+        logger.warning("device-detector could not parse a user agent", exc_info=True)
         return ""
     if not bot.is_bot():
         return ""
