@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -442,18 +442,10 @@ def _histories(
     conversions: Sequence[StoredConversion], settings_by_offer: dict[int, list[CreditSettings]]
 ) -> dict[tuple[int, int], _ContactHistory]:
     """Every human click of these contacts on these offers that any window can reach."""
-    spans: dict[tuple[int, int], list[int]] = {}
-    for conversion in conversions:
-        assert conversion.offer_id is not None and conversion.contact_id is not None  # noqa: S101
-        widest = max(s.click_window_days for s in settings_by_offer[conversion.offer_id])
-        earliest = conversion.occurred_us - widest * DAY_US
-        key = (conversion.contact_id, conversion.offer_id)
-        span = spans.get(key)
-        if span is None:
-            spans[key] = [earliest, conversion.occurred_us]
-        else:
-            span[0] = min(span[0], earliest)
-            span[1] = max(span[1], conversion.occurred_us)
+    spans = _spans(
+        conversions,
+        lambda offer_id: max(s.click_window_days for s in settings_by_offer[offer_id]) * DAY_US,
+    )
     histories: dict[tuple[int, int], _ContactHistory] = defaultdict(_ContactHistory)
     with connection.cursor() as cursor:
         # One index range scan per contact and offer, on the index the live query uses.
@@ -478,6 +470,27 @@ def _histories(
     for history in histories.values():
         history.index()
     return histories
+
+
+def _spans(
+    conversions: Sequence[StoredConversion], reach_us: Callable[[int], int]
+) -> dict[tuple[int, int], list[int]]:
+    """Per contact and offer, the time range [earliest T - reach, latest T] (microseconds)
+    that a window of `reach_us(offer_id)` can see from these conversions; none when 0."""
+    spans: dict[tuple[int, int], list[int]] = {}
+    for conversion in conversions:
+        assert conversion.offer_id is not None and conversion.contact_id is not None  # noqa: S101
+        reach = reach_us(conversion.offer_id)
+        if reach <= 0:
+            continue
+        earliest = conversion.occurred_us - reach
+        span = spans.get((conversion.contact_id, conversion.offer_id))
+        if span is None:
+            spans[(conversion.contact_id, conversion.offer_id)] = [earliest, conversion.occurred_us]
+        else:
+            span[0] = min(span[0], earliest)
+            span[1] = max(span[1], conversion.occurred_us)
+    return spans
 
 
 def _columns(spans: dict[tuple[int, int], list[int]]) -> list[list[int]]:
@@ -519,20 +532,10 @@ def _view_through_messages(
     conversions: Sequence[StoredConversion], settings_by_offer: dict[int, list[CreditSettings]]
 ) -> dict[tuple[int, int], list[tuple[int, int]]]:
     """Messages of each offer sent to each contact that a view window can reach."""
-    spans: dict[tuple[int, int], list[int]] = {}
-    for conversion in conversions:
-        assert conversion.offer_id is not None and conversion.contact_id is not None  # noqa: S101
-        hours = max(s.view_window_hours for s in settings_by_offer[conversion.offer_id])
-        if hours <= 0:
-            continue
-        key = (conversion.contact_id, conversion.offer_id)
-        earliest = conversion.occurred_us - hours * HOUR_US
-        span = spans.get(key)
-        if span is None:
-            spans[key] = [earliest, conversion.occurred_us]
-        else:
-            span[0] = min(span[0], earliest)
-            span[1] = max(span[1], conversion.occurred_us)
+    spans = _spans(
+        conversions,
+        lambda offer_id: max(s.view_window_hours for s in settings_by_offer[offer_id]) * HOUR_US,
+    )
     if not spans:
         return {}
     sent: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
