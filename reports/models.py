@@ -149,7 +149,25 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class Comparison(models.Model):
+class ConversionsJob(models.Model):
+    """A job over a range's conversions, run on a worker: its state, progress and who asked."""
+
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    conversions_total = models.PositiveIntegerField(default=0)
+    conversions_done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Comparison(ConversionsJob):
     """A "what if": the same conversions credited under 2 to 4 configurations.
 
     `configurations` are as asked (settings left out are each offer's own); `rows` and
@@ -164,19 +182,9 @@ class Comparison(models.Model):
         "attribution.Offer", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
     configurations = models.JSONField()
-    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
-    conversions_total = models.PositiveIntegerField(default=0)
-    conversions_done = models.PositiveIntegerField(default=0)
     rows = models.JSONField(default=list, blank=True)
     unattributed = models.JSONField(default=dict, blank=True)
     moved = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "what if"
@@ -211,25 +219,15 @@ class ComparisonMove(models.Model):
         return f"conversion {self.conversion_id}: {self.keys}"
 
 
-class Reattribution(models.Model):
+class Reattribution(ConversionsJob):
     """Conversions of one offer over a range decided again under its current settings."""
 
     start = models.DateField()
     end = models.DateField()
     offer = models.ForeignKey("attribution.Offer", on_delete=models.CASCADE, related_name="+")
     settings_applied = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
-    conversions_total = models.PositiveIntegerField(default=0)
-    conversions_done = models.PositiveIntegerField(default=0)
     changed = models.PositiveIntegerField(default=0)
     days_recomputed = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
