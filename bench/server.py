@@ -65,11 +65,17 @@ def _database_url_with_name(url: str, name: str) -> str:
     return f"{head}/{name}" + (f"?{query}" if query else "")
 
 
+def bench_database_name(name: str) -> str:
+    """`name` with `BENCH_DB_SUFFIX` appended, so two bench runs can share a server."""
+    return name + os.environ.get("BENCH_DB_SUFFIX", "")
+
+
 @contextmanager
 def bench_database(name: str = BENCH_DATABASE) -> Iterator[str]:
     """A fresh database on the same server as the dev one; dropped again afterwards."""
     import psycopg
 
+    name = bench_database_name(name)
     server_url = _services().get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/creditflow")
     admin_url = _database_url_with_name(server_url, "postgres").replace(
         "postgres://", "postgresql://", 1

@@ -29,7 +29,7 @@ from bench.figures import Figure
 logger = logging.getLogger("bench.rollups")
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DATABASE = "creditflow_bench_rollups"
+BENCH_DATABASE = "creditflow_bench_rollups" + os.environ.get("BENCH_DB_SUFFIX", "")
 DAY = date(2026, 6, 10)
 SMOKE = os.environ.get("BENCH_SMOKE") == "1"
 CLICKS = 20_000 if SMOKE else 1_000_000
