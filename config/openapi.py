@@ -147,15 +147,25 @@ _NO_NUL = "^[^\\x00]*$"
 _NO_NUL_NOT_BLANK = NOT_BLANK_PATTERN
 
 
+def _has_type(schema: dict[str, Any], name: str) -> bool:
+    # OpenAPI 3.1 spells a nullable string `"type": ["string", "null"]`.
+    kind = schema.get("type")
+    return kind == name or (isinstance(kind, list) and name in kind)
+
+
 def _tighten_request_text(schema: Any) -> None:
-    """Walk a request component: what DRF's CharField refuses, the document refuses too."""
+    """Walk a request component: what DRF's CharField refuses, the document refuses too.
+
+    PostgreSQL text and jsonb cannot hold a NUL character, in a value or in an object's key:
+    an object whose keys are free (a DictField, stored as jsonb) says so with `propertyNames`.
+    """
     if isinstance(schema, list):
         for item in schema:
             _tighten_request_text(item)
         return
     if not isinstance(schema, dict):
         return
-    if schema.get("type") == "string" and not {
+    if _has_type(schema, "string") and not {
         "pattern",
         "format",
         "enum",
@@ -163,8 +173,33 @@ def _tighten_request_text(schema: Any) -> None:
         "anyOf",
     } & set(schema):
         schema["pattern"] = _NO_NUL_NOT_BLANK if schema.get("minLength", 0) >= 1 else _NO_NUL
+    if (
+        _has_type(schema, "object")
+        and schema.get("additionalProperties", True) is not False
+        and "propertyNames" not in schema
+    ):
+        schema["propertyNames"] = {"pattern": _NO_NUL}
     for value in schema.values():
         _tighten_request_text(value)
+
+
+def _as_json_schema(schema: Any) -> None:
+    """OpenAPI 3.1 schemas are JSON Schema: what is still spelled the 3.0 way (`nullable`, as
+    DRF's paginator writes `next` and `previous`) becomes a type that admits null."""
+    if isinstance(schema, list):
+        for item in schema:
+            _as_json_schema(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.pop("nullable", False):
+        kind = schema.get("type")
+        if isinstance(kind, str):
+            schema["type"] = [kind, "null"]
+        elif isinstance(kind, list) and "null" not in kind:
+            kind.append("null")
+    for value in schema.values():
+        _as_json_schema(value)
 
 
 def _tighten(schema: Any) -> None:
@@ -220,4 +255,5 @@ def document_error_answers(result: dict[str, Any], **kwargs: Any) -> dict[str, A
             if body_amendment and "requestBody" in operation:
                 media = operation["requestBody"]["content"].get("application/json", {})
                 media.get("schema", {}).update(body_amendment)
+    _as_json_schema(result)
     return result

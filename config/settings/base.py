@@ -219,6 +219,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "creditflow API",
     "DESCRIPTION": "Messages, tracked links, clicks, conversions and daily reports.",
     "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
     # The docs page's JavaScript comes from our static files, not a CDN: works offline.
