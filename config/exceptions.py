@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -43,6 +44,13 @@ def _first_message(messages: Any) -> str:
         key, value = next(iter(messages.items()))
         return f"{key}: {_first_message(value)}"
     return str(messages)
+
+
+# No session form posts here: an unknown path is 404 before any CSRF question.
+@csrf_exempt
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    """Every path under /api/ that matches no endpoint, whatever the method."""
+    return JsonResponse({"error": "Not found."}, status=404)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

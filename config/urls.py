@@ -1,9 +1,10 @@
 from django.contrib import admin
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from attribution.views import postback_intake
 from config.api_root import ApiRootApi
+from config.exceptions import api_not_found
 from config.health import healthz
 from config.hot_paths import hot_path
 from config.metrics import metrics_view
@@ -27,6 +28,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include(api_patterns)),
+    # Any other path under /api/ answers the API's JSON 404, with DEBUG on too (`make run`):
+    # Django's handler404 is skipped for its HTML debug page then.
+    re_path(r"^api/", api_not_found, name="api-not-found"),
     # hot_path: phones and networks, served without session, login, CSRF or framing.
     hot_path(path("postback/<str:network_slug>/", postback_intake, name="postback")),
     # Last: every other single path segment is a short link code.
