@@ -30,9 +30,13 @@ def staff_token(username: str = "api-staff") -> str:
 
 
 class ApiServer:
-    def __init__(self, *, workers: int = 1) -> None:
+    """`debug=True` serves as `make run` does (config/settings/local.py: DEBUG on, where Django
+    answers its own HTML pages instead of the handlers in config/exceptions.py)."""
+
+    def __init__(self, *, workers: int = 1, debug: bool = False) -> None:
         self.port = free_port()
         self.workers = workers
+        self.debug = debug
         self.process: processes.ManagedProcess | None = None
 
     @property
@@ -55,7 +59,8 @@ class ApiServer:
                 "--blocking-threads",
                 "4",
                 "config.wsgi:application",
-            ]
+            ],
+            env={**processes.test_environment(), "DJANGO_DEBUG": "true" if self.debug else "false"},
         ).start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
