@@ -1,9 +1,8 @@
 """Rollups: recompute one day of 1,000,000 clicks and 20,000 conversions, against a single
 `SELECT ... GROUP BY` over the same rows; and the admin report page on 90 days of it.
 
-Then growth: the drain rate and the same day's recompute, measured again after 20M clicks
-of history (`BENCH_HISTORY_CLICKS`) were added in the twelve months before, against the
-figures taken before it. `BENCH_SMOKE=1` runs every step at small sizes.
+The growth figures (the same seed with 20M clicks of history) are in `suite_growth`.
+`BENCH_SMOKE=1` runs every step at small sizes.
 
 Runs in a child process on its own database (`creditflow_bench_rollups`, dropped, created
 and migrated each run) so it never touches the development data or another suite's setup.
@@ -35,8 +34,6 @@ SMOKE = os.environ.get("BENCH_SMOKE") == "1"
 CLICKS = 20_000 if SMOKE else 1_000_000
 CONVERSIONS = 2_000 if SMOKE else 20_000
 MESSAGES = 2_000 if SMOKE else 20_000
-HISTORY_CLICKS = int(os.environ.get("BENCH_HISTORY_CLICKS", 120_000 if SMOKE else 20_000_000))
-DRAIN_CLICKS = 5_000 if SMOKE else 50_000
 OFFERS = 10
 CAMPAIGNS = 5
 CREATIVES_PER_CAMPAIGN = 10
@@ -65,22 +62,6 @@ def run() -> list[Figure]:
             baseline=measured["group_by_ms"],
             baseline_name="one SELECT ... GROUP BY, same rows",
             target="ratio <= 3",
-        ),
-        Figure(
-            name=f"growth: drain rate with {HISTORY_CLICKS / 1e6:,.1f}M more clicks stored",
-            value=measured["drain_large_per_s"],
-            unit="clicks/s",
-            baseline=measured["drain_small_per_s"],
-            baseline_name=f"same drain at {CLICKS / 1e6:,.2f}M stored",
-            target="ratio >= 0.9",
-        ),
-        Figure(
-            name=f"growth: recompute 1 day with {HISTORY_CLICKS / 1e6:,.1f}M more clicks stored",
-            value=measured["recompute_large_ms"],
-            unit="ms",
-            baseline=measured["recompute_ms"],
-            baseline_name=f"same day at {CLICKS / 1e6:,.2f}M stored",
-            target="ratio <= 1.2",
         ),
         Figure(
             name="rollups: report API, 90 days, by message, 100 rows sorted by day",
@@ -463,23 +444,6 @@ def _child() -> None:
         "page_offer_ms": _timed(page("offer"), repeat=5),
         "page_message_ms": _timed(page("message"), repeat=3),
     }
-    # Growth: the drain and the day's recompute again, with the history beside them.
-    from bench.history import drain_rate, history_load
-
-    # Warm-up: the drainer's first batch compiles the flag rules and fills its caches.
-    drain_rate(clicks=min(DRAIN_CLICKS, 1000), day=DAY + timedelta(days=3), seed=3)
-    measured["drain_small_per_s"] = drain_rate(
-        clicks=DRAIN_CLICKS, day=DAY + timedelta(days=1), seed=1
-    )
-    started = time.perf_counter()
-    history_load(clicks=HISTORY_CLICKS, before=DAY)
-    logger.info(
-        "loaded %s clicks of history in %.1fs", HISTORY_CLICKS, time.perf_counter() - started
-    )
-    measured["recompute_large_ms"] = _timed(lambda: rollup_recompute_day(day=DAY))
-    measured["drain_large_per_s"] = drain_rate(
-        clicks=DRAIN_CLICKS, day=DAY + timedelta(days=2), seed=2
-    )
     logger.info("measured %s", measured)
     connection.close()
     _database_drop(url)

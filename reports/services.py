@@ -48,12 +48,12 @@ FIRST_SCAN_LOOKBACK_DAYS = 3
 # More touched days than this in one scan: the older ones are recomputed by a job.
 TOUCHED_DAYS_PER_RUN = 10
 
+# The day's bounds are parameters, not computed in the statement (a CTE's values are
+# unknown when the statement is planned): with constants the planner reads only the
+# partitions of tracking_click that hold the day, and estimates its rows from their
+# statistics, however many months of clicks are stored.
 _RECOMPUTE_SQL = """
-WITH bounds AS (
-    SELECT (%(day)s::date::timestamp AT TIME ZONE %(tz)s) AS lo,
-           ((%(day)s::date + 1)::timestamp AT TIME ZONE %(tz)s) AS hi
-),
-per_message AS (
+WITH per_message AS (
     SELECT message_id,
            sum(sends) AS sends, sum(clicks) AS clicks,
            sum(unique_clicks) AS unique_clicks, sum(bot_clicks) AS bot_clicks,
@@ -61,16 +61,16 @@ per_message AS (
     FROM (
         SELECT m.id AS message_id, 1 AS sends, 0 AS clicks, 0 AS unique_clicks, 0 AS bot_clicks,
                0 AS preview_clicks
-        FROM tracking_message m, bounds b
-        WHERE m.sent_at >= b.lo AND m.sent_at < b.hi
+        FROM tracking_message m
+        WHERE m.sent_at >= %(lo)s AND m.sent_at < %(hi)s
         UNION ALL
         SELECT c.message_id, 0,
                count(*) FILTER (WHERE NOT c.is_bot AND NOT c.is_preview),
                count(*) FILTER (WHERE NOT c.is_bot AND NOT c.is_preview AND NOT c.is_duplicate),
                count(*) FILTER (WHERE c.is_bot OR c.is_preview),
                count(*) FILTER (WHERE c.is_preview)
-        FROM tracking_click c, bounds b
-        WHERE c.occurred_at >= b.lo AND c.occurred_at < b.hi
+        FROM tracking_click c
+        WHERE c.occurred_at >= %(lo)s AND c.occurred_at < %(hi)s
         GROUP BY c.message_id
     ) AS sources
     GROUP BY message_id
@@ -102,9 +102,8 @@ facts AS (
                WHERE v.status IN ('approved', 'pending') AND v.view_through), 0)
     FROM (SELECT *, attribution_type IS NOT DISTINCT FROM 'view_through' AS view_through
           FROM attribution_conversion) v
-    CROSS JOIN bounds b
     LEFT JOIN tracking_message m ON m.id = v.message_id
-    WHERE v.occurred_at >= b.lo AND v.occurred_at < b.hi
+    WHERE v.occurred_at >= %(lo)s AND v.occurred_at < %(hi)s
     GROUP BY 1, 2, 3, 4, 5
 )
 INSERT INTO reports_dailyrollup (
@@ -169,6 +168,16 @@ def _report_zone() -> ZoneInfo:
     return ZoneInfo(settings.REPORTS_TIME_ZONE)
 
 
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    """Midnight of `day` and of the day after in `REPORTS_TIME_ZONE` (23 or 25 hours apart
+    on the days the clocks change)."""
+    zone = _report_zone()
+    return (
+        datetime.combine(day, datetime.min.time(), tzinfo=zone),
+        datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone),
+    )
+
+
 def rollup_recompute_day(*, day: date) -> int:
     """Replace every rollup row of `day` with rows computed from the raw tables.
 
@@ -183,7 +192,8 @@ def rollup_recompute_day(*, day: date) -> int:
             "SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, day.toordinal()]
         )
         cursor.execute("DELETE FROM reports_dailyrollup WHERE day = %s", [day])
-        cursor.execute(_RECOMPUTE_SQL, {"day": day, "tz": settings.REPORTS_TIME_ZONE})
+        lo, hi = _day_bounds(day)
+        cursor.execute(_RECOMPUTE_SQL, {"day": day, "lo": lo, "hi": hi})
         written = cursor.rowcount
         cursor.execute("DELETE FROM reports_dailytotal WHERE day = %s", [day])
         cursor.execute(_TOTALS_SQL, [day])

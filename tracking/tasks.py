@@ -5,17 +5,25 @@ from django.conf import settings
 from django.utils import timezone
 
 from tracking.services.merges import contacts_merge_sweep
-from tracking.services.partitions import click_partitions_ensure, month_add, month_of
+from tracking.services.partitions import (
+    click_partitions_ensure,
+    click_statistics_refresh,
+    month_add,
+    month_of,
+)
 
 
 @shared_task(name="tracking.create_click_partitions", time_limit=300, soft_time_limit=280)
 def create_click_partitions() -> list[str]:
     """Daily: this month's and the next months' click partitions, so the drainer never
     waits on a CREATE TABLE (it would create a missing month itself, or the DEFAULT
-    partition would take the clicks)."""
+    partition would take the clicks). Then the whole table's statistics (see
+    `click_statistics_refresh`)."""
     this_month = month_of(timezone.now())
     months = [month_add(this_month, n) for n in range(settings.CLICK_PARTITIONS_AHEAD_MONTHS + 1)]
-    return click_partitions_ensure(months=months)
+    created = click_partitions_ensure(months=months)
+    click_statistics_refresh()
+    return created
 
 
 @shared_task(

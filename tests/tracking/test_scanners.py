@@ -1,6 +1,6 @@
 """Mail security scanners with browser user agents, caught by behaviour in the drainer."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -102,6 +102,26 @@ def test_a_burst_split_over_two_drains_flags_the_click_already_stored(client, sp
     # when: the second link a moment later, in the next batch
     tap(client, second, address=SCANNER_ADDRESS)
     drain(spool_dir)
+
+    # then
+    assert flags_of(first) == [(False, True, "behaviour:message-links-burst")]
+    assert flags_of(second) == [(False, True, "behaviour:message-links-burst")]
+
+
+def test_a_burst_across_midnight_at_a_month_end_flags_both_months_clicks(client, spool_dir):
+    # given: a two-link email; the first link opened half a second before a month ends
+    # (clicks are stored in one partition per month)
+    month_end = datetime(2026, 1, 31, 23, 59, 59, 500_000, tzinfo=UTC)
+    message = email_message(sent_at=month_end - timedelta(hours=1))
+    first, second = make_link(message=message), make_link(message=message)
+    with time_machine.travel(month_end, tick=False):
+        tap(client, first, address=SCANNER_ADDRESS)
+        drain(spool_dir)
+
+    # when: the second link a second later, in the next month and the next batch
+    with time_machine.travel(month_end + timedelta(seconds=1), tick=False):
+        tap(client, second, address=SCANNER_ADDRESS)
+        drain(spool_dir)
 
     # then
     assert flags_of(first) == [(False, True, "behaviour:message-links-burst")]

@@ -92,10 +92,18 @@ nearby AS (
     SELECT candidate.click_id AS candidate_id, other.id, other.occurred_at, other.link_id
     FROM candidate
     JOIN tracking_link AS link ON link.message_id = candidate.message_id
-    JOIN tracking_click AS other ON other.link_id = link.id
-        AND other.occurred_at >= candidate.occurred_at - %(window)s
-        AND other.occurred_at <= candidate.occurred_at + %(window)s
-        AND NOT other.is_bot
+    CROSS JOIN LATERAL (
+        SELECT other.id, other.occurred_at, other.link_id
+        FROM tracking_click AS other
+        WHERE other.link_id = link.id
+          AND other.occurred_at >= candidate.occurred_at - %(window)s
+          AND other.occurred_at <= candidate.occurred_at + %(window)s
+          AND NOT other.is_bot
+        -- Kept a subquery of its own (OFFSET 0): joined flat, the planner read every
+        -- click the link ever had, in every month's partition, and filtered on time
+        -- after; here the time range is in each index scan and prunes the partitions.
+        OFFSET 0
+    ) AS other
 ),
 bursting AS (
     SELECT candidate_id FROM nearby GROUP BY candidate_id

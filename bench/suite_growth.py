@@ -1,0 +1,372 @@
+"""Growth: what a stored click costs later. Each figure is taken on the rollups seed
+(1,000,000 clicks on one day, 20,000 messages and contacts) and again after 20M clicks of
+history (`BENCH_HISTORY_CLICKS`) were added in the twelve months before it:
+
+- the drain rate (`clicks_drain`, in process) and one day's rollup recompute;
+- conversions attributed per worker process: 100,000 postbacks naming clicks of the seeded
+  day, one Celery worker as in the postbacks suite (`_work_through`);
+- the sustained redirect (drainer running, as in the redirect suite) against the bare 302.
+
+`BENCH_SMOKE=1` runs every step at small sizes. Runs on its own database
+(`creditflow_bench_growth`). Loading the history takes minutes: with `BENCH_GROWTH_KEEP=1`
+the database is kept after the run, and the next run with it set measures the figures with
+history again on it (those taken before the history are read back from the database).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.figures import Figure
+from bench.server import (
+    GranianServer,
+    bench_database_name,
+    bench_environment,
+    django_manage,
+    python_module,
+)
+
+logger = logging.getLogger("bench.growth")
+
+DATABASE = "creditflow_bench_growth"
+SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+KEEP = os.environ.get("BENCH_GROWTH_KEEP") == "1"
+HISTORY_CLICKS = int(os.environ.get("BENCH_HISTORY_CLICKS", 120_000 if SMOKE else 20_000_000))
+DRAIN_CLICKS = 5_000 if SMOKE else 50_000
+POSTBACKS = 5_000 if SMOKE else 100_000
+NAN = float("nan")
+# The redirect's own link, on the first seeded message: its clicks are counted apart.
+REDIRECT_CODE = "growthRedirect2"
+# The attribution rounds' postbacks and conversions, removed before each round.
+CONVERSION_PREFIX = "growth-"
+
+
+def run() -> list[Figure]:
+    from bench.suite_rollups import CLICKS
+
+    name = bench_database_name(DATABASE)
+    admin_url, database_url = _urls(name)
+    state = _kept_state(database_url) if KEEP else None
+    if state is None or state.get("history_clicks") != HISTORY_CLICKS:
+        state = {}
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+    else:
+        logger.info("reusing the kept database %s", name)
+    env = bench_environment(database_url=database_url)
+    try:
+        if not state:
+            django_manage(env, "migrate", "--noinput")
+            state.update(_child(env, "seed", timeout=1800))
+            state.update(_child(env, "small"))
+            state.update(_attribution(env, database_url, "small"))
+            state.update(_redirect(env, database_url, "small"))
+            state.update(_child(env, "load", timeout=3600))
+            state["history_clicks"] = HISTORY_CLICKS
+            _state_save(database_url, state)
+        state.update(_child(env, "large", str(state.get("runs", 0))))
+        state.update(_attribution(env, database_url, "large"))
+        state.update(_redirect(env, database_url, "large"))
+        state["runs"] = state.get("runs", 0) + 1
+        _state_save(database_url, state)
+    finally:
+        if not KEEP:
+            # The seeded database takes several GB: not left behind after the run.
+            with psycopg.connect(admin_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    logger.info("growth measured %s", state)
+    history = f"{HISTORY_CLICKS / 1e6:,.1f}M"
+    small = f"{CLICKS / 1e6:,.2f}M"
+    return [
+        Figure(
+            name=f"growth: drain rate with {history} more clicks stored",
+            value=state.get("drain_large_per_s", NAN),
+            unit="clicks/s",
+            baseline=state.get("drain_small_per_s", NAN),
+            baseline_name=f"same drain at {small} stored",
+            target="ratio >= 0.9",
+        ),
+        Figure(
+            name=f"growth: recompute 1 day with {history} more clicks stored",
+            value=state.get("recompute_large_ms", NAN),
+            unit="ms",
+            baseline=state.get("recompute_small_ms", NAN),
+            baseline_name=f"same day at {small} stored",
+            target="ratio <= 1.2",
+        ),
+        Figure(
+            name=f"growth: conversions attributed per worker process, {POSTBACKS:,} postbacks, "
+            f"{history} more clicks stored",
+            value=state.get("attribution_large_per_s", NAN),
+            unit="conversions/s",
+            baseline=state.get("attribution_small_per_s", NAN),
+            baseline_name=f"same postbacks at {small} stored",
+            target=">= 1,000/s",
+        ),
+        Figure(
+            name=f"growth: redirect sustained (drainer running), {history} more clicks stored",
+            value=state.get("redirect_large_per_s", NAN),
+            unit="req/s",
+            baseline=state.get("redirect_large_bare_per_s", NAN),
+            baseline_name="bare 302, same round",
+        ),
+        Figure(
+            name=f"growth: redirect sustained (drainer running), {small} stored",
+            value=state.get("redirect_small_per_s", NAN),
+            unit="req/s",
+            baseline=state.get("redirect_small_bare_per_s", NAN),
+            baseline_name="bare 302, same round",
+        ),
+    ]
+
+
+def _urls(name: str) -> tuple[str, str]:
+    from bench.server import _database_url_with_name, _services
+
+    server_url = _services().get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/creditflow")
+    admin_url = _database_url_with_name(server_url, "postgres")
+    return _postgres_url(admin_url), _database_url_with_name(server_url, name)
+
+
+def _postgres_url(database_url: str) -> str:
+    return database_url.replace("postgres://", "postgresql://", 1)
+
+
+def _kept_state(database_url: str) -> dict[str, Any] | None:
+    """The figures a kept database was left with, or None when there is none to reuse."""
+    try:
+        with psycopg.connect(_postgres_url(database_url)) as connection:
+            row = connection.execute("SELECT state FROM bench_growth_state").fetchone()
+    except psycopg.Error:
+        return None
+    return json.loads(row[0]) if row else None
+
+
+def _state_save(database_url: str, state: dict[str, Any]) -> None:
+    with psycopg.connect(_postgres_url(database_url)) as connection:
+        connection.execute("CREATE TABLE IF NOT EXISTS bench_growth_state (state text)")
+        connection.execute("DELETE FROM bench_growth_state")
+        connection.execute("INSERT INTO bench_growth_state VALUES (%s)", [json.dumps(state)])
+
+
+def _child(env: dict[str, str], *args: str, timeout: float = 900) -> dict[str, Any]:
+    """A step in a child process with Django set up on the bench database."""
+    output = python_module(
+        {**env, "DJANGO_SETTINGS_MODULE": "config.settings.local", "DJANGO_DEBUG": "0"},
+        "bench.suite_growth",
+        *args,
+        timeout=timeout,
+    )
+    measured: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    logger.info("growth %s: %s", args[0], measured)
+    return measured
+
+
+def _attribution(env: dict[str, str], database_url: str, size: str) -> dict[str, float]:
+    """One worker process through `POSTBACKS` postbacks, as the postbacks suite measures it."""
+    from bench.suite_postbacks import _forget_queues, _work_through
+
+    # Keys of its own: a wake-up key or queue left by an earlier round would hold this one up.
+    env = {**env, "REDIS_KEY_PREFIX": f"creditflow-bench:{secrets.token_hex(4)}:"}
+    _child(env, "postbacks")
+    python_module(env, "bench.suite_postbacks", "enqueue", "wake")
+    measured = _work_through(env, database_url, POSTBACKS)
+    _forget_queues(env)
+    logger.info("growth attribution %s: %s", size, measured)
+    return {f"attribution_{size}_per_s": measured["rate"]}
+
+
+def _redirect(env: dict[str, str], database_url: str, size: str) -> dict[str, float]:
+    """The redirect suite's sustained rounds (drainer running) against its own link."""
+    from bench.suite_redirect import NO_ROTATION, _best, _sustained
+
+    link_id = int(_child(env, "redirect-link")["link_id"])
+    spool = Path(tempfile.mkdtemp(prefix="bench-growth-spool-"))
+    server_env = {**env, "CLICK_SPOOL_DIR": str(spool), "CLICK_SPOOL_ROTATE_BYTES": NO_ROTATION}
+    try:
+        with GranianServer(env=server_env, workers=2) as server:
+            sustained = _sustained(
+                server,
+                server_env,
+                spool,
+                _postgres_url(database_url),
+                REDIRECT_CODE,
+                link_id,
+            )
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
+        _child(env, "redirect-link-remove")
+    held, bare = _best(sustained.runs), _best(sustained.bare_runs)
+    logger.info(
+        "growth redirect %s: sustained %.0f req/s (p99 %.1f ms), bare %.0f req/s",
+        size,
+        held.requests_per_second,
+        held.p99_ms,
+        bare.requests_per_second,
+    )
+    return {
+        f"redirect_{size}_per_s": held.requests_per_second,
+        f"redirect_{size}_bare_per_s": bare.requests_per_second,
+    }
+
+
+# --- steps in the child process ------------------------------------------------------
+
+
+def _step_seed() -> dict[str, Any]:
+    from bench.suite_rollups import CLICKS, _seed
+
+    started = time.perf_counter()
+    _seed()
+    logger.info("seeded %s clicks in %.1fs", CLICKS, time.perf_counter() - started)
+    return {}
+
+
+def _step_measure(size: str, run: int) -> dict[str, Any]:
+    from bench.history import drain_rate
+    from bench.suite_rollups import DAY, _timed
+    from reports.services import rollup_recompute_day
+
+    # Warm-up: the first batch of a process compiles the flag rules and fills its caches.
+    drain_rate(clicks=min(DRAIN_CLICKS, 1000), day=DAY + timedelta(days=3), seed=3)
+    return {
+        f"recompute_{size}_ms": _timed(lambda: rollup_recompute_day(day=DAY)),
+        # Each run drains a day of its own: the duplicate check sees no earlier run's clicks.
+        f"drain_{size}_per_s": drain_rate(
+            clicks=DRAIN_CLICKS, day=DAY + timedelta(days=4 + run), seed=run
+        ),
+    }
+
+
+def _step_load() -> dict[str, Any]:
+    from bench.history import history_load
+    from bench.suite_rollups import DAY
+
+    started = time.perf_counter()
+    history_load(clicks=HISTORY_CLICKS, before=DAY)
+    seconds = time.perf_counter() - started
+    logger.info("loaded %s clicks of history in %.1fs", HISTORY_CLICKS, seconds)
+    return {"history_load_s": seconds}
+
+
+def _step_postbacks() -> dict[str, Any]:
+    """`POSTBACKS` stored postbacks, each naming a different human click of the seeded day,
+    received the day after it; the previous round's postbacks and conversions removed."""
+    from django.db import connection, transaction
+
+    from attribution.models import Network
+    from bench.suite_rollups import CLICKS, DAY
+
+    network = Network.objects.get(slug="bench")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM attribution_conversionevent WHERE conversion_id IN "
+            "(SELECT id FROM attribution_conversion WHERE conversion_id LIKE %s)",
+            [CONVERSION_PREFIX + "%"],
+        )
+        cursor.execute(
+            "DELETE FROM attribution_conversion WHERE conversion_id LIKE %s",
+            [CONVERSION_PREFIX + "%"],
+        )
+        cursor.execute("DELETE FROM attribution_postback")
+        # The seed's click ids are `bench-click-<n>`, n = 1..CLICKS; every 20th is a bot.
+        cursor.execute(
+            """
+            INSERT INTO attribution_postback (network_id, received_at, method, query_string,
+                body, content_type, headers, source_ip, status, reason, attempts)
+            SELECT %(network)s, %(received)s::timestamptz + n * interval '1 ms', 'GET',
+                   'click_id=bench-click-' || lpad(c::text, 10, '0') || '&txid='
+                   || %(prefix)s || n || '&payout=1.50',
+                   '', '', '{}', '127.0.0.1', 'received', '', 0
+            FROM generate_series(1, %(count)s) AS n,
+                 LATERAL (SELECT 1 + (n * 7919) %% %(clicks)s AS c) AS named
+            WHERE c %% 20 <> 0
+            """,
+            {
+                "network": network.pk,
+                "received": f"{(DAY + timedelta(days=1)).isoformat()} 00:00:00+00",
+                "prefix": CONVERSION_PREFIX,
+                "count": POSTBACKS * 20 // 19 + 20,
+                "clicks": CLICKS,
+            },
+        )
+        cursor.execute(
+            "DELETE FROM attribution_postback WHERE id > "
+            "(SELECT min(id) + %s - 1 FROM attribution_postback)",
+            [POSTBACKS],
+        )
+        cursor.execute("ANALYZE attribution_postback")
+        cursor.execute("SELECT count(*) FROM attribution_postback")
+        count = cursor.fetchone()[0]
+    if count != POSTBACKS:
+        raise RuntimeError(f"seeded {count} postbacks, not {POSTBACKS}")
+    return {}
+
+
+def _step_redirect_link(*, remove: bool) -> dict[str, Any]:
+    """The redirect's link exists only while it is measured: the history load and the
+    drain spread their clicks over every message's links."""
+    from django.db import connection
+
+    from tracking.models import Link, Message
+
+    if remove:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM tracking_click WHERE link_id IN "
+                "(SELECT id FROM tracking_link WHERE code = %s)",
+                [REDIRECT_CODE],
+            )
+            cursor.execute("DELETE FROM tracking_link WHERE code = %s", [REDIRECT_CODE])
+        return {}
+    link, _ = Link.objects.get_or_create(
+        code=REDIRECT_CODE, defaults={"message": Message.objects.earliest("pk")}
+    )
+    return {"link_id": link.pk}
+
+
+def main(argv: list[str]) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    import django
+
+    django.setup()
+    step = argv[0]
+    if step == "seed":
+        measured = _step_seed()
+    elif step == "small":
+        measured = _step_measure("small", 0)
+    elif step == "large":
+        measured = _step_measure("large", int(argv[1]) + 1)
+    elif step == "load":
+        measured = _step_load()
+    elif step == "postbacks":
+        measured = _step_postbacks()
+    elif step in ("redirect-link", "redirect-link-remove"):
+        measured = _step_redirect_link(remove=step.endswith("-remove"))
+    else:
+        raise SystemExit(f"unknown step {step!r}")
+    sys.stdout.write(json.dumps(measured) + "\n")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:]:
+        main(sys.argv[1:])
+    else:
+        from bench.figures import markdown_table, write_results
+
+        figures = run()
+        sys.stdout.write(markdown_table(figures) + "\n")
+        write_results(figures)
