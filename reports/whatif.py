@@ -33,7 +33,7 @@ from attribution.services.recredit import (
     conversion_ids_in_range,
     conversions_credit,
     conversions_redecide,
-    conversions_stored,
+    conversions_stored_in_range,
     offer_credit_settings,
 )
 from config.enqueue import task_enqueue_on_commit, tasks_enqueue_on_commit
@@ -145,8 +145,8 @@ def comparison_run(*, comparison_id: int) -> Comparison | None:
             status=JobStatus.FAILED, error=str(error)[:2000], finished_at=timezone.now()
         )
         raise
-    comparison.refresh_from_db()
-    return comparison
+    # Without its rows: they can be 100,000 keys, read only when asked for.
+    return Comparison.objects.defer("rows").get(pk=comparison_id)
 
 
 def comparison_settings(
@@ -166,20 +166,19 @@ def comparison_settings(
 
 def _compare(comparison: Comparison) -> None:
     names = [str(configuration["name"]) for configuration in comparison.configurations]
-    ids = conversion_ids_in_range(
+    conversions = conversions_stored_in_range(
         start=comparison.start,
         end=comparison.end,
         offer_id=comparison.offer_id,
         earning_only=True,
     )
-    Comparison.objects.filter(pk=comparison.pk).update(conversions_total=len(ids))
+    Comparison.objects.filter(pk=comparison.pk).update(conversions_total=len(conversions))
     settings_by_offer = comparison_settings(comparison, list(Offer.objects.all()))
     tallies: dict[int | None, list[_Tally]] = defaultdict(lambda: [_Tally() for _ in names])
     moved = 0
     ComparisonMove.objects.filter(comparison=comparison).delete()
-    for done in range(0, len(ids), CHUNK):
-        chunk = ids[done : done + CHUNK]
-        stored = conversions_stored(conversion_ids=chunk)
+    for done in range(0, len(conversions), CHUNK):
+        stored = conversions[done : done + CHUNK]
         credits = conversions_credit(conversions=stored, settings_by_offer=settings_by_offer)
         keys_of = _dimension_keys(comparison.dimension, stored, credits)
         moves: list[tuple[int, int, str, str]] = []
@@ -203,7 +202,7 @@ def _compare(comparison: Comparison) -> None:
         _moves_store(moves)
         moved += len(moves)
         Comparison.objects.filter(pk=comparison.pk).update(
-            conversions_done=done + len(chunk), moved=moved
+            conversions_done=done + len(stored), moved=moved
         )
     unattributed = tallies.pop(None, None)
     Comparison.objects.filter(pk=comparison.pk).update(
@@ -259,6 +258,11 @@ def _dimension_keys(
     """
     if dimension == Dimension.NETWORK:
         return {c.pk: [c.network_id] * len(credits[c.pk]) for c in stored}
+    if dimension == Dimension.MESSAGE:
+        return {
+            conversion.pk: [credit.message_id for credit in credits[conversion.pk]]
+            for conversion in stored
+        }
     message_ids = {
         credit.message_id
         for per_configuration in credits.values()
@@ -266,7 +270,6 @@ def _dimension_keys(
         if credit.message_id is not None
     }
     column = {
-        Dimension.MESSAGE: "id",
         Dimension.CREATIVE: "creative_id",
         Dimension.CAMPAIGN: "campaign_id",
         Dimension.OFFER: "offer_id",
