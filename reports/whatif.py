@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -127,10 +125,9 @@ def _claim(model: type[Comparison] | type[Reattribution], pk: int) -> bool:
     )
 
 
-@dataclass
-class _Tally:
-    conversions: int = 0
-    revenue: Decimal = Decimal(0)
+# Per key, under each of n configurations: n conversion counts, then n revenues (one
+# flat list per key: a comparison by message can have 100,000 keys or more).
+_Tallies = dict[int | None, list[Any]]
 
 
 def comparison_run(*, comparison_id: int) -> Comparison | None:
@@ -174,7 +171,9 @@ def _compare(comparison: Comparison) -> None:
     )
     Comparison.objects.filter(pk=comparison.pk).update(conversions_total=len(conversions))
     settings_by_offer = comparison_settings(comparison, list(Offer.objects.all()))
-    tallies: dict[int | None, list[_Tally]] = defaultdict(lambda: [_Tally() for _ in names])
+    tallies: _Tallies = {}
+    count = len(names)
+    empty: list[Any] = [0] * count + [Decimal(0)] * count
     moved = 0
     ComparisonMove.objects.filter(comparison=comparison).delete()
     for done in range(0, len(conversions), CHUNK):
@@ -185,9 +184,11 @@ def _compare(comparison: Comparison) -> None:
         for conversion in stored:
             keys = keys_of[conversion.pk]
             for position, key in enumerate(keys):
-                tally = tallies[key][position]
-                tally.conversions += 1
-                tally.revenue += conversion.payout
+                tally = tallies.get(key)
+                if tally is None:
+                    tally = tallies[key] = empty.copy()
+                tally[position] += 1
+                tally[count + position] += conversion.payout
             per_configuration = credits[conversion.pk]
             first = _credit_identity(per_configuration[0])
             if any(_credit_identity(credit) != first for credit in per_configuration[1:]):
@@ -295,36 +296,35 @@ def _money(amount: Decimal) -> str:
     return str(amount.quantize(CENT))
 
 
-def _tally_json(names: Sequence[str], tallies: Sequence[_Tally]) -> dict[str, Any]:
-    first = tallies[0]
+def _tally_json(names: Sequence[str], tally: Sequence[Any]) -> dict[str, Any]:
+    count = len(names)
+    first_conversions, first_revenue = tally[0], tally[count]
     return {
         name: {
-            "conversions": tally.conversions,
-            "revenue": _money(tally.revenue),
-            "conversions_change": tally.conversions - first.conversions,
-            "revenue_change": _money(tally.revenue - first.revenue),
+            "conversions": tally[position],
+            "revenue": _money(tally[count + position]),
+            "conversions_change": tally[position] - first_conversions,
+            "revenue_change": _money(tally[count + position] - first_revenue),
         }
-        for name, tally in zip(names, tallies, strict=True)
+        for position, name in enumerate(names)
     }
 
 
-def _rows(
-    dimension: str, names: Sequence[str], tallies: dict[int | None, list[_Tally]]
-) -> list[dict[str, Any]]:
+def _rows(dimension: str, names: Sequence[str], tallies: _Tallies) -> list[dict[str, Any]]:
     """One row per key, the biggest shift first, then by the first configuration's revenue."""
-    label_of = report_key_names(dimension=dimension, keys=[k for k in tallies if k is not None])
-    rows = [
-        {"key": key, "name": label_of.get(key, "")} | _tally_json(names, per_configuration)
-        for key, per_configuration in tallies.items()
-        if key is not None
+    count = len(names)
+
+    def order(item: tuple[int | None, list[Any]]) -> tuple[Decimal, Decimal, int]:
+        key, tally = item
+        shift = max(abs((revenue - tally[count]).quantize(CENT)) for revenue in tally[count:])
+        return (-shift, -tally[count].quantize(CENT), key or 0)
+
+    ordered = sorted(((k, t) for k, t in tallies.items() if k is not None), key=order)
+    label_of = report_key_names(dimension=dimension, keys=[key for key, _ in ordered])
+    return [
+        {"key": key, "name": label_of.get(key, "")} | _tally_json(names, tally)
+        for key, tally in ordered
     ]
-
-    def order(row: dict[str, Any]) -> tuple[Decimal, Decimal, int]:
-        shift = max(abs(Decimal(row[name]["revenue_change"])) for name in names)
-        return (-shift, -Decimal(row[names[0]]["revenue"]), row["key"])
-
-    rows.sort(key=order)
-    return rows
 
 
 def comparison_moves(
