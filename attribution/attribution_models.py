@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 FIRST_CLICK = "first_click"
 LAST_CLICK = "last_click"
@@ -55,9 +56,12 @@ class OfferWindows:
 
     def channel_window(self, channel: str) -> timedelta:
         """A channel's window, never longer than the offer's click window."""
-        days = {"sms": self.sms_window_days, "email": self.email_window_days}.get(
-            channel, self.click_window_days
-        )
+        if channel == "sms":
+            days = self.sms_window_days
+        elif channel == "email":
+            days = self.email_window_days
+        else:
+            days = self.click_window_days
         return timedelta(days=min(days, self.click_window_days))
 
 
@@ -75,19 +79,24 @@ def _is_human(click: CandidateClick) -> bool:
     return not click.is_bot and not click.is_preview
 
 
+_CLICK_ORDER = attrgetter("occurred_at", "id")
+
+
 def candidates_in_window(
     clicks: Sequence[CandidateClick], *, windows: OfferWindows, occurred_at: datetime
 ) -> list[CandidateClick]:
     """Human clicks at or before T and no older than the click window, oldest first."""
     earliest = occurred_at - timedelta(days=windows.click_window_days)
-    return sorted(
-        (
-            click
-            for click in clicks
-            if _is_human(click) and earliest <= click.occurred_at <= occurred_at
-        ),
-        key=lambda click: (click.occurred_at, click.id),
-    )
+    # A comparison asks this hundreds of thousands of times: no generator, no lambda.
+    inside = [
+        click
+        for click in clicks
+        if not click.is_bot
+        and not click.is_preview
+        and earliest <= click.occurred_at <= occurred_at
+    ]
+    inside.sort(key=_CLICK_ORDER)
+    return inside
 
 
 def first_click(

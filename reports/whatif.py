@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,7 +31,7 @@ from attribution.services.recredit import (
     conversion_ids_in_range,
     conversions_credit,
     conversions_redecide,
-    conversions_stored,
+    conversions_stored_in_range,
     offer_credit_settings,
 )
 from config.enqueue import task_enqueue_on_commit, tasks_enqueue_on_commit
@@ -127,10 +125,9 @@ def _claim(model: type[Comparison] | type[Reattribution], pk: int) -> bool:
     )
 
 
-@dataclass
-class _Tally:
-    conversions: int = 0
-    revenue: Decimal = Decimal(0)
+# Per key, under each of n configurations: n conversion counts, then n revenues (one
+# flat list per key: a comparison by message can have 100,000 keys or more).
+_Tallies = dict[int | None, list[Any]]
 
 
 def comparison_run(*, comparison_id: int) -> Comparison | None:
@@ -145,8 +142,8 @@ def comparison_run(*, comparison_id: int) -> Comparison | None:
             status=JobStatus.FAILED, error=str(error)[:2000], finished_at=timezone.now()
         )
         raise
-    comparison.refresh_from_db()
-    return comparison
+    # Without its rows: they can be 100,000 keys, read only when asked for.
+    return Comparison.objects.defer("rows").get(pk=comparison_id)
 
 
 def comparison_settings(
@@ -166,29 +163,32 @@ def comparison_settings(
 
 def _compare(comparison: Comparison) -> None:
     names = [str(configuration["name"]) for configuration in comparison.configurations]
-    ids = conversion_ids_in_range(
+    conversions = conversions_stored_in_range(
         start=comparison.start,
         end=comparison.end,
         offer_id=comparison.offer_id,
         earning_only=True,
     )
-    Comparison.objects.filter(pk=comparison.pk).update(conversions_total=len(ids))
+    Comparison.objects.filter(pk=comparison.pk).update(conversions_total=len(conversions))
     settings_by_offer = comparison_settings(comparison, list(Offer.objects.all()))
-    tallies: dict[int | None, list[_Tally]] = defaultdict(lambda: [_Tally() for _ in names])
+    tallies: _Tallies = {}
+    count = len(names)
+    empty: list[Any] = [0] * count + [Decimal(0)] * count
     moved = 0
     ComparisonMove.objects.filter(comparison=comparison).delete()
-    for done in range(0, len(ids), CHUNK):
-        chunk = ids[done : done + CHUNK]
-        stored = conversions_stored(conversion_ids=chunk)
+    for done in range(0, len(conversions), CHUNK):
+        stored = conversions[done : done + CHUNK]
         credits = conversions_credit(conversions=stored, settings_by_offer=settings_by_offer)
         keys_of = _dimension_keys(comparison.dimension, stored, credits)
         moves: list[tuple[int, int, str, str]] = []
         for conversion in stored:
             keys = keys_of[conversion.pk]
             for position, key in enumerate(keys):
-                tally = tallies[key][position]
-                tally.conversions += 1
-                tally.revenue += conversion.payout
+                tally = tallies.get(key)
+                if tally is None:
+                    tally = tallies[key] = empty.copy()
+                tally[position] += 1
+                tally[count + position] += conversion.payout
             per_configuration = credits[conversion.pk]
             first = _credit_identity(per_configuration[0])
             if any(_credit_identity(credit) != first for credit in per_configuration[1:]):
@@ -203,7 +203,7 @@ def _compare(comparison: Comparison) -> None:
         _moves_store(moves)
         moved += len(moves)
         Comparison.objects.filter(pk=comparison.pk).update(
-            conversions_done=done + len(chunk), moved=moved
+            conversions_done=done + len(stored), moved=moved
         )
     unattributed = tallies.pop(None, None)
     Comparison.objects.filter(pk=comparison.pk).update(
@@ -259,6 +259,11 @@ def _dimension_keys(
     """
     if dimension == Dimension.NETWORK:
         return {c.pk: [c.network_id] * len(credits[c.pk]) for c in stored}
+    if dimension == Dimension.MESSAGE:
+        return {
+            conversion.pk: [credit.message_id for credit in credits[conversion.pk]]
+            for conversion in stored
+        }
     message_ids = {
         credit.message_id
         for per_configuration in credits.values()
@@ -266,7 +271,6 @@ def _dimension_keys(
         if credit.message_id is not None
     }
     column = {
-        Dimension.MESSAGE: "id",
         Dimension.CREATIVE: "creative_id",
         Dimension.CAMPAIGN: "campaign_id",
         Dimension.OFFER: "offer_id",
@@ -292,36 +296,35 @@ def _money(amount: Decimal) -> str:
     return str(amount.quantize(CENT))
 
 
-def _tally_json(names: Sequence[str], tallies: Sequence[_Tally]) -> dict[str, Any]:
-    first = tallies[0]
+def _tally_json(names: Sequence[str], tally: Sequence[Any]) -> dict[str, Any]:
+    count = len(names)
+    first_conversions, first_revenue = tally[0], tally[count]
     return {
         name: {
-            "conversions": tally.conversions,
-            "revenue": _money(tally.revenue),
-            "conversions_change": tally.conversions - first.conversions,
-            "revenue_change": _money(tally.revenue - first.revenue),
+            "conversions": tally[position],
+            "revenue": _money(tally[count + position]),
+            "conversions_change": tally[position] - first_conversions,
+            "revenue_change": _money(tally[count + position] - first_revenue),
         }
-        for name, tally in zip(names, tallies, strict=True)
+        for position, name in enumerate(names)
     }
 
 
-def _rows(
-    dimension: str, names: Sequence[str], tallies: dict[int | None, list[_Tally]]
-) -> list[dict[str, Any]]:
+def _rows(dimension: str, names: Sequence[str], tallies: _Tallies) -> list[dict[str, Any]]:
     """One row per key, the biggest shift first, then by the first configuration's revenue."""
-    label_of = report_key_names(dimension=dimension, keys=[k for k in tallies if k is not None])
-    rows = [
-        {"key": key, "name": label_of.get(key, "")} | _tally_json(names, per_configuration)
-        for key, per_configuration in tallies.items()
-        if key is not None
+    count = len(names)
+
+    def order(item: tuple[int | None, list[Any]]) -> tuple[Decimal, Decimal, int]:
+        key, tally = item
+        shift = max(abs((revenue - tally[count]).quantize(CENT)) for revenue in tally[count:])
+        return (-shift, -tally[count].quantize(CENT), key or 0)
+
+    ordered = sorted(((k, t) for k, t in tallies.items() if k is not None), key=order)
+    label_of = report_key_names(dimension=dimension, keys=[key for key, _ in ordered])
+    return [
+        {"key": key, "name": label_of.get(key, "")} | _tally_json(names, tally)
+        for key, tally in ordered
     ]
-
-    def order(row: dict[str, Any]) -> tuple[Decimal, Decimal, int]:
-        shift = max(abs(Decimal(row[name]["revenue_change"])) for name in names)
-        return (-shift, -Decimal(row[names[0]]["revenue"]), row["key"])
-
-    rows.sort(key=order)
-    return rows
 
 
 def comparison_moves(

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -69,7 +70,7 @@ class CreditSettings:
     email_window_days: int
     view_window_hours: int = 0
 
-    @property
+    @cached_property
     def windows(self) -> OfferWindows:
         return OfferWindows(
             click_window_days=self.click_window_days,
@@ -188,7 +189,7 @@ def _span(rows: Sequence[tuple[Any, ...]], earliest: int, latest: int) -> tuple[
 _MICROSECONDS = "(extract(epoch FROM {column}) * 1000000)::bigint"
 # And back, exactly (integer arithmetic, no float rounding at a window's edge).
 _FROM_MICROSECONDS = "('epoch'::timestamptz + {value} * interval '1 microsecond')"
-_STORED_SQL = f"""
+_STORED_SELECT = f"""
 SELECT v.id, v.network_id, {_MICROSECONDS.format(column="v.occurred_at")},
        {_MICROSECONDS.format(column="v.received_at")}, v.status, v.payout, v.reason,
        v.click_id <> '' AS has_click_id,
@@ -200,9 +201,8 @@ SELECT v.id, v.network_id, {_MICROSECONDS.format(column="v.occurred_at")},
 FROM attribution_conversion v
 LEFT JOIN tracking_click c ON c.click_id = v.click_id AND v.click_id <> ''
 LEFT JOIN attribution_offer o ON o.id = c.offer_id
-WHERE v.id = ANY(%s)
-ORDER BY v.id
 """  # noqa: S608 (constant fragments only)
+_STORED_SQL = _STORED_SELECT + "WHERE v.id = ANY(%s) ORDER BY v.id"
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -269,13 +269,9 @@ def _stored(rows: Iterable[tuple[Any, ...]]) -> list[StoredConversion]:
     return stored
 
 
-def conversion_ids_in_range(
-    *, start: date, end: date, offer_id: int | None, earning_only: bool
-) -> list[int]:
-    """Conversions whose `occurred_at` day (in REPORTS_TIME_ZONE) is in [start, end].
-
-    With an offer: the conversions its clicks were named by, or that it was credited to.
-    """
+def _in_range(*, offer_id: int | None, earning_only: bool) -> str:
+    """The WHERE clause of the conversions whose `occurred_at` day (in REPORTS_TIME_ZONE)
+    is in [start, end] (on `v`, joined to its named click as `c`)."""
     where = [
         "v.occurred_at >= (%(start)s::date::timestamp AT TIME ZONE %(tz)s)",
         "v.occurred_at < ((%(end)s::date + 1)::timestamp AT TIME ZONE %(tz)s)",
@@ -284,6 +280,16 @@ def conversion_ids_in_range(
         where.append("v.status IN ('approved', 'pending')")
     if offer_id is not None:
         where.append("COALESCE(c.offer_id, v.offer_id) = %(offer)s")
+    return " AND ".join(where)
+
+
+def conversion_ids_in_range(
+    *, start: date, end: date, offer_id: int | None, earning_only: bool
+) -> list[int]:
+    """Conversions whose `occurred_at` day (in REPORTS_TIME_ZONE) is in [start, end].
+
+    With an offer: the conversions its clicks were named by, or that it was credited to.
+    """
     join = (
         "LEFT JOIN tracking_click c ON c.click_id = v.click_id AND v.click_id <> ''"
         if offer_id is not None
@@ -291,7 +297,7 @@ def conversion_ids_in_range(
     )
     sql = f"""
         SELECT v.id FROM attribution_conversion v {join}
-        WHERE {" AND ".join(where)} ORDER BY v.id
+        WHERE {_in_range(offer_id=offer_id, earning_only=earning_only)} ORDER BY v.id
     """  # noqa: S608 (constant fragments only)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -299,6 +305,23 @@ def conversion_ids_in_range(
             {"start": start, "end": end, "tz": settings.REPORTS_TIME_ZONE, "offer": offer_id},
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+def conversions_stored_in_range(
+    *, start: date, end: date, offer_id: int | None, earning_only: bool
+) -> list[StoredConversion]:
+    """`conversions_stored` of `conversion_ids_in_range`, in one query: a range joins the
+    named clicks in one pass where 20 chunks of ids would scan the clicks 20 times."""
+    sql = (
+        _STORED_SELECT
+        + f"WHERE {_in_range(offer_id=offer_id, earning_only=earning_only)} ORDER BY v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {"start": start, "end": end, "tz": settings.REPORTS_TIME_ZONE, "offer": offer_id},
+        )
+        return _stored(cursor.fetchall())
 
 
 def conversions_stored(
@@ -344,15 +367,21 @@ def conversions_credit(
         history = histories.get((conversion.contact_id, conversion.offer_id), _ContactHistory())
         row_of: dict[int, tuple[Any, ...]] = {}
         known: dict[int, CandidateClick] = {}
+        # Configurations with the same click window see the same candidates: found once.
+        clicks_within: dict[int, list[CandidateClick]] = {}
         per_configuration = []
         for credit_settings in settings_by_offer[conversion.offer_id]:
             windows = credit_settings.windows
-            rows = history.candidates(
-                earliest=conversion.occurred_us - windows.click_window_days * DAY_US,
-                latest=conversion.occurred_us,
-            )
-            row_of.update((row[1], row) for row in rows)
-            clicks = [_candidate(row, known) for row in rows]
+            clicks = clicks_within.get(windows.click_window_days)
+            if clicks is None:
+                rows = history.candidates(
+                    earliest=conversion.occurred_us - windows.click_window_days * DAY_US,
+                    latest=conversion.occurred_us,
+                )
+                row_of.update((row[1], row) for row in rows)
+                clicks = clicks_within[windows.click_window_days] = [
+                    _candidate(row, known) for row in rows
+                ]
             if conversion.by_person:
                 decision = attribution_decide_person(
                     model=credit_settings.attribution_model,
@@ -360,7 +389,7 @@ def conversions_credit(
                     windows=windows,
                     occurred_at=conversion.occurred_at,
                     received_at=conversion.received_at,
-                    clicked_before=bool(rows)
+                    clicked_before=bool(clicks)
                     or history.clicked_at_or_before(conversion.occurred_us),
                 )
             else:
@@ -373,17 +402,17 @@ def conversions_credit(
                     received_at=conversion.received_at,
                 )
             if decision.click_id is not None:
-                chosen = row_of[decision.click_id]
+                chosen = known[decision.click_id]
                 per_configuration.append(
                     Credit(
                         decision,
                         CLICK_THROUGH,
                         click_pk=decision.click_id,
-                        message_id=chosen[3],
+                        message_id=row_of[decision.click_id][3],
                         contact_id=conversion.contact_id,
                         offer_id=conversion.offer_id,
-                        at=_moment(chosen[0]),
-                        channel=chosen[2],
+                        at=chosen.occurred_at,
+                        channel=chosen.channel,
                     )
                 )
                 continue
