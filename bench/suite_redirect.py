@@ -38,8 +38,9 @@ from bench.sustained import (
     Drainer,
     VisibilityProbe,
     postgres_cpu_seconds,
+    postgres_cpu_times,
     stored_clicks,
-    wait_until_stored,
+    wait_until_drained,
 )
 
 logger = logging.getLogger("bench")
@@ -106,11 +107,11 @@ def _sustained(
     drainer = Drainer(env, spool)
     try:
         # The burst rounds' backlog goes in first, outside the measured rounds.
-        wait_until_stored(database_url, link_id, _spooled_lines(spool), timeout=900)
+        wait_until_drained(database_url, spool, timeout=900)
         for _ in range(ROUNDS):
             result.bare_runs.append(_measure(server, "/bench/bare"))
             stored_before = stored_clicks(database_url, link_id)
-            drainer_before, postgres_before = drainer.cpu_seconds(), postgres_cpu_seconds()
+            drainer_before, postgres_before = drainer.cpu_seconds(), postgres_cpu_times()
             probe = VisibilityProbe(
                 host="127.0.0.1", port=server.port, code=code, database_url=database_url
             ).start()
@@ -118,9 +119,9 @@ def _sustained(
                 result.runs.append(_measure(server, f"/{code}"))
             finally:
                 probe.stop()
-            wait_until_stored(database_url, link_id, _spooled_lines(spool), timeout=300)
+            wait_until_drained(database_url, spool, timeout=300)
             result.drainer_cpu += drainer.cpu_seconds() - drainer_before
-            result.postgres_cpu += postgres_cpu_seconds() - postgres_before
+            result.postgres_cpu += postgres_cpu_seconds(postgres_before)
             result.stored += stored_clicks(database_url, link_id) - stored_before
             result.visible_after.extend(probe.delays)
             result.probe_requests += probe.requests

@@ -23,17 +23,28 @@ import psycopg
 from harness.processes import ManagedProcess
 
 
-def postgres_cpu_seconds() -> float:
-    """User + system CPU of every PostgreSQL server process (backends and helpers)."""
-    total = 0.0
+def postgres_cpu_times() -> dict[int, float]:
+    """User + system CPU of every PostgreSQL server process (backends and helpers), by pid."""
+    times: dict[int, float] = {}
     for process in psutil.process_iter(["name"]):
         try:
             if (process.info["name"] or "").startswith("postgres"):
-                times = process.cpu_times()
-                total += times.user + times.system
+                cpu = process.cpu_times()
+                times[process.pid] = cpu.user + cpu.system
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    return total
+    return times
+
+
+def postgres_cpu_seconds(before: dict[int, float]) -> float:
+    """PostgreSQL CPU since `before`, process by process: a backend that exited meanwhile
+    (another client's) drops out instead of taking its whole lifetime's CPU off the sum, and
+    one that started counts from zero."""
+    return sum(
+        seconds - before.get(pid, 0.0)
+        for pid, seconds in postgres_cpu_times().items()
+        if seconds >= before.get(pid, 0.0)
+    )
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -75,15 +86,33 @@ def stored_clicks(database_url: str, link_id: int) -> int:
     return int(row[0]) if row else 0
 
 
-def wait_until_stored(database_url: str, link_id: int, expected: int, timeout: float) -> float:
-    """Seconds until `expected` clicks of the link are stored (raises after `timeout`)."""
+def wait_until_drained(database_url: str, spool: Path, timeout: float) -> float:
+    """Seconds until the drainer's committed offset reaches the end of every spool file
+    (raises after `timeout`).
+
+    Polls the drainer's offset table (a row per file), not a count of the stored clicks:
+    counting a link's clicks ten times a second read the whole growing table each time, and
+    that CPU went into PostgreSQL's figure per stored click measured over the same window.
+    """
     started = time.monotonic()
-    while True:
-        if stored_clicks(database_url, link_id) >= expected:
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise TimeoutError(f"fewer than {expected} clicks stored after {timeout} s")
-        time.sleep(0.1)
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        while True:
+            sizes = {}
+            for path in spool.glob("clicks-*.log"):
+                try:
+                    sizes[path.name] = path.stat().st_size
+                except FileNotFoundError:
+                    continue  # drained to its end and removed meanwhile
+            offsets: dict[str, int] = dict(
+                connection.execute(
+                    'SELECT file_name, "offset" FROM tracking_clickspooloffset'
+                ).fetchall()
+            )
+            if all(offsets.get(name, 0) >= size for name, size in sizes.items()):
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(f"spool not drained after {timeout} s")
+            time.sleep(0.1)
 
 
 @dataclass
