@@ -13,7 +13,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponseBase
 
-from config.metrics import Counter, outcome_counters
+from config.metrics import BatchedOutcomes, Counter, outcome_counters
 
 POSTBACK_OUTCOMES = frozenset(
     {"accepted", "duplicate", "invalid", "forbidden", "unknown_network", "rate_limited", "error"}
@@ -26,7 +26,8 @@ POSTBACKS = Counter("creditflow_postbacks", "Postbacks received, by answer", ["o
 POSTBACKS_PROCESSED = Counter(
     "creditflow_postbacks_processed", "Postbacks decided by a worker, by outcome", ["outcome"]
 )
-_postback_counters = outcome_counters(POSTBACKS, POSTBACK_OUTCOMES)
+# Counted in-process and written in batches (see `config.metrics.BatchedOutcomes`).
+_postback_batch = BatchedOutcomes(outcome_counters(POSTBACKS, POSTBACK_OUTCOMES))
 _processed_counters = outcome_counters(POSTBACKS_PROCESSED, POSTBACK_PROCESSED_OUTCOMES)
 
 _POSTBACK_STATUSES = {
@@ -45,10 +46,7 @@ View = Callable[..., HttpResponseBase]
 def postback_outcome(outcome: str) -> None:
     """Count one answered postback: accepted, duplicate, invalid, forbidden,
     unknown_network, rate_limited or error."""
-    counter = _postback_counters.get(outcome)
-    if counter is None:
-        counter = _postback_counters["error"]
-    counter.inc()
+    _postback_batch.add(outcome)
 
 
 def postback_processed(outcome: str, count: int = 1) -> None:

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
+from django.http.request import HttpHeaders
 from django.views.decorators.csrf import csrf_exempt
 
 from attribution import metrics
@@ -50,7 +51,12 @@ def postback_intake(request: HttpRequest, network_slug: str) -> HttpResponse:
     if request.method not in ("GET", "POST"):
         return JsonResponse({"error": "use GET or POST"}, status=405)
     body, content_type, body_problem = _read_body(request)
-    headers = {str(name): str(value) for name, value in request.headers.items()}
+    # As `request.headers` has them, without its case-insensitive wrapper.
+    headers = {
+        name: str(value)
+        for key, value in request.META.items()
+        if (name := HttpHeaders.parse_header_name(key))
+    }
     incoming = IncomingPostback(
         method=request.method or "GET",
         query_string=_query_string(request),
@@ -63,6 +69,12 @@ def postback_intake(request: HttpRequest, network_slug: str) -> HttpResponse:
     answer = postback_receive(network_slug=network_slug, incoming=incoming)
     if answer.text_response:
         return HttpResponse("success=true;", content_type="text/plain")
+    if answer.status_code == 200 and answer.postback_id is not None:
+        # The answer of nearly every request, as `JsonResponse` would write it.
+        return HttpResponse(
+            f'{{"status": "accepted", "postback_id": {answer.postback_id}}}',
+            content_type="application/json",
+        )
     response = JsonResponse(answer.payload, status=answer.status_code)
     for name, value in answer.headers.items():
         response[name] = value

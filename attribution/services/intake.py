@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 import psycopg
 from django.conf import settings
@@ -25,19 +26,24 @@ from psycopg.types.json import Jsonb
 
 from attribution.models import Conversion, Network, Postback
 from attribution.services.parsing import (
+    TOKEN,
+    FieldNames,
     PostbackInvalid,
+    body_fields,
+    body_without,
     clean_text,
-    postback_parse,
-    request_fields,
-    token_from,
-    without_secrets,
+    field_names,
+    postback_parse_fields,
+    query_without,
+    token_among,
 )
-from attribution.services.wakeup import postback_wake_worker
+from attribution.services.wakeup import postback_wake_worker_soon
 from config.generation import SharedGeneration
 from config.ratelimit import ratelimit_exceeded, ratelimit_hit
 
 logger = logging.getLogger(__name__)
 
+TOKEN_HEADER = "X-Postback-Token"  # noqa: S105 (a header name)
 SECRET_HEADERS = {"x-postback-token", "authorization", "cookie", "proxy-authorization"}
 MAX_HEADER_LENGTH = 1000
 MAX_SLUG_LENGTH = 64
@@ -46,7 +52,8 @@ MAX_CACHED_NETWORKS = 10_000
 
 @dataclass(frozen=True)
 class IncomingPostback:
-    """What the view read from the request, and nothing Django-specific."""
+    """What the view read from the request, and nothing Django-specific. Header names
+    are spelled as Django's `request.headers` spells them (`X-Postback-Token`)."""
 
     method: str
     query_string: str
@@ -66,8 +73,22 @@ class IntakeAnswer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class IntakeNetwork:
+    """A network as the intake uses it: the row, and its parameter names worked out once."""
+
+    network: Network
+    names: FieldNames
+    secret_names: frozenset[str]
+
+    @classmethod
+    def of(cls, network: Network) -> IntakeNetwork:
+        names = field_names(network.parameter_aliases)
+        return cls(network=network, names=names, secret_names=frozenset(names[TOKEN]))
+
+
 # Networks as the intake last read them, per process: {slug: (generation, read at, network)}.
-_networks: dict[str, tuple[str, float, Network]] = {}
+_networks: dict[str, tuple[str, float, IntakeNetwork]] = {}
 NETWORK_GENERATION_KEY = "attribution:network-generation"
 # Changes whenever any network changes; read at most every POSTBACK_NETWORK_CHECK_SECONDS.
 _generation = SharedGeneration(
@@ -75,7 +96,7 @@ _generation = SharedGeneration(
 )
 
 
-def network_for_intake(*, slug: str) -> Network | None:
+def network_for_intake(*, slug: str) -> IntakeNetwork | None:
     """The network by slug, from this process's memory while no network has changed.
 
     No PostgreSQL query per postback; entries are also dropped after
@@ -95,11 +116,13 @@ def network_for_intake(*, slug: str) -> Network | None:
     network = Network.objects.filter(slug=slug).first()
     if network is None:
         _networks.pop(slug, None)
-    elif generation:
+        return None
+    intake_network = IntakeNetwork.of(network)
+    if generation:
         if len(_networks) > MAX_CACHED_NETWORKS:
             _networks.clear()
-        _networks[slug] = (generation, now, network)
-    return network
+        _networks[slug] = (generation, now, intake_network)
+    return intake_network
 
 
 def network_cache_invalidate() -> None:
@@ -181,24 +204,28 @@ def postback_receive(*, network_slug: str, incoming: IncomingPostback) -> Intake
 
 
 def _receive(*, network_slug: str, incoming: IncomingPostback) -> IntakeAnswer:
-    network = None
+    known = None
     if len(network_slug) <= MAX_SLUG_LENGTH and "\x00" not in network_slug:
-        network = network_for_intake(slug=network_slug)
-    if network is None:
+        known = network_for_intake(slug=network_slug)
+    if known is None:
         return IntakeAnswer(404, {"error": "unknown network"})
+    network = known.network
 
     now = timezone.now()
-    try:
-        fields = request_fields(
-            query_string=incoming.query_string,
-            body=incoming.body,
-            content_type=incoming.content_type,
-        )
-    except PostbackInvalid:
-        # The body is unreadable; the token may still be in the query string.
-        fields = request_fields(query_string=incoming.query_string, body="", content_type="")
-    aliases = network.parameter_aliases if isinstance(network.parameter_aliases, dict) else {}
-    token = _header(incoming.headers, "X-Postback-Token") or token_from(fields, aliases)
+    # The query string and body are read once, here: the token, what is stored and the
+    # 400 check all come from these fields.
+    query_pairs = parse_qsl(incoming.query_string, keep_blank_values=True)
+    fields: dict[str, Any] = {}
+    for name, value in query_pairs:
+        fields.setdefault(name, value)
+    body_problem = incoming.body_problem
+    if incoming.body:
+        try:
+            fields.update(body_fields(body=incoming.body, content_type=incoming.content_type))
+        except PostbackInvalid as error:
+            # The body is unreadable; the token may still be in the query string.
+            body_problem = body_problem or str(error)
+    token = incoming.headers.get(TOKEN_HEADER) or token_among(fields, known.names[TOKEN])
     # Per network and address, never the token itself: guessing is slowed, and one
     # noisy address does not lock out the network's other senders.
     failures_key = f"postback-token:{network.slug}:{incoming.client_ip}"
@@ -219,14 +246,16 @@ def _receive(*, network_slug: str, incoming: IncomingPostback) -> IntakeAnswer:
     if not network_allows_ip(network=network, client_ip=incoming.client_ip):
         return IntakeAnswer(403, {"error": "address not allowed for this network"})
 
-    query_string, body = without_secrets(
-        query_string=incoming.query_string,
-        body=incoming.body,
-        content_type=incoming.content_type,
-        network_aliases=aliases,
-    )
-    problem = incoming.body_problem or _problem(
-        network=network, query_string=query_string, body=body, incoming=incoming, now=now
+    secret_names = known.secret_names
+    query_string = incoming.query_string
+    if any(name in secret_names for name, _ in query_pairs):
+        query_string = query_without(query_string, secret_names)
+    body = body_without(body=incoming.body, content_type=incoming.content_type, names=secret_names)
+    problem = body_problem or _problem(
+        known=known,
+        # What the worker will read from the stored row: the fields without the token.
+        fields={name: value for name, value in fields.items() if name not in secret_names},
+        now=now,
     )
     postback_id = postback_insert(
         network_id=network.pk,
@@ -242,7 +271,7 @@ def _receive(*, network_slug: str, incoming: IncomingPostback) -> IntakeAnswer:
     )
     if problem:
         return IntakeAnswer(400, {"error": problem, "postback_id": postback_id}, postback_id)
-    postback_wake_worker(postback_id=postback_id)
+    postback_wake_worker_soon(postback_id=postback_id)
     return IntakeAnswer(
         200,
         {"status": "accepted", "postback_id": postback_id},
@@ -303,24 +332,13 @@ def postback_insert(
     return int(row[0])
 
 
-def _header(headers: Mapping[str, str], name: str) -> str:
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return ""
-
-
-def _problem(
-    *, network: Network, query_string: str, body: str, incoming: IncomingPostback, now: datetime
-) -> str:
+def _problem(*, known: IntakeNetwork, fields: Mapping[str, Any], now: datetime) -> str:
+    network = known.network
     try:
-        parsed = postback_parse(
-            query_string=query_string,
-            body=body,
-            content_type=incoming.content_type,
+        parsed = postback_parse_fields(
+            fields=fields,
+            names=known.names,
             received_at=now,
-            parameter_aliases=network.parameter_aliases,
             status_map=network.status_map,
             default_currency=network.currency,
         )
@@ -329,10 +347,10 @@ def _problem(
     if not parsed.click_id and not parsed.person and parsed.conversion_id:
         # The conversion may still be in this network's backlog (an approval and its
         # reversal sent seconds apart): the worker decides once the backlog is done.
-        known = (
+        known_conversion = (
             Conversion.objects.filter(network=network, conversion_id=parsed.conversion_id).exists()
             or Postback.objects.filter(network=network, status=Postback.Status.RECEIVED).exists()
         )
-        if not known:
+        if not known_conversion:
             return "click_id is required (conversion_id names no known conversion)"
     return ""

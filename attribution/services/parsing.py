@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote_plus, urlencode
 
 from django.core.exceptions import ValidationError
 
@@ -162,6 +163,15 @@ def aliases_for(field: str, network_aliases: Mapping[str, Any]) -> list[str]:
     return names + [name for name in STANDARD_ALIASES[field] if name not in names]
 
 
+FieldNames = Mapping[str, Sequence[str]]
+
+
+def field_names(network_aliases: Mapping[str, Any]) -> dict[str, list[str]]:
+    """`aliases_for` every field at once: a network's table, to reuse for each postback."""
+    aliases = network_aliases if isinstance(network_aliases, Mapping) else {}
+    return {field: aliases_for(field, aliases) for field in STANDARD_ALIASES}
+
+
 def _lookup(fields: Mapping[str, Any], names: Sequence[str]) -> tuple[str, Any] | None:
     for name in names:
         value = fields.get(name)
@@ -180,14 +190,19 @@ def _as_text(name: str, value: Any) -> str:
 
 
 def token_from(fields: Mapping[str, Any], network_aliases: Mapping[str, Any]) -> str | None:
-    found = _lookup(fields, aliases_for(TOKEN, network_aliases))
+    return token_among(fields, aliases_for(TOKEN, network_aliases))
+
+
+def token_among(fields: Mapping[str, Any], names: Sequence[str]) -> str | None:
+    """The token under the first of `names` that carries one (`field_names(...)[TOKEN]`)."""
+    found = _lookup(fields, names)
     if found is None or not isinstance(found[1], str | int):
         return None
     return str(found[1])
 
 
-def _identifier(fields: Mapping[str, Any], field: str, aliases: Mapping[str, Any]) -> str:
-    found = _lookup(fields, aliases_for(field, aliases))
+def _identifier(fields: Mapping[str, Any], field: str, names: FieldNames) -> str:
+    found = _lookup(fields, names[field])
     if found is None:
         return ""
     name, value = found
@@ -197,8 +212,8 @@ def _identifier(fields: Mapping[str, Any], field: str, aliases: Mapping[str, Any
     return text
 
 
-def _payout(fields: Mapping[str, Any], aliases: Mapping[str, Any]) -> Decimal | None:
-    found = _lookup(fields, aliases_for(PAYOUT, aliases))
+def _payout(fields: Mapping[str, Any], names: FieldNames) -> Decimal | None:
+    found = _lookup(fields, names[PAYOUT])
     if found is None:
         return None
     name, value = found
@@ -216,8 +231,8 @@ def _payout(fields: Mapping[str, Any], aliases: Mapping[str, Any]) -> Decimal | 
     return amount.quantize(PAYOUT_PLACES)
 
 
-def _currency(fields: Mapping[str, Any], aliases: Mapping[str, Any], default: str) -> str:
-    found = _lookup(fields, aliases_for(CURRENCY, aliases))
+def _currency(fields: Mapping[str, Any], names: FieldNames, default: str) -> str:
+    found = _lookup(fields, names[CURRENCY])
     if found is None:
         return default
     name, value = found
@@ -227,10 +242,8 @@ def _currency(fields: Mapping[str, Any], aliases: Mapping[str, Any], default: st
     return text.upper()
 
 
-def _status(
-    fields: Mapping[str, Any], aliases: Mapping[str, Any], status_map: Mapping[str, Any]
-) -> str:
-    found = _lookup(fields, aliases_for(STATUS, aliases))
+def _status(fields: Mapping[str, Any], names: FieldNames, status_map: Mapping[str, Any]) -> str:
+    found = _lookup(fields, names[STATUS])
     if found is None:
         return ConversionStatus.APPROVED.value
     name, value = found
@@ -272,17 +285,15 @@ def parse_time(name: str, value: Any) -> datetime:
         raise PostbackInvalid(f"{name} is out of range") from error
 
 
-def _occurred_at(
-    fields: Mapping[str, Any], aliases: Mapping[str, Any], received_at: datetime
-) -> datetime:
-    found = _lookup(fields, aliases_for(OCCURRED_AT, aliases))
+def _occurred_at(fields: Mapping[str, Any], names: FieldNames, received_at: datetime) -> datetime:
+    found = _lookup(fields, names[OCCURRED_AT])
     if found is None:
         return received_at
     return parse_time(*found)
 
 
-def _offer_id(fields: Mapping[str, Any], aliases: Mapping[str, Any]) -> int | None:
-    found = _lookup(fields, aliases_for(OFFER_ID, aliases))
+def _offer_id(fields: Mapping[str, Any], names: FieldNames) -> int | None:
+    found = _lookup(fields, names[OFFER_ID])
     if found is None:
         return None
     name, value = found
@@ -292,10 +303,10 @@ def _offer_id(fields: Mapping[str, Any], aliases: Mapping[str, Any]) -> int | No
     return int(text)
 
 
-def _person(fields: Mapping[str, Any], aliases: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+def _person(fields: Mapping[str, Any], names: FieldNames) -> tuple[tuple[str, str], ...]:
     person: list[tuple[str, str]] = []
     for kind in PERSON_FIELDS:
-        found = _lookup(fields, aliases_for(kind, aliases))
+        found = _lookup(fields, names[kind])
         if found is None:
             continue
         name, value = found
@@ -324,14 +335,31 @@ def postback_parse(
     default_currency: str,
 ) -> ParsedPostback:
     """Everything a conversion needs, or `PostbackInvalid` naming the first bad field."""
-    aliases = parameter_aliases if isinstance(parameter_aliases, Mapping) else {}
+    return postback_parse_fields(
+        fields=request_fields(query_string=query_string, body=body, content_type=content_type),
+        names=field_names(parameter_aliases),
+        received_at=received_at,
+        status_map=status_map,
+        default_currency=default_currency,
+    )
+
+
+def postback_parse_fields(
+    *,
+    fields: Mapping[str, Any],
+    names: FieldNames,
+    received_at: datetime,
+    status_map: Mapping[str, Any],
+    default_currency: str,
+) -> ParsedPostback:
+    """`postback_parse` of fields already read (`request_fields`), with the network's
+    `field_names`."""
     statuses = status_map if isinstance(status_map, Mapping) else {}
-    fields = request_fields(query_string=query_string, body=body, content_type=content_type)
-    click_id = _identifier(fields, CLICK_ID, aliases)
-    conversion_id = _identifier(fields, CONVERSION_ID, aliases) or None
+    click_id = _identifier(fields, CLICK_ID, names)
+    conversion_id = _identifier(fields, CONVERSION_ID, names) or None
     # A click id names the person already; only without one is the person read.
-    person = () if click_id else _person(fields, aliases)
-    offer_id = _offer_id(fields, aliases)
+    person = () if click_id else _person(fields, names)
+    offer_id = _offer_id(fields, names)
     if not click_id and not conversion_id and not person:
         raise PostbackInvalid(
             "click_id is required (or email, phone or external_id with offer_id, or a "
@@ -342,10 +370,10 @@ def postback_parse(
     return ParsedPostback(
         click_id=click_id,
         conversion_id=conversion_id,
-        payout=_payout(fields, aliases),
-        currency=_currency(fields, aliases, default_currency),
-        status=_status(fields, aliases, statuses),
-        occurred_at=_occurred_at(fields, aliases, received_at),
+        payout=_payout(fields, names),
+        currency=_currency(fields, names, default_currency),
+        status=_status(fields, names, statuses),
+        occurred_at=_occurred_at(fields, names, received_at),
         offer_id=offer_id,
         person=person,
     )
@@ -355,20 +383,37 @@ def without_secrets(
     *, query_string: str, body: str, content_type: str, network_aliases: Mapping[str, Any]
 ) -> tuple[str, str]:
     """The query string and body as stored: every token parameter taken out."""
-    secret_names = set(aliases_for(TOKEN, network_aliases))
-    pairs = parse_qsl(query_string, keep_blank_values=True)
-    if any(name in secret_names for name, _ in pairs):
-        query_string = urlencode([(n, v) for n, v in pairs if n not in secret_names])
-    if body.strip():
-        if _is_json(content_type, body):
-            try:
-                decoded = json.loads(body)
-            except (ValueError, RecursionError):
-                decoded = None
-            if isinstance(decoded, dict) and secret_names & decoded.keys():
-                body = json.dumps({k: v for k, v in decoded.items() if k not in secret_names})
-        elif _is_form(content_type):
-            pairs = parse_qsl(body, keep_blank_values=True)
-            if any(name in secret_names for name, _ in pairs):
-                body = urlencode([(n, v) for n, v in pairs if n not in secret_names])
-    return query_string, body
+    secret_names = frozenset(aliases_for(TOKEN, network_aliases))
+    return (
+        query_without(query_string, secret_names),
+        body_without(body=body, content_type=content_type, names=secret_names),
+    )
+
+
+def query_without(query_string: str, names: AbstractSet[str]) -> str:
+    """The query string without the parameters in `names`; the others exactly as sent.
+
+    A parameter's name is decoded as `parse_qsl` decodes it, so whatever `request_fields`
+    would read under one of `names` is left out.
+    """
+    parts = query_string.split("&")
+    kept = [part for part in parts if unquote_plus(part.partition("=")[0]) not in names]
+    return query_string if len(kept) == len(parts) else "&".join(kept)
+
+
+def body_without(*, body: str, content_type: str, names: AbstractSet[str]) -> str:
+    """A JSON or form body without the parameters in `names` (anything else as sent)."""
+    if not body.strip():
+        return body
+    if _is_json(content_type, body):
+        try:
+            decoded = json.loads(body)
+        except (ValueError, RecursionError):
+            decoded = None
+        if isinstance(decoded, dict) and names & decoded.keys():
+            return json.dumps({k: v for k, v in decoded.items() if k not in names})
+    elif _is_form(content_type):
+        pairs = parse_qsl(body, keep_blank_values=True)
+        if any(name in names for name, _ in pairs):
+            return urlencode([(n, v) for n, v in pairs if n not in names])
+    return body

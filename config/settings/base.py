@@ -358,6 +358,9 @@ POSTBACK_NETWORK_CHECK_SECONDS = env.float("POSTBACK_NETWORK_CHECK_SECONDS", def
 # instead of one task per postback (see attribution.services.wakeup.postback_wake_worker).
 POSTBACK_COALESCE_WAKEUPS = env.bool("POSTBACK_COALESCE_WAKEUPS", default=True)
 POSTBACK_WAKEUP_TTL_SECONDS = env.int("POSTBACK_WAKEUP_TTL_SECONDS", default=30)
+# The intake's wake-ups are sent by a thread of each web process, at most this often:
+# postbacks arriving in between share one Redis round trip.
+POSTBACK_WAKEUP_GATHER_SECONDS = env.float("POSTBACK_WAKEUP_GATHER_SECONDS", default=0.02)
 # Wrong or missing postback tokens from one address to one network: after this many in
 # the window, that address gets 429 (with Retry-After) until the window ends.
 POSTBACK_FAILED_TOKEN_LIMIT = env.int("POSTBACK_FAILED_TOKEN_LIMIT", default=20)

@@ -1,16 +1,23 @@
 """`/postback/<slug>/` over HTTP: who may call, what is kept, what is answered."""
 
+import base64
 import json
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import parse_qs
 
 import pytest
+import redis
+from django.conf import settings as django_settings
+from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attribution.models import Network, Postback
 from attribution.services.intake import network_cache_invalidate, token_hash
+from attribution.services.wakeup import PROCESS_POSTBACK_TASK, postback_wakeup_taken
 from tests.factories import TEST_POSTBACK_TOKEN, NetworkFactory
 
 pytestmark = pytest.mark.django_db
@@ -311,16 +318,57 @@ def test_any_field_values_get_a_200_or_a_4xx_never_a_5xx(client, network, params
     assert response.json()
 
 
+def _queued_processing_tasks() -> list[list[int]]:
+    """The arguments of every `process_postback` task waiting on this run's queue."""
+    broker = redis.Redis.from_url(django_settings.REDIS_URL)
+    queue_key = f"{django_settings.REDIS_KEY_PREFIX}{django_settings.CELERY_TASK_DEFAULT_QUEUE}"
+    messages = [json.loads(raw) for raw in broker.lrange(queue_key, 0, -1)]
+    return [
+        json.loads(base64.b64decode(message["body"]))[0]
+        for message in messages
+        if message["headers"]["task"] == PROCESS_POSTBACK_TASK
+    ]
+
+
+def _settled(read: Callable[[], list[list[int]]], *, expected: int) -> list[list[int]]:
+    """What `read` gives once `expected` items are there and the wake-up thread had its
+    time to add more (it gathers for POSTBACK_WAKEUP_GATHER_SECONDS)."""
+    deadline = time.monotonic() + 5
+    while len(read()) < expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(django_settings.POSTBACK_WAKEUP_GATHER_SECONDS * 5)
+    return read()
+
+
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("coalesce", "tasks"), [(True, 1), (False, 3)])
-def test_postbacks_arriving_together_share_one_wake_up_task(
-    client, network, settings, django_capture_on_commit_callbacks, coalesce, tasks
-):
+def test_postbacks_arriving_together_share_one_wake_up_task(settings, coalesce, tasks):
     # given
     settings.POSTBACK_COALESCE_WAKEUPS = coalesce
+    network = NetworkFactory.create(slug="acme")
+    client = Client()
     # when: three postbacks arrive before any worker took the first task
-    with django_capture_on_commit_callbacks() as enqueued:
-        for n in range(3):
-            client.get(url(network), {"token": TEST_POSTBACK_TOKEN, "click_id": f"c{n}"})
-    # then
-    assert len(enqueued) == tasks
+    ids = []
+    for n in range(3):
+        response = client.get(url(network), {"token": TEST_POSTBACK_TOKEN, "click_id": f"c{n}"})
+        ids.append(response.json()["postback_id"])
+    # then: the answers did not wait for the queue; the tasks follow at once
+    queued = _settled(_queued_processing_tasks, expected=tasks)
+    assert len(queued) == tasks
+    assert {postback_id for [postback_id] in queued} <= set(ids)
     assert Postback.objects.filter(status=Postback.Status.RECEIVED).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_postback_after_its_wake_up_was_taken_queues_another(settings):
+    # given: one postback, its wake-up queued
+    network = NetworkFactory.create(slug="acme")
+    client = Client()
+    client.get(url(network), {"token": TEST_POSTBACK_TOKEN, "click_id": "c1"})
+    assert len(_settled(_queued_processing_tasks, expected=1)) == 1
+    # when: a worker starts that task (it clears the key before it claims), and another
+    # postback arrives
+    postback_wakeup_taken()
+    client.get(url(network), {"token": TEST_POSTBACK_TOKEN, "click_id": "c2"})
+    # then: the new postback does not count on the started task
+    assert len(_settled(_queued_processing_tasks, expected=2)) == 2

@@ -130,7 +130,10 @@ def test_the_sweeper_recovers_postbacks_whose_queue_was_wiped(client):
     broker = redis.Redis.from_url(settings.REDIS_URL)
     queue_key = f"{settings.REDIS_KEY_PREFIX}{settings.CELERY_TASK_DEFAULT_QUEUE}"
     # the queue lives under this run's prefix, so two runs never take each other's tasks;
-    # one queued wake-up task serves all five (the worker would claim them as one batch)
+    # one queued wake-up task serves all five (the worker would claim them as one batch);
+    # the web process's wake-up thread sends it just after the answers
+    wait_until(lambda: broker.llen(queue_key) == 1, what="the wake-up task to be queued")
+    time.sleep(settings.POSTBACK_WAKEUP_GATHER_SECONDS * 5)
     assert broker.llen(queue_key) == 1
     # when: every key of this run goes (as after a Redis restart without persistence)
     redis_keys_delete(redis_url=settings.REDIS_URL, prefix=settings.REDIS_KEY_PREFIX)
