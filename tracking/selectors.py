@@ -103,6 +103,9 @@ def click_spool_backlog_get(*, directory: Path) -> SpoolBacklog:
 # A spool file's lines are in the order the redirect wrote them; threads of one process
 # may interleave by a moment, so a first pending line this much after a time still counts.
 SPOOL_ORDER_SLACK_SECONDS = 1.0
+# Where `tracking.services.clicks.SPOOL_LINE_FIELDS` puts the click's time (that module
+# reads this one, so it cannot be imported here; a test holds the two together).
+SPOOL_LINE_UNIX_TIME = 2
 
 
 def click_spool_pending_since(*, directory: Path) -> datetime | None:
@@ -110,10 +113,6 @@ def click_spool_pending_since(*, directory: Path) -> datetime | None:
     less the slack above; None when everything is drained. A click at or after this time may
     not be visible yet; every one before it is. A first pending line that cannot be read (a
     line being written) counts as pending since the file's first byte was written."""
-    # Here, not at the top: clicks.py reads this module's selectors.
-    from tracking.services.clicks import SPOOL_LINE_FIELDS
-
-    unix_time = SPOOL_LINE_FIELDS.index("unix_time")
     paths = spool_files(directory=directory)
     if not paths:
         return None
@@ -133,7 +132,7 @@ def click_spool_pending_since(*, directory: Path) -> datetime | None:
         if not line:
             continue
         try:
-            moment = float(json.loads(line)[unix_time])
+            moment = float(json.loads(line)[SPOOL_LINE_UNIX_TIME])
         except (ValueError, TypeError, IndexError, KeyError):
             moment = 0.0
         oldest = moment if oldest is None else min(oldest, moment)
