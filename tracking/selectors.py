@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +98,47 @@ def click_spool_backlog_get(*, directory: Path) -> SpoolBacklog:
             pending_bytes += pending
             oldest = max(oldest, now - status.st_mtime)
     return SpoolBacklog(files=files, pending_bytes=pending_bytes, oldest_pending_seconds=oldest)
+
+
+# A spool file's lines are in the order the redirect wrote them; threads of one process
+# may interleave by a moment, so a first pending line this much after a time still counts.
+SPOOL_ORDER_SLACK_SECONDS = 1.0
+# Where `tracking.services.clicks.SPOOL_LINE_FIELDS` puts the click's time (that module
+# reads this one, so it cannot be imported here; a test holds the two together).
+SPOOL_LINE_UNIX_TIME = 2
+
+
+def click_spool_pending_since(*, directory: Path) -> datetime | None:
+    """The time of the oldest click still in the spool (not yet drained into PostgreSQL),
+    less the slack above; None when everything is drained. A click at or after this time may
+    not be visible yet; every one before it is. A first pending line that cannot be read (a
+    line being written) counts as pending since the file's first byte was written."""
+    paths = spool_files(directory=directory)
+    if not paths:
+        return None
+    offsets = dict(
+        ClickSpoolOffset.objects.filter(file_name__in=[path.name for path in paths]).values_list(
+            "file_name", "offset"
+        )
+    )
+    oldest: float | None = None
+    for path in paths:
+        try:
+            with path.open("rb") as file:
+                file.seek(offsets.get(path.name, 0))
+                line = file.readline(64 * 1024)
+        except FileNotFoundError:
+            continue
+        if not line:
+            continue
+        try:
+            moment = float(json.loads(line)[SPOOL_LINE_UNIX_TIME])
+        except (ValueError, TypeError, IndexError, KeyError):
+            moment = 0.0
+        oldest = moment if oldest is None else min(oldest, moment)
+    if oldest is None:
+        return None
+    return datetime.fromtimestamp(max(0.0, oldest - SPOOL_ORDER_SLACK_SECONDS), tz=UTC)
 
 
 def contact_list(

@@ -352,8 +352,9 @@ def insert_conversions(
         return {}
     names = [name for name, _ in INSERT_COLUMNS]
     # One JSON document rather than 21 arrays: psycopg dumps arrays element by element.
+    # `default=str` writes times and decimals as PostgreSQL reads them back.
     document = json.dumps(
-        [{name: _json_value(getattr(row, name)) for name in names} for row in rows]
+        [{name: getattr(row, name) for name in names} for row in rows], default=str
     )
     columns = ", ".join(f"{name} {sql_type}" for name, sql_type in INSERT_COLUMNS)
     with connection.cursor() as cursor:
@@ -448,14 +449,6 @@ def insert_events(events: list[dict[str, Any]], now: datetime) -> None:
             [now, json.dumps(events)],
         )
     conversion_events_announce_on_commit()
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
 
 
 def mark_postbacks(done: list[Work], invalid: dict[int, str], now: datetime) -> None:

@@ -154,9 +154,12 @@ def request_fields(*, query_string: str, body: str, content_type: str) -> dict[s
     return fields
 
 
-def aliases_for(field: str, network_aliases: Mapping[str, Any]) -> list[str]:
+def aliases_for(field: str, network_aliases: Mapping[str, Any]) -> Sequence[str]:
     """The network's own names first (it knows its own payload), then the standard ones."""
     extra = network_aliases.get(field) or []
+    if not extra:
+        # Most networks have no names of their own: every field of every row asks.
+        return STANDARD_ALIASES[field]
     if isinstance(extra, str):
         extra = [extra]
     names = [str(name) for name in extra if isinstance(name, str | int)]

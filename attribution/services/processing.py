@@ -16,6 +16,7 @@ import logging
 from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
@@ -23,9 +24,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from attribution import metrics
+from attribution.attribution_models import REASON_UNKNOWN_OFFER
 from attribution.models import Conversion, Network, Postback
 from attribution.services.batch import (
     ConversionKey,
+    Credit,
     NamedClick,
     StoredPostback,
     Work,
@@ -45,6 +48,7 @@ from attribution.services.wakeup import (
     postback_wake_worker,
     postback_wakeup_taken,
 )
+from tracking.selectors import click_spool_pending_since
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +175,11 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int], Counter[str]]:
         if group[0].parsed.click_id or group[0].parsed.person
     }
     credits = conversion_credits(firsts=list(firsts.values()), named=named)
+    for key in _persons_clicks_maybe_spooled(firsts, credits):
+        # As a click id waits for its click: the person's click may still be in the spool.
+        deferred.extend(groups.pop(key))
+        del firsts[key]
+        del credits[key]
     inserted = insert_conversions(firsts, credits, now)
     existing = lock_existing([key for key in groups if key not in inserted])
     for key in [key for key in groups if key not in inserted and key not in existing]:
@@ -246,6 +255,32 @@ def _parse_claimed(ids: list[int]) -> tuple[list[Work], dict[int, str]]:
         )
         works.append(Work(postback=postback, parsed=parsed, key=key))
     return works, invalid
+
+
+def _persons_clicks_maybe_spooled(
+    firsts: dict[ConversionKey, Work], credits: dict[ConversionKey, Credit]
+) -> list[ConversionKey]:
+    """New conversions by person left without click-through credit while the click spool
+    still holds a click from before their time: that click may be theirs, so they wait
+    until the drainer has moved the spool past it (then they are decided as usual)."""
+    unmatched = [
+        key
+        for key, work in firsts.items()
+        if not work.parsed.click_id
+        and work.parsed.person
+        and not credits[key].decision.attributed
+        and credits[key].decision.reason != REASON_UNKNOWN_OFFER
+    ]
+    if not unmatched:
+        return []
+    pending_since = click_spool_pending_since(directory=Path(settings.CLICK_SPOOL_DIR))
+    if pending_since is None:
+        return []
+    return [
+        key
+        for key in unmatched
+        if pending_since <= min(firsts[key].parsed.occurred_at, firsts[key].postback.received_at)
+    ]
 
 
 def _hold_back_unseen_clicks(

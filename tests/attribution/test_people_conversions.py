@@ -4,6 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from attribution.models import Conversion, Postback
@@ -17,8 +18,15 @@ from tests.factories import (
     MessageFactory,
     OfferFactory,
 )
+from tests.tracking.helpers import drain
+from tracking.models import Click
 
 pytestmark = pytest.mark.django_db
+
+PHONE_BROWSER = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+)
 
 
 def send(client, network, **params) -> int:
@@ -289,3 +297,42 @@ def test_report_rows_count_view_through_apart(client, api_client, admin_client_l
     values = dict(zip(header, first, strict=True))
     assert (values["conversions"], values["view_through_conversions"]) == ("1", "1")
     assert values["view_through_revenue"].startswith("4")
+
+
+def test_a_conversion_by_person_waits_while_their_click_is_still_in_the_spool(client, spool_dir):
+    # given: Ann clicked the offer's SMS; the redirect spooled the click, not yet drained
+    offer = OfferFactory.create(attribution_model="last_click")
+    ann = ContactFactory.create(email="ann@example.com")
+    link = LinkFactory.create(message=sent(offer, ann, at=timezone.now() - timedelta(hours=1)))
+    assert client.get(f"/{link.code}", HTTP_USER_AGENT=PHONE_BROWSER).status_code == 302
+    assert not Click.objects.exists()
+    # when: the network names her by email, and the worker runs, even well after the grace
+    postback_id = send(client, offer.network, offer=offer.pk, order_id="O-1", email=ann.email)
+    with time_machine.travel(timezone.now() + timedelta(minutes=5), tick=False):
+        postback_process(postback_id=postback_id, batch_size=50)
+    # then: nothing is decided while her click may still be in the spool
+    assert Postback.objects.get(pk=postback_id).status == Postback.Status.RECEIVED
+    assert not Conversion.objects.exists()
+    # when: the drainer moves the spool into PostgreSQL and the retry runs
+    drain(spool_dir)
+    conversion = decided(postback_id)
+    # then: her spooled click earns the conversion
+    assert conversion.attributed
+    assert conversion.credited_click_id == Click.objects.get(link=link).pk
+    assert conversion.contact_id == ann.pk
+
+
+def test_a_conversion_by_person_is_decided_at_once_when_the_spool_is_drained(client, spool_dir):
+    # given: a spooled click of someone else, drained; Ann never clicked
+    offer = OfferFactory.create()
+    ann = ContactFactory.create(email="ann@example.com")
+    bob = ContactFactory.create(email="bob@example.com")
+    sent(offer, ann, at=timezone.now() - timedelta(hours=1))
+    link = LinkFactory.create(message=sent(offer, bob, at=timezone.now() - timedelta(hours=1)))
+    assert client.get(f"/{link.code}", HTTP_USER_AGENT=PHONE_BROWSER).status_code == 302
+    drain(spool_dir)
+    # when
+    conversion = decided(send(client, offer.network, offer=offer.pk, email=ann.email))
+    # then
+    assert not conversion.attributed
+    assert conversion.reason == "no_click"

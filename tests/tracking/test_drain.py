@@ -12,6 +12,8 @@ from tests import processes
 from tests.processes import ManagedProcess
 from tests.tracking.helpers import drain, make_link
 from tracking.models import Click, ClickSpoolOffset, Link
+from tracking.selectors import SPOOL_LINE_UNIX_TIME
+from tracking.services.clicks import SPOOL_LINE_FIELDS
 from tracking.services.spool import spool_files, spool_host, spool_writer
 
 pytestmark = pytest.mark.usefixtures("spool_dir")
@@ -291,3 +293,8 @@ def test_rotated_files_are_drained_and_removed_while_the_live_one_stays(
     assert Click.objects.filter(link=link).count() == 9
     remaining = spool_files(directory=spool_dir)
     assert remaining == [written[-1]]  # only the file still open for writing
+
+
+def test_the_spool_backlog_reads_the_click_time_where_the_redirect_writes_it():
+    # given / when / then: the selector that tells the worker what is still spooled
+    assert SPOOL_LINE_FIELDS[SPOOL_LINE_UNIX_TIME] == "unix_time"
