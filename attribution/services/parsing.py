@@ -169,7 +169,7 @@ def aliases_for(field: str, network_aliases: Mapping[str, Any]) -> Sequence[str]
 FieldNames = Mapping[str, Sequence[str]]
 
 
-def field_names(network_aliases: Mapping[str, Any]) -> dict[str, list[str]]:
+def field_names(network_aliases: Mapping[str, Any]) -> dict[str, Sequence[str]]:
     """`aliases_for` every field at once: a network's table, to reuse for each postback."""
     aliases = network_aliases if isinstance(network_aliases, Mapping) else {}
     return {field: aliases_for(field, aliases) for field in STANDARD_ALIASES}
