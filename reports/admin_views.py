@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,6 +22,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
 
 from reports.charts import chart_build
 from reports.models import DailyReport, Dimension
@@ -57,6 +59,14 @@ COLUMNS = (
     ("view_through_revenue", "View-through revenue"),
 )
 DEFAULT_ORDER = "-revenue"
+# Decimal places each money or ratio column shows (as `floatformat`); counts show as they are.
+PLACES = {
+    "revenue": 2,
+    "reversed_revenue": 2,
+    "view_through_revenue": 2,
+    "epc": 4,
+    "revenue_per_send": 4,
+}
 
 
 def _page_number(request: HttpRequest) -> int:
@@ -99,6 +109,8 @@ def daily_report_view(request: HttpRequest) -> HttpResponse:
         context["error"] = str(error)
         return TemplateResponse(request, "admin/reports/daily_report.html", context, status=400)
     rows, key_count = report_rows_by_key(query=query, order=order, offset=(page - 1) * TABLE_LIMIT)
+    for row in rows:
+        row.cells = _cells_html(row)
     series = report_series(query=query)
     base = {"dimension": query.dimension, "start": query.start, "end": query.end}
     if query.key is not None:
@@ -120,6 +132,9 @@ def daily_report_view(request: HttpRequest) -> HttpResponse:
             ),
             "headers": _headers(base, order),
             "page": page,
+            "key_link": "?"
+            + urlencode({"dimension": query.dimension, "start": query.start, "end": query.end})
+            + "&key=",
             "first_shown": (page - 1) * TABLE_LIMIT + 1,
             "previous_url": (
                 "?" + urlencode({**base, "o": order, "p": page - 1}) if page > 1 else ""
@@ -148,7 +163,7 @@ def daily_report_view(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "admin/reports/daily_report.html", context)
 
 
-def daily_report_csv_view(request: HttpRequest) -> HttpResponse:
+def daily_report_csv_view(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The table of the page, same query, same order, same rows, as CSV; every key with
     `all=1`, streamed a chunk of keys at a time."""
     try:
@@ -187,6 +202,18 @@ def _csv_lines(dimension: str, header: list[str], rows: Iterable[ReportRow]) -> 
         yield writer.writerow(
             [dimension, row.key, _csv_safe(row.name), *(row.values[n] for n, _ in COLUMNS)]
         )
+
+
+def _cells_html(row: ReportRow) -> SafeString:
+    """A row's number cells, formatted here: 500 rows of 14 template variables and filters
+    took longer to render than the query that fetched them. Numbers need no escaping."""
+    cells = []
+    for name, _ in COLUMNS:
+        value = row.values[name]
+        if name in PLACES:
+            value = Decimal(value).quantize(Decimal(1).scaleb(-PLACES[name]), ROUND_HALF_UP)
+        cells.append(f'<td class="number">{value}</td>')
+    return mark_safe("".join(cells))  # noqa: S308 - numbers only
 
 
 def _csv_safe(text: str) -> str:

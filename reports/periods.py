@@ -130,18 +130,18 @@ def period_parts_sql(
         sign = "1" if part.sign > 0 else "-1"
         if part.period == DAY:
             branches.append(
-                f"SELECT r.key, {sign} AS sign, 1 AS days, {columns} FROM reports_dailyrollup r"
-                f" WHERE r.dimension = %(dimension)s AND r.day = %(start_{number})s{only_key}"  # noqa: S608
+                f"SELECT r.key, {sign} AS sign, 1 AS days, {columns} FROM reports_dailyrollup r"  # noqa: S608
+                f" WHERE r.dimension = %(dimension)s AND r.day = %(start_{number})s{only_key}"
             )
         else:
             params[f"period_{number}"] = part.period
             branches.append(
-                f"SELECT r.key, {sign} AS sign, r.days, {columns} FROM reports_periodrollup r"
+                f"SELECT r.key, {sign} AS sign, r.days, {columns} FROM reports_periodrollup r"  # noqa: S608
                 f" WHERE r.dimension = %(dimension)s AND r.period = %(period_{number})s"
                 f" AND r.start = %(start_{number})s{only_key}"
             )
     if not branches:
         branches.append(
-            f"SELECT r.key, 1 AS sign, 1 AS days, {columns} FROM reports_dailyrollup r WHERE false"
+            f"SELECT r.key, 1 AS sign, 1 AS days, {columns} FROM reports_dailyrollup r WHERE false"  # noqa: S608
         )
     return "\nUNION ALL\n".join(branches), params

@@ -5,6 +5,7 @@ import io
 import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any, cast
 
 import pytest
 from django.db.models import Sum
@@ -15,13 +16,13 @@ from reports.periods import DAY, period_plan
 from reports.selectors import SUMMED, ReportQuery, report_rows_by_key
 from reports.services import rollup_periods_rebuild, rollup_recompute_range
 from tests.factories import CreativeFactory, NetworkFactory, OfferFactory
-from tracking.models import Click, Link
 from tests.reports.helpers import (
     clicks_made,
     conversion_credited,
     conversion_unattributed,
     message_sent,
 )
+from tracking.models import Click, Link
 
 FIRST = date(2026, 1, 26)
 LAST = date(2026, 4, 4)
@@ -133,7 +134,7 @@ def test_report_rows_equal_the_sums_of_every_day_for_each_dimension_and_range(hi
 def test_report_rows_stay_equal_after_late_data_and_status_changes(history):
     # given: a late conversion, a reversal, and a conversion moved to another message
     late = conversion_credited(history[0], _at(date(2026, 2, 14), 8), payout="77.00")
-    changed = Conversion.objects.filter(status=ConversionStatus.APPROVED).order_by("pk").first()
+    changed = Conversion.objects.filter(status=ConversionStatus.APPROVED).order_by("pk")[0]
     changed.status = ConversionStatus.REVERSED
     changed.save(update_fields=["status"])
     moved = Conversion.objects.exclude(pk__in=[late.pk, changed.pk]).filter(attributed=True)[0]
@@ -229,16 +230,16 @@ def test_the_page_pages_and_the_full_csv_holds_every_key(admin_client_logged_in,
     )
 
 
-def _daily_sums(dimension: str, start: date, end: date) -> dict[int, dict[str, object]]:
+def _daily_sums(dimension: str, start: date, end: date) -> dict[int, dict[str, Any]]:
     grouped = (
         DailyRollup.objects.filter(dimension=dimension, day__gte=start, day__lte=end)
         .values("key")
         .annotate(**{name: Sum(name) for name in SUMMED})
     )
-    return {item["key"]: _metrics(item) for item in grouped}
+    return {item["key"]: _metrics(cast(dict[str, Any], item)) for item in grouped}
 
 
-def _metrics(values: dict) -> dict[str, object]:
+def _metrics(values: dict[str, Any]) -> dict[str, Any]:
     return {name: values[name] or 0 for name in SUMMED}
 
 
