@@ -3,21 +3,26 @@
 Query parameters (all optional): `dimension` (message, creative, offer, campaign, network;
 default campaign), `start` and `end` (YYYY-MM-DD, default the last 30 days), `key` (one
 id of that dimension: the links from the message/creative/offer/campaign pages use it),
-`o` (sort column, `-` prefix for descending; default `-revenue`).
+`o` (sort column, `-` prefix for descending; default `-revenue`), `p` (page of the table,
+TABLE_LIMIT keys a page; default 1). The CSV holds the page's rows, or every key with `all=1`
+(streamed).
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Iterator
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
 
 from reports.charts import chart_build
 from reports.models import DailyReport, Dimension
@@ -26,10 +31,12 @@ from reports.selectors import (
     TABLE_LIMIT,
     ReportInputError,
     ReportQuery,
+    ReportRow,
     report_freshness,
     report_key_name,
     report_query_parse,
     report_rows_by_key,
+    report_rows_by_key_iterate,
     report_series,
     report_totals,
 )
@@ -52,6 +59,21 @@ COLUMNS = (
     ("view_through_revenue", "View-through revenue"),
 )
 DEFAULT_ORDER = "-revenue"
+# Decimal places each money or ratio column shows (as `floatformat`); counts show as they are.
+PLACES = {
+    "revenue": 2,
+    "reversed_revenue": 2,
+    "view_through_revenue": 2,
+    "epc": 4,
+    "revenue_per_send": 4,
+}
+
+
+def _page_number(request: HttpRequest) -> int:
+    raw = request.GET.get("p") or "1"
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw[:9]) <= 10**6:
+        raise ReportInputError(f"The page {raw[:20]!r} is not a page number.")
+    return int(raw)
 
 
 def _parse(request: HttpRequest) -> tuple[ReportQuery, str]:
@@ -82,10 +104,13 @@ def daily_report_view(request: HttpRequest) -> HttpResponse:
     }
     try:
         query, order = _parse(request)
+        page = _page_number(request)
     except ReportInputError as error:
         context["error"] = str(error)
         return TemplateResponse(request, "admin/reports/daily_report.html", context, status=400)
-    rows, key_count = report_rows_by_key(query=query, order=order)
+    rows, key_count = report_rows_by_key(query=query, order=order, offset=(page - 1) * TABLE_LIMIT)
+    for row in rows:
+        row.cells = _cells_html(row)
     series = report_series(query=query)
     base = {"dimension": query.dimension, "start": query.start, "end": query.end}
     if query.key is not None:
@@ -106,7 +131,25 @@ def daily_report_view(request: HttpRequest) -> HttpResponse:
                 else ""
             ),
             "headers": _headers(base, order),
-            "csv_url": reverse("admin:reports_daily_csv") + "?" + urlencode({**base, "o": order}),
+            "page": page,
+            "key_link": "?"
+            + urlencode({"dimension": query.dimension, "start": query.start, "end": query.end})
+            + "&key=",
+            "first_shown": (page - 1) * TABLE_LIMIT + 1,
+            "previous_url": (
+                "?" + urlencode({**base, "o": order, "p": page - 1}) if page > 1 else ""
+            ),
+            "next_url": (
+                "?" + urlencode({**base, "o": order, "p": page + 1})
+                if page * TABLE_LIMIT < key_count
+                else ""
+            ),
+            "csv_url": reverse("admin:reports_daily_csv")
+            + "?"
+            + urlencode({**base, "o": order, "p": page}),
+            "csv_all_url": reverse("admin:reports_daily_csv")
+            + "?"
+            + urlencode({**base, "o": order, "all": 1}),
             "recompute_url": reverse("admin:reports_rollupjob_add")
             + "?"
             + urlencode({"start": query.start, "end": query.end}),
@@ -120,24 +163,57 @@ def daily_report_view(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "admin/reports/daily_report.html", context)
 
 
-def daily_report_csv_view(request: HttpRequest) -> HttpResponse:
-    """The table of the page, same query, same order, same rows, as CSV."""
+def daily_report_csv_view(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    """The table of the page, same query, same order, same rows, as CSV; every key with
+    `all=1`, streamed a chunk of keys at a time."""
     try:
         query, order = _parse(request)
+        page = _page_number(request)
     except ReportInputError as error:
         return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
-    rows, _ = report_rows_by_key(query=query, order=order)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = (
-        f'attachment; filename="report-{query.dimension}-{query.start}-{query.end}.csv"'
-    )
-    writer = csv.writer(response)
-    writer.writerow(["dimension", "key", "name", *(name for name, _ in COLUMNS)])
-    for row in rows:
-        writer.writerow(
-            [query.dimension, row.key, _csv_safe(row.name), *(row.values[n] for n, _ in COLUMNS)]
+    filename = f"report-{query.dimension}-{query.start}-{query.end}.csv"
+    header = ["dimension", "key", "name", *(name for name, _ in COLUMNS)]
+    if request.GET.get("all") == "1":
+        rows = report_rows_by_key_iterate(query=query, order=order)
+        response: HttpResponse | StreamingHttpResponse = StreamingHttpResponse(
+            _csv_lines(query.dimension, header, rows), content_type="text/csv; charset=utf-8"
         )
+    else:
+        page_rows, _ = report_rows_by_key(query=query, order=order, offset=(page - 1) * TABLE_LIMIT)
+        response = HttpResponse(
+            "".join(_csv_lines(query.dimension, header, page_rows)),
+            content_type="text/csv; charset=utf-8",
+        )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+class _Line:
+    """A file-like target for csv.writer that hands back the line just written."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
+def _csv_lines(dimension: str, header: list[str], rows: Iterable[ReportRow]) -> Iterator[str]:
+    writer = csv.writer(_Line())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow(
+            [dimension, row.key, _csv_safe(row.name), *(row.values[n] for n, _ in COLUMNS)]
+        )
+
+
+def _cells_html(row: ReportRow) -> SafeString:
+    """A row's number cells, formatted here: 500 rows of 14 template variables and filters
+    took longer to render than the query that fetched them. Numbers need no escaping."""
+    cells = []
+    for name, _ in COLUMNS:
+        value = row.values[name]
+        if name in PLACES:
+            value = Decimal(value).quantize(Decimal(1).scaleb(-PLACES[name]), ROUND_HALF_UP)
+        cells.append(f'<td class="number">{value}</td>')
+    return mark_safe("".join(cells))  # noqa: S308 - numbers only
 
 
 def _csv_safe(text: str) -> str:

@@ -66,7 +66,7 @@ class DailyReportApi(APIView):
                 OpenApiTypes.STR,
                 enum=[f"{sign}{name}" for name in API_ORDERINGS for sign in ("", "-")],
                 description="Sort on the server: day (default: by day, then key), key, or a"
-                " metric (ties by day, then key); a leading - for descending.",
+                " metric (ties by day, then key); a leading - reverses the whole order.",
             ),
         ],
         responses=DailyReportRowSerializer(many=True),

@@ -44,9 +44,27 @@ class DailyRollup(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["dimension", "key", "day"], name="rollup_unique_cell")
         ]
-        # The API's pages in (day, key) order, and a range's rows for the report table.
+        # The API's pages in (day, key) order, and a range's rows for the report table; and
+        # one per metric, for the API's pages ordered by it (read forward or backward).
         indexes = [
-            models.Index(fields=["dimension", "day", "key"], name="rollup_dimension_day_key")
+            models.Index(fields=["dimension", "day", "key"], name="rollup_dimension_day_key"),
+            *(
+                models.Index(fields=["dimension", metric, "day", "key"], name=f"rollup_by_{short}")
+                for metric, short in (
+                    ("sends", "sends"),
+                    ("clicks", "clicks"),
+                    ("unique_clicks", "unique_clicks"),
+                    ("bot_clicks", "bot_clicks"),
+                    ("preview_clicks", "preview_clicks"),
+                    ("conversions", "conversions"),
+                    ("rejected_conversions", "rejected"),
+                    ("reversed_conversions", "reversed"),
+                    ("revenue", "revenue"),
+                    ("reversed_revenue", "reversed_revenue"),
+                    ("view_through_conversions", "vt_conversions"),
+                    ("view_through_revenue", "vt_revenue"),
+                )
+            ),
         ]
 
     def __str__(self) -> str:
@@ -86,6 +104,50 @@ class DailyTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dimension} total {self.day}"
+
+
+class Period(models.TextChoices):
+    MONTH = "month", "Month"
+    DEKAD = "dekad", "Dekad (days 1-10, 11-20, 21-end)"
+
+
+class PeriodRollup(models.Model):
+    """One key's daily rollup rows summed over a month or a dekad, and how many rows.
+
+    Kept by `rollup_recompute_day` in the day's transaction (the change of the day's rows is
+    added to its month and dekad), so a long range reads a few of these per key instead of
+    every day's row (see reports.periods). Counts are plain integers: a change is added
+    with INSERT ... ON CONFLICT, whose proposed row (a negative change) meets CHECK
+    constraints before the conflict does.
+    """
+
+    period = models.CharField(max_length=5, choices=Period.choices)
+    start = models.DateField(help_text="The first day of the month or dekad")
+    dimension = models.CharField(max_length=10, choices=Dimension.choices)
+    key = models.BigIntegerField()
+    days = models.IntegerField(default=0, help_text="Daily rows summed here")
+    sends = models.IntegerField(default=0)
+    clicks = models.IntegerField(default=0)
+    unique_clicks = models.IntegerField(default=0)
+    bot_clicks = models.IntegerField(default=0, help_text="Bots and previews")
+    preview_clicks = models.IntegerField(default=0, help_text="Previews alone")
+    conversions = models.IntegerField(default=0)
+    rejected_conversions = models.IntegerField(default=0)
+    reversed_conversions = models.IntegerField(default=0)
+    revenue = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal(0))
+    reversed_revenue = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal(0))
+    view_through_conversions = models.IntegerField(default=0)
+    view_through_revenue = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal(0))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dimension", "period", "start", "key"], name="period_rollup_unique_cell"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dimension} {self.key} {self.period} of {self.start}"
 
 
 class DailyReport(DailyRollup):

@@ -6,30 +6,20 @@ Ratios are computed here, never stored: `epc` = revenue / unique clicks and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from django.db import connection
-from django.db.models import (
-    Case,
-    Count,
-    DecimalField,
-    ExpressionWrapper,
-    F,
-    Max,
-    Model,
-    QuerySet,
-    Sum,
-    When,
-)
+from django.db import connection, transaction
+from django.db.models import Max, Model, QuerySet, Sum
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from attribution.models import Network, Offer
 from reports.models import DailyRollup, DailyTotal, Dimension, RollupWatermark
+from reports.periods import period_parts_sql
 from tracking.models import Campaign, Creative, Message, message_name
 
 COUNTS = (
@@ -85,6 +75,7 @@ class ReportRow:
     name: str = ""
     admin_url: str = ""
     values: dict[str, Any] = field(default_factory=dict)
+    cells: str = ""  # the page's formatted number cells
 
     def __getattr__(self, name: str) -> Any:
         # Lets templates and serializers read `row.clicks` like a model field.
@@ -169,53 +160,90 @@ def report_totals(*, series: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def report_rows_by_key(
-    *, query: ReportQuery, order: str = "-revenue", limit: int = TABLE_LIMIT
+    *, query: ReportQuery, order: str = "-revenue", limit: int | None = TABLE_LIMIT, offset: int = 0
 ) -> tuple[list[ReportRow], int]:
-    """One row per key over the range, sorted by `order` (a SORTABLE name, `-` for descending),
-    at most `limit` of them; and how many keys there are in all."""
+    """One row per key over the range, sorted by `order` (a SORTABLE name, `-` for descending,
+    ties by key), `limit` of them (None: all) from `offset` on; and how many keys in all.
+
+    Summed from the month, dekad and day rows that make up the range (reports.periods), so
+    90 days of 20,000 keys read about 7 rows a key instead of 90.
+    """
+    rows: list[ReportRow] = []
+    key_count = 0
+    for chunk, count in _rows_by_key(query=query, order=order, limit=limit, offset=offset):
+        rows.extend(chunk)
+        key_count = count
+    if not rows and offset:
+        # Past the last key: the count comes with the first row only.
+        for _, count in _rows_by_key(query=query, order=order, limit=1, offset=0, names=False):
+            key_count = count
+    return rows, key_count
+
+
+def report_rows_by_key_iterate(*, query: ReportQuery, order: str) -> Iterator[ReportRow]:
+    """Every key's row over the range in `order`, fetched and named a chunk at a time."""
+    for chunk, _ in _rows_by_key(query=query, order=order, limit=None, offset=0, names=False):
+        _names_attach(query.dimension, chunk, with_admin_urls=False)
+        yield from chunk
+
+
+# Sort expressions over the per-key sums (ratios are computed, not stored).
+_RATIO_ORDER = {
+    "epc": "CASE WHEN unique_clicks > 0 THEN revenue / unique_clicks ELSE 0 END",
+    "revenue_per_send": "CASE WHEN sends > 0 THEN revenue / sends ELSE 0 END",
+}
+_CHUNK = 2000
+
+
+def _rows_by_key(
+    *, query: ReportQuery, order: str, limit: int | None, offset: int, names: bool = True
+) -> Iterator[tuple[list[ReportRow], int]]:
     descending = order.startswith("-")
     column = order.lstrip("-")
     if column not in SORTABLE:
         raise ReportInputError(f"Cannot sort by {column!r}.")
-    grouped = _rollups(query).values("key").annotate(**{name: Sum(name) for name in SUMMED})
-    if column == "epc":
-        grouped = grouped.annotate(
-            sort_value=_ratio_expression("revenue", "unique_clicks")
-        ).order_by(("-" if descending else "") + "sort_value", "key")
-    elif column == "revenue_per_send":
-        grouped = grouped.annotate(sort_value=_ratio_expression("revenue", "sends")).order_by(
-            ("-" if descending else "") + "sort_value", "key"
-        )
-    else:
-        grouped = grouped.order_by(("-" if descending else "") + column, "key")
-    items: list[dict[str, Any]] = list(cast(Any, grouped[:limit]))
-    key_count = (
-        len(items)
-        if len(items) < limit
-        else _rollups(query).aggregate(keys=Count("key", distinct=True))["keys"]
+    parts, params = period_parts_sql(
+        dimension=query.dimension, start=query.start, end=query.end, key=query.key, metrics=SUMMED
     )
-    rows = [
-        ReportRow(key=item["key"], values=_with_ratios({n: item[n] for n in SUMMED}))
-        for item in items
-    ]
-    _names_attach(query.dimension, rows)
-    return rows, key_count
+    sums = ", ".join(f"sum(sign * {name}) AS {name}" for name in SUMMED)
+    direction = "DESC" if descending else "ASC"
+    sort = _RATIO_ORDER.get(column, column)
+    paging = "" if limit is None else " LIMIT %(limit)s"
+    sql = f"""
+        SELECT key, {", ".join(SUMMED)}, count(*) OVER () AS key_count
+        FROM (
+            SELECT key, {sums} FROM ({parts}) AS parts
+            GROUP BY key
+            -- A key whose only rows were in subtracted parts has no day in the range.
+            HAVING sum(sign * days) > 0
+        ) AS by_key
+        ORDER BY {sort} {direction}, key{paging} OFFSET %(offset)s
+    """  # noqa: S608 - column names and fixed expressions only
+    params.update({"limit": limit, "offset": offset})
+    # Planned well above jit_above_cost: compiling the sums would cost more than it saves;
+    # and 20,000 keys' sums spill to disk in the default work_mem.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(sql, params)
+        fetched = True
+        while fetched:
+            fetched = cursor.fetchmany(_CHUNK)
+            if not fetched:
+                break
+            chunk = [
+                ReportRow(
+                    key=item[0], values=_with_ratios(dict(zip(SUMMED, item[1:-1], strict=True)))
+                )
+                for item in fetched
+            ]
+            if names:
+                _names_attach(query.dimension, chunk)
+            yield chunk, fetched[0][-1]
 
 
-def _ratio_expression(numerator: str, denominator: str) -> Any:
-    return Case(
-        When(
-            **{f"{denominator}__gt": 0},
-            then=ExpressionWrapper(
-                F(numerator) * Decimal("1.0") / F(denominator), output_field=DecimalField()
-            ),
-        ),
-        default=Decimal(0),
-        output_field=DecimalField(),
-    )
-
-
-# The API's `ordering`: day and key (the default, "day"), or a summed metric (ties by day, key).
+# The API's `ordering`: day and key (the default, "day"), or a summed metric (ties by day, key);
+# a leading `-` reverses the whole order, so one index per metric serves both directions.
 API_ORDERINGS = ("day", "key", *SUMMED)
 
 
@@ -254,7 +282,7 @@ def report_rows_by_day_and_key(
     elif column == "key":
         order = [f"{sign}key", f"{sign}day"]
     else:
-        order = [f"{sign}{column}", "day", "key"]
+        order = [f"{sign}{column}", f"{sign}day", f"{sign}key"]
     rows = _rollups(query).order_by(*order)
     if query.key is not None:
         return rows  # one key's days: counting them is cheap
@@ -343,16 +371,20 @@ def _names_attach(
         objects = objects.select_related("campaign")
     by_id = objects.in_bulk({row.key for row in rows})
     opts = model._meta
+    # One reverse() for all rows (500 of them cost more than the query).
+    change_url = ""
+    if with_admin_urls:
+        try:
+            change_url = reverse(
+                f"admin:{opts.app_label}_{opts.model_name}_change", args=["0"]
+            ).removesuffix("/0/change/")
+        except NoReverseMatch:
+            change_url = ""
     for row in rows:
         found = by_id.get(row.key)
         row.name = str(found) if found is not None else f"#{row.key} (deleted)"
-        if with_admin_urls and found is not None:
-            try:
-                row.admin_url = reverse(
-                    f"admin:{opts.app_label}_{opts.model_name}_change", args=[row.key]
-                )
-            except NoReverseMatch:
-                row.admin_url = ""
+        if change_url and found is not None:
+            row.admin_url = f"{change_url}/{row.key}/change/"
 
 
 __all__ = [
@@ -374,6 +406,7 @@ __all__ = [
     "report_rows_as_dicts",
     "report_rows_by_day_and_key",
     "report_rows_by_key",
+    "report_rows_by_key_iterate",
     "report_series",
     "report_totals",
 ]

@@ -33,7 +33,9 @@ from django.utils import timezone
 from attribution.models import Offer
 from config.enqueue import task_enqueue_on_commit
 from reports.models import RollupJob, RollupWatermark
+from reports.periods import dekad_start, month_end, month_start
 from reports.retention import rollup_day_has_dropped_clicks
+from reports.selectors import SUMMED
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +145,57 @@ SELECT day, dimension, count(*), sum(sends), sum(clicks), sum(unique_clicks), su
 FROM reports_dailyrollup WHERE day = %s GROUP BY day, dimension
 """
 
+_METRICS = ", ".join(SUMMED)
+
+# The day's rows as they were, to add the change of each key to its month and dekad (a
+# temporary table: the rows are deleted before the new ones are inserted).
+_DAY_BEFORE_SQL = f"""
+CREATE TEMPORARY TABLE rollup_day_before ON COMMIT DROP AS
+SELECT dimension, key, {_METRICS} FROM reports_dailyrollup WHERE day = %(day)s
+"""  # noqa: S608 - column names only
+
+# New rows minus old rows, per key, added to the day's month and dekad; keys whose rows did
+# not change are left alone. Answers the period rows left with no day (to be deleted).
+_PERIODS_ADD_SQL = f"""
+WITH changed AS (
+    INSERT INTO reports_periodrollup (period, start, dimension, key, days, {_METRICS})
+    SELECT p.period, p.start, d.dimension, d.key, sum(d.sign),
+           {", ".join(f"sum(d.sign * d.{name})" for name in SUMMED)}
+    FROM (
+        SELECT dimension, key, 1 AS sign, {_METRICS}
+        FROM reports_dailyrollup WHERE day = %(day)s
+        UNION ALL
+        SELECT dimension, key, -1, {_METRICS} FROM rollup_day_before
+    ) AS d
+    CROSS JOIN (VALUES ('month', %(month)s::date), ('dekad', %(dekad)s::date)) AS p(period, start)
+    GROUP BY d.dimension, p.period, p.start, d.key
+    HAVING sum(d.sign) <> 0 OR {" OR ".join(f"sum(d.sign * d.{name}) <> 0" for name in SUMMED)}
+    -- One order for every run: two runs of one month lock its rows in the same order.
+    ORDER BY d.dimension, p.period, p.start, d.key
+    ON CONFLICT (dimension, period, start, key) DO UPDATE SET
+        days = reports_periodrollup.days + excluded.days,
+        {", ".join(f"{name} = reports_periodrollup.{name} + excluded.{name}" for name in SUMMED)}
+    RETURNING id, days
+)
+SELECT id FROM changed WHERE days = 0
+"""  # noqa: S608 - column names only
+
+# Every period row of the months from `start` to `end`, from the daily rows (see
+# rollup_periods_rebuild).
+_PERIODS_REBUILD_SQL = f"""
+INSERT INTO reports_periodrollup (period, start, dimension, key, days, {_METRICS})
+SELECT p.period, p.start, dimension, key, count(*),
+       {", ".join(f"sum({name})" for name in SUMMED)}
+FROM reports_dailyrollup
+CROSS JOIN LATERAL (VALUES
+    ('month', date_trunc('month', day)::date),
+    ('dekad', date_trunc('month', day)::date + (least(2, (extract(day FROM day)::int - 1) / 10)
+                                                * 10))
+) AS p(period, start)
+WHERE day >= %(start)s AND day <= %(end)s
+GROUP BY dimension, p.period, p.start, key
+"""  # noqa: S608 - column names only
+
 _TOUCHED_DAYS_SQL = """
 SELECT DISTINCT (sent_at AT TIME ZONE %(tz)s)::date
 FROM tracking_message WHERE created_at > %(since)s
@@ -191,14 +244,47 @@ def rollup_recompute_day(*, day: date) -> int:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, day.toordinal()]
         )
+        # The days of one month share their month's period rows: one at a time.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)",
+            [ADVISORY_LOCK_NAMESPACE + 2, month_start(day).toordinal()],
+        )
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.rollup_day_before")
+        cursor.execute(_DAY_BEFORE_SQL, {"day": day})
         cursor.execute("DELETE FROM reports_dailyrollup WHERE day = %s", [day])
         lo, hi = _day_bounds(day)
         cursor.execute(_RECOMPUTE_SQL, {"day": day, "lo": lo, "hi": hi})
         written = cursor.rowcount
+        cursor.execute(
+            _PERIODS_ADD_SQL, {"day": day, "month": month_start(day), "dekad": dekad_start(day)}
+        )
+        emptied = [row[0] for row in cursor.fetchall()]
+        if emptied:
+            cursor.execute("DELETE FROM reports_periodrollup WHERE id = ANY(%s)", [emptied])
+        cursor.execute("DROP TABLE rollup_day_before")
         cursor.execute("DELETE FROM reports_dailytotal WHERE day = %s", [day])
         cursor.execute(_TOTALS_SQL, [day])
     logger.info("rollup day recomputed", extra={"day": day.isoformat(), "rows": written})
     return written
+
+
+def rollup_periods_rebuild(*, start: date, end: date) -> int:
+    """Write the month and dekad rows of every month from `start` to `end` again from the
+    daily rows (for daily rows written other than by `rollup_recompute_day`)."""
+    first, last = month_start(start), month_end(end)
+    with transaction.atomic(), connection.cursor() as cursor:
+        month = first
+        while month <= last:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                [ADVISORY_LOCK_NAMESPACE + 2, month.toordinal()],
+            )
+            month = month_end(month) + timedelta(days=1)
+        cursor.execute(
+            "DELETE FROM reports_periodrollup WHERE start >= %s AND start <= %s", [first, last]
+        )
+        cursor.execute(_PERIODS_REBUILD_SQL, {"start": first, "end": last})
+        return cursor.rowcount
 
 
 def rollup_recompute_range(
