@@ -73,16 +73,10 @@ def click_spool_backlog_get(*, directory: Path) -> SpoolBacklog:
     """What the drainer has not moved into PostgreSQL yet: spool files and their bytes
     past the drained offset (the whole file when the database cannot be read)."""
     paths = spool_files(directory=directory)
-    offsets: dict[str, int] = {}
-    if paths:
-        try:
-            offsets = dict(
-                ClickSpoolOffset.objects.filter(
-                    file_name__in=[path.name for path in paths]
-                ).values_list("file_name", "offset")
-            )
-        except DatabaseError:
-            offsets = {}
+    try:
+        offsets = _drained_offsets(paths)
+    except DatabaseError:
+        offsets = {}
     now = time.time()
     pending_bytes = 0
     oldest = 0.0
@@ -98,6 +92,17 @@ def click_spool_backlog_get(*, directory: Path) -> SpoolBacklog:
             pending_bytes += pending
             oldest = max(oldest, now - status.st_mtime)
     return SpoolBacklog(files=files, pending_bytes=pending_bytes, oldest_pending_seconds=oldest)
+
+
+def _drained_offsets(paths: list[Path]) -> dict[str, int]:
+    """How far the drainer has read each of these spool files (absent: not at all)."""
+    if not paths:
+        return {}
+    return dict(
+        ClickSpoolOffset.objects.filter(file_name__in=[path.name for path in paths]).values_list(
+            "file_name", "offset"
+        )
+    )
 
 
 # A spool file's lines are in the order the redirect wrote them; threads of one process
@@ -116,11 +121,7 @@ def click_spool_pending_since(*, directory: Path) -> datetime | None:
     paths = spool_files(directory=directory)
     if not paths:
         return None
-    offsets = dict(
-        ClickSpoolOffset.objects.filter(file_name__in=[path.name for path in paths]).values_list(
-            "file_name", "offset"
-        )
-    )
+    offsets = _drained_offsets(paths)
     oldest: float | None = None
     for path in paths:
         try:
