@@ -307,55 +307,69 @@ INSERT_COLUMNS = (
 )
 
 
+@dataclass
+class NewConversion:
+    """A conversion a batch just inserted, as its later postbacks read and change it (no
+    model instance: a batch inserts thousands)."""
+
+    pk: int
+    status: str
+    payout: Decimal
+    attributed: bool
+    updated_at: datetime
+
+
 def insert_conversions(
     firsts: dict[ConversionKey, Work], credits: dict[ConversionKey, Credit], now: datetime
-) -> dict[ConversionKey, Conversion]:
+) -> dict[ConversionKey, NewConversion]:
     """`INSERT ... ON CONFLICT DO NOTHING RETURNING`: the rows this transaction created.
 
     Keys are inserted in one fixed order, so two batches that share keys wait on
     each other instead of deadlocking.
     """
-    rows: list[Conversion] = []
+    rows: list[dict[str, Any]] = []
+    by_identity: dict[tuple[int, str | None, str, str], tuple[ConversionKey, dict[str, Any]]] = {}
+    stamp = now.isoformat()
     for key in sorted(k for k in firsts if k in credits):
         work = firsts[key]
         credit = credits[key]
         click = credit.click
         parsed = work.parsed
-        rows.append(
-            Conversion(
-                network_id=work.postback.network_id,
-                conversion_id=parsed.conversion_id,
-                click_id=parsed.click_id,
-                person_key=key[2] if key[1] == "person" else "",
-                status=parsed.status,
-                payout=credit.payout,
-                currency=parsed.currency,
-                occurred_at=parsed.occurred_at,
-                received_at=work.postback.received_at,
-                processed=True,
-                processed_at=now,
-                attributed=credit.attributed,
-                reason=credit.decision.reason,
-                attribution_model=credit.model,
-                attribution_type=credit.attribution_type,
-                credited_click_id=credit.decision.click_id,
-                message_id=click.get("message_id"),
-                creative_id=click.get("creative_id"),
-                campaign_id=click.get("campaign_id"),
-                offer_id=click.get("offer_id"),
-                contact_id=click.get("contact_id"),
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        person = key[2] if key[1] == "person" else ""
+        identity = (work.postback.network_id, parsed.conversion_id, parsed.click_id, person)
+        row: dict[str, Any] = {
+            "network_id": work.postback.network_id,
+            "conversion_id": parsed.conversion_id,
+            "click_id": parsed.click_id,
+            "person_key": person,
+            "status": parsed.status,
+            "payout": credit.payout,
+            "currency": parsed.currency,
+            "occurred_at": parsed.occurred_at.isoformat(),
+            "received_at": work.postback.received_at.isoformat(),
+            "processed": True,
+            "processed_at": stamp,
+            "attributed": credit.attributed,
+            "reason": credit.decision.reason,
+            "attribution_model": credit.model,
+            "attribution_type": credit.attribution_type,
+            "credited_click_id": credit.decision.click_id,
+            "message_id": click.get("message_id"),
+            "creative_id": click.get("creative_id"),
+            "campaign_id": click.get("campaign_id"),
+            "offer_id": click.get("offer_id"),
+            "contact_id": click.get("contact_id"),
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        rows.append(row)
+        by_identity[identity] = (key, row)
     if not rows:
         return {}
     names = [name for name, _ in INSERT_COLUMNS]
     # One JSON document rather than 21 arrays: psycopg dumps arrays element by element.
-    # `default=str` writes times and decimals as PostgreSQL reads them back.
-    document = json.dumps(
-        [{name: getattr(row, name) for name in names} for row in rows], default=str
-    )
+    # `default=str` writes decimals as PostgreSQL reads them back.
+    document = json.dumps(rows, default=str)
     columns = ", ".join(f"{name} {sql_type}" for name, sql_type in INSERT_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -366,15 +380,16 @@ def insert_conversions(
             [document],
         )
         returned = cursor.fetchall()
-    by_identity = {
-        (row.network_id, row.conversion_id, row.click_id, row.person_key): row for row in rows
-    }
-    inserted: dict[ConversionKey, Conversion] = {}
+    inserted: dict[ConversionKey, NewConversion] = {}
     for pk, network_id, conversion_id, click_id, person_key in returned:
-        row = by_identity[(network_id, conversion_id, click_id, person_key)]
-        row.pk = pk
-        row._state.adding = False
-        inserted[conversion_key(network_id, conversion_id, click_id, person_key)] = row
+        key, row = by_identity[(network_id, conversion_id, click_id, person_key)]
+        inserted[key] = NewConversion(
+            pk=pk,
+            status=row["status"],
+            payout=row["payout"],
+            attributed=row["attributed"],
+            updated_at=now,
+        )
     return inserted
 
 
