@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 CHUNK_ROWS = 2000
 # Errors kept on the import (the count of rejected rows is always exact).
 ERRORS_KEPT = 1000
+RECEIVED = Postback.Status.RECEIVED.value
+PROCESSED = Postback.Status.PROCESSED.value
+INVALID = Postback.Status.INVALID.value
 
 
 def conversion_import_run(*, import_id: int) -> ConversionImport | None:
@@ -142,20 +145,17 @@ def _store_decided(
         decided = postbacks_decide(works=works, invalid=invalid, claimed=[], now=now)
         done = {work.postback.pk: work for work in decided.done}
         stored = []
+        stamp = now.isoformat()
         for item in read:
-            document = _document(conversion_import, item, now)
+            document = _document(conversion_import, item, stamp)
             if item.pk in invalid:
-                document.update(
-                    status=Postback.Status.INVALID.value,
-                    reason=invalid[item.pk][:500],
-                    processed_at=now.isoformat(),
-                )
+                document.update(status=INVALID, reason=invalid[item.pk][:500], processed_at=stamp)
             elif item.pk in done:
                 document.update(
-                    status=Postback.Status.PROCESSED.value,
+                    status=PROCESSED,
                     reason=done[item.pk].note[:500],
                     conversion_id=done[item.pk].conversion_id,
-                    processed_at=now.isoformat(),
+                    processed_at=stamp,
                 )
             stored.append(document)
         _insert(conversion_import, network, stored, now)
@@ -175,7 +175,7 @@ def _store_waiting(
         _insert(
             conversion_import,
             network,
-            [_document(conversion_import, item, now) for item in read],
+            [_document(conversion_import, item, now.isoformat()) for item in read],
             now,
         )
         waiting = [item.pk for item in read if item.parsed is not None]
@@ -218,6 +218,7 @@ def _read_new_rows(
         )
         ids = sorted(pk for (pk,) in cursor.fetchall())
     read = []
+    quoted: dict[str, str] = {}
     for row, pk in zip(new_rows, ids, strict=True):
         parsed = None
         if not row.fields:
@@ -235,7 +236,7 @@ def _read_new_rows(
                 )
             except PostbackInvalid as error:
                 reason = str(error)
-        read.append(_ReadRow(row, pk, _form_body(row.fields), parsed, reason))
+        read.append(_ReadRow(row, pk, _form_body(row.fields, quoted), parsed, reason))
     return read
 
 
@@ -243,25 +244,28 @@ def _read_new_rows(
 _UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*")
 
 
-def _form_body(fields: dict[str, str]) -> str:
-    """`urlencode(fields)`, without quoting what needs none (a cell costs a regex match)."""
-    return "&".join(
-        f"{quote_plus(name)}={value if _UNQUOTED.fullmatch(value) else quote_plus(value)}"
-        for name, value in fields.items()
-    )
+def _form_body(fields: dict[str, str], quoted: dict[str, str]) -> str:
+    """`urlencode(fields)`, without quoting what needs none (a cell costs a regex match);
+    `quoted` keeps the column names quoted once per chunk."""
+    parts = []
+    for name, value in fields.items():
+        quoted_name = quoted.get(name)
+        if quoted_name is None:
+            quoted_name = quoted[name] = quote_plus(name)
+        parts.append(f"{quoted_name}={value if _UNQUOTED.fullmatch(value) else quote_plus(value)}")
+    return "&".join(parts)
 
 
-def _document(conversion_import: ConversionImport, item: _ReadRow, now: datetime) -> dict[str, Any]:
+def _document(conversion_import: ConversionImport, item: _ReadRow, stamp: str) -> dict[str, Any]:
     """A row as stored: refused by the import, or waiting for a worker."""
     headers: dict[str, str] = {"X-Conversion-Import": str(conversion_import.pk)}
     if item.reason:
         headers[REJECTED_HEADER] = "true"
-    stamp = now.isoformat()
     return {
         "id": item.pk,
         "body": item.body,
         "headers": headers,
-        "status": Postback.Status.INVALID.value if item.reason else Postback.Status.RECEIVED.value,
+        "status": INVALID if item.reason else RECEIVED,
         "reason": item.reason[:500],
         "conversion_id": None,
         "processed_at": stamp if item.reason else None,
