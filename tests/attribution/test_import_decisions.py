@@ -119,7 +119,7 @@ def test_imported_rows_get_the_credit_the_same_postbacks_get(client):
             f"/postback/{network.slug}/", {"token": TEST_POSTBACK_TOKEN, **params}
         )
         assert response.status_code == 200, response.content
-    postback_process(postback_id=Postback.objects.order_by("pk").first().pk, batch_size=50)
+    postback_process(postback_id=Postback.objects.earliest("pk").pk, batch_size=50)
     # then
     assert Postback.objects.filter(status="processed").count() == len(rows)
     assert credits() == from_import
