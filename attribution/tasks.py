@@ -10,7 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from attribution.services.imports import conversion_import_run
+from attribution.services.import_run import conversion_import_run
 from attribution.services.processing import postback_process
 from attribution.services.recovery import postback_sweep
 

@@ -18,7 +18,7 @@ from typing import Any
 from django.db import connection
 
 from attribution.attribution_models import CandidateClick, Decision, OfferWindows
-from attribution.models import AttributionType, Conversion, ConversionEvent, Postback
+from attribution.models import AttributionType, Conversion, ConversionEvent, Offer, Postback
 from attribution.services.outbox import conversion_events_announce_on_commit
 from attribution.services.parsing import ParsedPostback
 from tracking.models import Click, Message
@@ -100,45 +100,62 @@ def earlier_postbacks_waiting(postback: StoredPostback, *, claimed: list[int]) -
 
 
 def named_clicks(click_ids: set[str]) -> dict[str, NamedClick]:
+    """The clicks these click ids name, with their offers' windows, model and payout."""
     if not click_ids:
         return {}
-    rows = Click.objects.filter(click_id__in=click_ids).values(
-        "id",
-        "click_id",
-        "occurred_at",
-        "contact_id",
-        "offer_id",
-        "channel",
-        "is_bot",
-        "is_preview",
-        "offer__network_id",
-        "offer__click_window_days",
-        "offer__sms_window_days",
-        "offer__email_window_days",
-        "offer__attribution_model",
-        "offer__payout",
-        "offer__view_window_hours",
-    )
-    return {
-        row["click_id"]: NamedClick(
-            id=row["id"],
-            occurred_at=row["occurred_at"],
-            contact_id=row["contact_id"],
-            offer_id=row["offer_id"],
-            channel=row["channel"],
-            is_bot=row["is_bot"],
-            is_preview=row["is_preview"],
-            network_id=row["offer__network_id"],
-            windows=OfferWindows(
-                click_window_days=row["offer__click_window_days"],
-                sms_window_days=row["offer__sms_window_days"],
-                email_window_days=row["offer__email_window_days"],
-            ),
-            model=row["offer__attribution_model"],
-            payout=row["offer__payout"],
-            view_window_hours=row["offer__view_window_hours"],
+    # One array parameter rather than `click_id__in`: a batch names thousands of clicks,
+    # and a placeholder each costs more to build and send than the lookup itself.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT click.id, click.click_id, click.occurred_at, click.contact_id,
+                   click.offer_id, click.channel, click.is_bot, click.is_preview,
+                   offer.network_id, offer.click_window_days, offer.sms_window_days,
+                   offer.email_window_days, offer.attribution_model, offer.payout,
+                   offer.view_window_hours
+              FROM {Click._meta.db_table} click
+              JOIN {Offer._meta.db_table} offer ON offer.id = click.offer_id
+             WHERE click.click_id = ANY(%s)
+            """,  # noqa: S608 (constants only)
+            [list(click_ids)],
         )
-        for row in rows
+        rows = cursor.fetchall()
+    return {
+        click_id: NamedClick(
+            id=pk,
+            occurred_at=occurred_at,
+            contact_id=contact_id,
+            offer_id=offer_id,
+            channel=channel,
+            is_bot=is_bot,
+            is_preview=is_preview,
+            network_id=network_id,
+            windows=OfferWindows(
+                click_window_days=click_window_days,
+                sms_window_days=sms_window_days,
+                email_window_days=email_window_days,
+            ),
+            model=model,
+            payout=payout,
+            view_window_hours=view_window_hours,
+        )
+        for (
+            pk,
+            click_id,
+            occurred_at,
+            contact_id,
+            offer_id,
+            channel,
+            is_bot,
+            is_preview,
+            network_id,
+            click_window_days,
+            sms_window_days,
+            email_window_days,
+            model,
+            payout,
+            view_window_hours,
+        ) in rows
     }
 
 
@@ -267,12 +284,13 @@ def fill_creative_and_campaign(credits: dict[ConversionKey, Credit]) -> None:
     }
     if not message_ids:
         return
-    messages = {
-        pk: (creative_id, campaign_id)
-        for pk, creative_id, campaign_id in Message.objects.filter(pk__in=message_ids).values_list(
-            "pk", "creative_id", "campaign_id"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, creative_id, campaign_id FROM {Message._meta.db_table} "  # noqa: S608
+            "WHERE id = ANY(%s)",
+            [list(message_ids)],
         )
-    }
+        messages = {pk: (creative_id, campaign_id) for pk, creative_id, campaign_id in cursor}
     for credit in credits.values():
         if credit.click.get("message_id"):
             creative_id, campaign_id = messages[credit.click["message_id"]]
@@ -307,55 +325,69 @@ INSERT_COLUMNS = (
 )
 
 
+@dataclass
+class NewConversion:
+    """A conversion a batch just inserted, as its later postbacks read and change it (no
+    model instance: a batch inserts thousands)."""
+
+    pk: int
+    status: str
+    payout: Decimal
+    attributed: bool
+    updated_at: datetime
+
+
 def insert_conversions(
     firsts: dict[ConversionKey, Work], credits: dict[ConversionKey, Credit], now: datetime
-) -> dict[ConversionKey, Conversion]:
+) -> dict[ConversionKey, NewConversion]:
     """`INSERT ... ON CONFLICT DO NOTHING RETURNING`: the rows this transaction created.
 
     Keys are inserted in one fixed order, so two batches that share keys wait on
     each other instead of deadlocking.
     """
-    rows: list[Conversion] = []
+    rows: list[dict[str, Any]] = []
+    by_identity: dict[tuple[int, str | None, str, str], tuple[ConversionKey, dict[str, Any]]] = {}
+    stamp = now.isoformat()
     for key in sorted(k for k in firsts if k in credits):
         work = firsts[key]
         credit = credits[key]
         click = credit.click
         parsed = work.parsed
-        rows.append(
-            Conversion(
-                network_id=work.postback.network_id,
-                conversion_id=parsed.conversion_id,
-                click_id=parsed.click_id,
-                person_key=key[2] if key[1] == "person" else "",
-                status=parsed.status,
-                payout=credit.payout,
-                currency=parsed.currency,
-                occurred_at=parsed.occurred_at,
-                received_at=work.postback.received_at,
-                processed=True,
-                processed_at=now,
-                attributed=credit.attributed,
-                reason=credit.decision.reason,
-                attribution_model=credit.model,
-                attribution_type=credit.attribution_type,
-                credited_click_id=credit.decision.click_id,
-                message_id=click.get("message_id"),
-                creative_id=click.get("creative_id"),
-                campaign_id=click.get("campaign_id"),
-                offer_id=click.get("offer_id"),
-                contact_id=click.get("contact_id"),
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        person = key[2] if key[1] == "person" else ""
+        identity = (work.postback.network_id, parsed.conversion_id, parsed.click_id, person)
+        row: dict[str, Any] = {
+            "network_id": work.postback.network_id,
+            "conversion_id": parsed.conversion_id,
+            "click_id": parsed.click_id,
+            "person_key": person,
+            "status": parsed.status,
+            "payout": credit.payout,
+            "currency": parsed.currency,
+            "occurred_at": parsed.occurred_at.isoformat(),
+            "received_at": work.postback.received_at.isoformat(),
+            "processed": True,
+            "processed_at": stamp,
+            "attributed": credit.attributed,
+            "reason": credit.decision.reason,
+            "attribution_model": credit.model,
+            "attribution_type": credit.attribution_type,
+            "credited_click_id": credit.decision.click_id,
+            "message_id": click.get("message_id"),
+            "creative_id": click.get("creative_id"),
+            "campaign_id": click.get("campaign_id"),
+            "offer_id": click.get("offer_id"),
+            "contact_id": click.get("contact_id"),
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        rows.append(row)
+        by_identity[identity] = (key, row)
     if not rows:
         return {}
     names = [name for name, _ in INSERT_COLUMNS]
     # One JSON document rather than 21 arrays: psycopg dumps arrays element by element.
-    # `default=str` writes times and decimals as PostgreSQL reads them back.
-    document = json.dumps(
-        [{name: getattr(row, name) for name in names} for row in rows], default=str
-    )
+    # `default=str` writes decimals as PostgreSQL reads them back.
+    document = json.dumps(rows, default=str)
     columns = ", ".join(f"{name} {sql_type}" for name, sql_type in INSERT_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -366,15 +398,16 @@ def insert_conversions(
             [document],
         )
         returned = cursor.fetchall()
-    by_identity = {
-        (row.network_id, row.conversion_id, row.click_id, row.person_key): row for row in rows
-    }
-    inserted: dict[ConversionKey, Conversion] = {}
+    inserted: dict[ConversionKey, NewConversion] = {}
     for pk, network_id, conversion_id, click_id, person_key in returned:
-        row = by_identity[(network_id, conversion_id, click_id, person_key)]
-        row.pk = pk
-        row._state.adding = False
-        inserted[conversion_key(network_id, conversion_id, click_id, person_key)] = row
+        key, row = by_identity[(network_id, conversion_id, click_id, person_key)]
+        inserted[key] = NewConversion(
+            pk=pk,
+            status=row["status"],
+            payout=row["payout"],
+            attributed=row["attributed"],
+            updated_at=now,
+        )
     return inserted
 
 

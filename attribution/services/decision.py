@@ -37,6 +37,7 @@ from attribution.services.batch import (
     ConversionKey,
     Credit,
     NamedClick,
+    NewConversion,
     Work,
     candidate_clicks,
     clicked_before,
@@ -315,7 +316,7 @@ class Applied:
 
     events: list[dict[str, Any]] = field(default_factory=list)
     # Conversions that existed before this batch and whose status or payout it changed.
-    changed: dict[int, Conversion] = field(default_factory=dict)
+    changed: dict[int, Conversion | NewConversion] = field(default_factory=dict)
     # For /metrics: every decided postback under one outcome.
     counted: Counter[str] = field(default_factory=Counter)
 
@@ -323,7 +324,7 @@ class Applied:
 def conversion_apply_postbacks(
     *,
     groups: dict[ConversionKey, list[Work]],
-    inserted: dict[ConversionKey, Conversion],
+    inserted: dict[ConversionKey, NewConversion],
     existing: dict[ConversionKey, Conversion],
     now: datetime,
 ) -> Applied:
@@ -335,6 +336,7 @@ def conversion_apply_postbacks(
     """
     applied = Applied()
     for key, group in groups.items():
+        conversion: Conversion | NewConversion
         if key in inserted:
             conversion = inserted[key]
             _record_creation(applied, work=group[0], conversion=conversion)
@@ -347,11 +349,13 @@ def conversion_apply_postbacks(
     return applied
 
 
-def _outcome(conversion: Conversion) -> str:
+def _outcome(conversion: Conversion | NewConversion) -> str:
     return "attributed" if conversion.attributed else "unattributed"
 
 
-def _record_creation(applied: Applied, *, work: Work, conversion: Conversion) -> None:
+def _record_creation(
+    applied: Applied, *, work: Work, conversion: Conversion | NewConversion
+) -> None:
     work.conversion_id = conversion.pk
     work.note = f"new conversion ({conversion.status})"
     applied.counted[_outcome(conversion)] += 1
@@ -368,7 +372,7 @@ def _record_creation(applied: Applied, *, work: Work, conversion: Conversion) ->
 
 
 def _apply_later_postback(
-    applied: Applied, *, work: Work, conversion: Conversion, now: datetime
+    applied: Applied, *, work: Work, conversion: Conversion | NewConversion, now: datetime
 ) -> None:
     step = conversion_transition(
         status=conversion.status,

@@ -2,48 +2,38 @@
 
 `conversion_import_create` checks the file at once (text, CSV, a header naming postback
 fields) and stores it whole, or refuses it and stores nothing. A worker then runs
-`conversion_import_run`: each data row becomes a stored postback (form-encoded, as a
-network would have sent it), checked by the same parser as the intake; rows that cannot
-become a conversion are kept too, marked invalid with the reason, and listed as errors.
-Valid rows are processed by the postback workers, so a row counts once however often the
-file is imported (conversions are unique per network and conversion id, else click id,
-else person and offer).
+`conversion_import_run` (`import_run.py`): each data row becomes a stored postback
+(form-encoded, as a network would have sent it), checked by the same parser as the intake;
+rows that cannot become a conversion are kept too, marked invalid with the reason, and
+listed as errors. Valid rows are decided as the postback workers decide postbacks, so a row
+counts once however often the file is imported (conversions are unique per network and
+conversion id, else click id, else person and offer).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import transaction
 
-from attribution.models import ConversionImport, Network, Postback
+from attribution.models import ConversionImport, Network
 from attribution.services.parsing import (
     STANDARD_ALIASES,
     TOKEN,
-    PostbackInvalid,
     aliases_for,
-    postback_parse,
 )
-from attribution.services.wakeup import postback_wake_worker
 from config.enqueue import task_enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
 RUN_TASK = "attribution.run_conversion_import"
 FORM = "application/x-www-form-urlencoded"
-# Rows stored (and their progress shown) per transaction.
-CHUNK_ROWS = 2000
-# Errors kept on the import (the count of rejected rows is always exact).
-ERRORS_KEPT = 1000
 REJECTED_HEADER = "X-Import-Rejected"
 
 
@@ -189,142 +179,3 @@ def conversion_import_preview(*, network: Network, text: str, limit: int = 5) ->
         "columns": [(name, fields_by_name.get(name, "(ignored)")) for name in header],
         "rows": rows,
     }
-
-
-def conversion_import_run(*, import_id: int) -> ConversionImport | None:
-    """Store every row of an import as a postback; safe to run again (a row is stored once,
-    and a finished import is left as it is)."""
-    claimed = ConversionImport.objects.filter(
-        pk=import_id, status__in=[ConversionImport.Status.QUEUED, ConversionImport.Status.RUNNING]
-    ).update(status=ConversionImport.Status.RUNNING, started_at=timezone.now())
-    conversion_import = ConversionImport.objects.select_related("network").get(pk=import_id)
-    if not claimed:
-        return conversion_import
-    network = conversion_import.network
-    chunk: list[ImportRow] = []
-    for row in import_rows(text=conversion_import.body):
-        chunk.append(row)
-        if len(chunk) >= CHUNK_ROWS:
-            _store(conversion_import, network, chunk)
-            chunk = []
-    if chunk:
-        _store(conversion_import, network, chunk)
-    _finish(conversion_import)
-    conversion_import.refresh_from_db()
-    logger.info(
-        "conversion import %s done: %s accepted, %s rejected",
-        import_id,
-        conversion_import.accepted,
-        conversion_import.rejected,
-    )
-    return conversion_import
-
-
-# The columns of a stored row, and their types in the one INSERT of a chunk.
-_ROW_COLUMNS = (
-    ("body", "text"),
-    ("headers", "jsonb"),
-    ("status", "varchar"),
-    ("reason", "varchar"),
-    ("processed_at", "timestamptz"),
-    ("last_enqueued_at", "timestamptz"),
-    ("import_row", "integer"),
-)
-
-
-def _store(conversion_import: ConversionImport, network: Network, rows: list[ImportRow]) -> None:
-    now = timezone.now()
-    stamp = now.isoformat()
-    import_header = str(conversion_import.pk)
-    stored: list[dict[str, Any]] = []
-    for row in rows:
-        body = urlencode(row.fields)
-        reason = ""
-        if not row.fields:
-            reason = "row: not a CSV row of the header's columns"
-        else:
-            try:
-                postback_parse(
-                    query_string="",
-                    body=body,
-                    content_type=FORM,
-                    received_at=now,
-                    parameter_aliases=network.parameter_aliases,
-                    status_map=network.status_map,
-                    default_currency=network.currency,
-                )
-            except PostbackInvalid as error:
-                reason = str(error)
-        headers: dict[str, str] = {"X-Conversion-Import": import_header}
-        if reason:
-            headers[REJECTED_HEADER] = "true"
-        stored.append(
-            {
-                "body": body,
-                "headers": headers,
-                "status": Postback.Status.INVALID.value
-                if reason
-                else Postback.Status.RECEIVED.value,
-                "reason": reason[:500],
-                "processed_at": stamp if reason else None,
-                "last_enqueued_at": None if reason else stamp,
-                "import_row": row.number,
-            }
-        )
-    names = ", ".join(name for name, _ in _ROW_COLUMNS)
-    types = ", ".join(f"{name} {sql_type}" for name, sql_type in _ROW_COLUMNS)
-    with transaction.atomic():
-        # One statement for the chunk (a bulk_create builds a model and a parameter per
-        # cell, which cost more than the rows' own parsing); a row stored before stays.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""
-                INSERT INTO {Postback._meta.db_table}
-                       (network_id, received_at, method, query_string, content_type,
-                        source_ip, attempts, conversion_import_id, {names})
-                SELECT %s, %s, 'CSV', '', %s, NULL, 0, %s, {names}
-                  FROM jsonb_to_recordset(%s::jsonb) AS row({types})
-                ON CONFLICT DO NOTHING
-                """,  # noqa: S608 (constants only)
-                [network.pk, now, FORM, conversion_import.pk, json.dumps(stored)],
-            )
-        ConversionImport.objects.filter(pk=conversion_import.pk).update(
-            rows_done=max(row.number for row in rows)
-        )
-        waiting = (
-            Postback.objects.filter(
-                conversion_import=conversion_import,
-                import_row__in=[row.number for row in rows],
-                status=Postback.Status.RECEIVED,
-            )
-            .order_by("-pk")
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if waiting is not None:
-            # One wake-up per chunk: a processing task takes a whole batch of waiting rows
-            # and wakes the next one itself while more are waiting.
-            transaction.on_commit(lambda: postback_wake_worker(postback_id=waiting))
-
-
-def _finish(conversion_import: ConversionImport) -> None:
-    """The counts and errors from the stored rows themselves (right however often it ran)."""
-    rows = Postback.objects.filter(conversion_import=conversion_import)
-    # Refused by the import itself; a row the workers later find invalid (a conversion id
-    # naming no conversion) was accepted here and shows on its postback.
-    rejected = rows.filter(headers__has_key=REJECTED_HEADER)
-    errors = [
-        {"row": number, "error": reason}
-        for number, reason in rejected.order_by("import_row").values_list("import_row", "reason")[
-            :ERRORS_KEPT
-        ]
-    ]
-    rejected_count = rejected.count()
-    ConversionImport.objects.filter(pk=conversion_import.pk).update(
-        status=ConversionImport.Status.DONE,
-        rows_done=conversion_import.rows,
-        accepted=conversion_import.rows - rejected_count,
-        rejected=rejected_count,
-        errors=errors,
-        finished_at=timezone.now(),
-    )

@@ -42,7 +42,7 @@ from attribution.services.batch import (
     person_key,
 )
 from attribution.services.decision import conversion_apply_postbacks, conversion_credits
-from attribution.services.parsing import PostbackInvalid, postback_parse
+from attribution.services.parsing import ParsedPostback, PostbackInvalid, postback_parse
 from attribution.services.wakeup import (
     postback_enqueue_on_commit,
     postback_wake_worker,
@@ -161,6 +161,50 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int], Counter[str]]:
     """Decide the claimed postbacks and store every decision, inside the claim's transaction."""
     now = timezone.now()
     works, invalid = _parse_claimed(ids)
+    decided = postbacks_decide(works=works, invalid=invalid, claimed=ids, now=now)
+    mark_postbacks(decided.done, invalid, now)
+    if decided.deferred:
+        deferred_ids = [work.postback.pk for work in decided.deferred]
+        Postback.objects.filter(pk__in=deferred_ids).update(last_enqueued_at=now)
+        postbacks_retry_on_commit(postback_ids=deferred_ids)
+    outcome = ProcessOutcome(
+        claimed=len(ids),
+        processed=len(decided.done),
+        invalid=len(invalid),
+        deferred=len(decided.deferred),
+    )
+    # Only processed ones: a replay may send an invalid one round again.
+    return outcome, [work.postback.pk for work in decided.done], decided.counted
+
+
+def postbacks_retry_on_commit(*, postback_ids: list[int]) -> None:
+    """Deferred postbacks (a click not visible yet) come round again after the commit."""
+    postback_enqueue_on_commit(
+        postback_ids=postback_ids,
+        countdown=min(3.0, float(settings.CLICK_VISIBILITY_GRACE_SECONDS)),
+    )
+
+
+@dataclass
+class Decided:
+    """What `postbacks_decide` did: the postbacks decided (each with its conversion and
+    note), the ones to try again later, and the outcomes for /metrics."""
+
+    done: list[Work]
+    deferred: list[Work]
+    counted: Counter[str]
+
+
+def postbacks_decide(
+    *, works: list[Work], invalid: dict[int, str], claimed: list[int], now: datetime
+) -> Decided:
+    """Decide parsed postbacks together and store their conversions and events.
+
+    Inside the caller's transaction; the postback rows themselves are the caller's to
+    mark (processing updates the claimed rows, an import inserts them decided). A
+    postback found invalid here is added to `invalid`. `claimed` are stored postbacks
+    of this batch that no other worker can be deciding.
+    """
     named = named_clicks({work.parsed.click_id for work in works if work.parsed.click_id})
     ready, deferred = _hold_back_unseen_clicks(works, named=named, now=now)
 
@@ -184,7 +228,7 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int], Counter[str]]:
     existing = lock_existing([key for key in groups if key not in inserted])
     for key in [key for key in groups if key not in inserted and key not in existing]:
         group = groups.pop(key)
-        if earlier_postbacks_waiting(group[0].postback, claimed=ids):
+        if earlier_postbacks_waiting(group[0].postback, claimed=claimed):
             deferred.extend(group)
             continue
         for work in group:
@@ -195,7 +239,19 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int], Counter[str]]:
 
     if applied.changed:
         Conversion.objects.bulk_update(
-            list(applied.changed.values()), ["status", "payout", "updated_at"], batch_size=1000
+            [
+                conversion
+                if isinstance(conversion, Conversion)
+                else Conversion(
+                    pk=conversion.pk,
+                    status=conversion.status,
+                    payout=conversion.payout,
+                    updated_at=conversion.updated_at,
+                )
+                for conversion in applied.changed.values()
+            ],
+            ["status", "payout", "updated_at"],
+            batch_size=1000,
         )
     insert_events(applied.events, now)
     deferred_ids = {work.postback.pk for work in deferred}
@@ -204,21 +260,21 @@ def _decide(ids: list[int]) -> tuple[ProcessOutcome, list[int], Counter[str]]:
         for work in ready
         if work.postback.pk not in invalid and work.postback.pk not in deferred_ids
     ]
-    mark_postbacks(done, invalid, now)
-    if deferred:
-        Postback.objects.filter(pk__in=deferred_ids).update(last_enqueued_at=now)
-        postback_enqueue_on_commit(
-            postback_ids=[work.postback.pk for work in deferred],
-            countdown=min(3.0, float(settings.CLICK_VISIBILITY_GRACE_SECONDS)),
-        )
-    outcome = ProcessOutcome(
-        claimed=len(ids), processed=len(done), invalid=len(invalid), deferred=len(deferred)
-    )
     counted = applied.counted
     counted["invalid"] = len(invalid)
     counted["retried"] = len(deferred)
-    # Only processed ones: a replay may send an invalid one round again.
-    return outcome, [work.postback.pk for work in done], counted
+    return Decided(done=done, deferred=deferred, counted=counted)
+
+
+def postback_work(*, postback: StoredPostback, parsed: ParsedPostback, network_id: int) -> Work:
+    """A parsed postback keyed on the conversion it creates or changes."""
+    key = conversion_key(
+        network_id,
+        parsed.conversion_id,
+        parsed.click_id,
+        person_key(offer_id=parsed.offer_id, person=parsed.person) if parsed.person else "",
+    )
+    return Work(postback=postback, parsed=parsed, key=key)
 
 
 def _parse_claimed(ids: list[int]) -> tuple[list[Work], dict[int, str]]:
@@ -247,13 +303,7 @@ def _parse_claimed(ids: list[int]) -> tuple[list[Work], dict[int, str]]:
         except PostbackInvalid as error:
             invalid[postback.pk] = str(error)
             continue
-        key = conversion_key(
-            network.pk,
-            parsed.conversion_id,
-            parsed.click_id,
-            person_key(offer_id=parsed.offer_id, person=parsed.person) if parsed.person else "",
-        )
-        works.append(Work(postback=postback, parsed=parsed, key=key))
+        works.append(postback_work(postback=postback, parsed=parsed, network_id=network.pk))
     return works, invalid
 
 

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from attribution.models import Conversion, ConversionImport, Postback
-from attribution.services.imports import conversion_import_run
+from attribution.services.import_run import conversion_import_run
 from attribution.services.processing import postback_process
 from tests.factories import ClickFactory, ContactFactory, MessageFactory, NetworkFactory
 
