@@ -313,7 +313,13 @@ IPHONE = (
 
 
 def spool_line(
-    link: Link, *, click_id: str = "", unix_time: float = 0.0, ip: str = "203.0.113.0"
+    link: Link,
+    *,
+    click_id: str = "",
+    unix_time: float = 0.0,
+    ip: str = "203.0.113.0",
+    user_agent: str = IPHONE,
+    referrer: str = "",
 ) -> bytes:
     """A line as the redirect writes it (SPOOL_LINE_FIELDS order)."""
     record = [
@@ -322,8 +328,8 @@ def spool_line(
         unix_time or time.time(),
         link.pk,
         ip,
-        IPHONE,
-        "",
+        user_agent,
+        referrer,
         "GET",
         "",
     ]
@@ -473,3 +479,21 @@ def test_the_running_drainer_yields_the_cpu_to_the_web(spool_dir):
 
     # then: CLICK_DRAIN_NICE
     assert niceness == 10
+
+
+@pytest.mark.django_db
+def test_text_with_copy_s_special_characters_is_stored_as_sent(spool_dir):
+    # given: the characters COPY's text format escapes, and a NUL (PostgreSQL text has none)
+    link = make_link()
+    user_agent = "Agent\\1.0\tTab\nLine\rReturn\\N"
+    referrer = "https://example.com/a\tb\\c\x00d"
+    writer = FakeWriter(spool_dir)
+    writer.write(spool_line(link, user_agent=user_agent, referrer=referrer))
+    writer.exit()
+
+    # when
+    drain(spool_dir)
+
+    # then
+    stored = Click.objects.get()
+    assert (stored.user_agent, stored.referrer) == (user_agent, "https://example.com/a\tb\\cd")
