@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -102,6 +103,9 @@ def main() -> None:
         wall += time.perf_counter() - wall_before
         backend_cpu += _backend_cpu_seconds(backend) - backend_before
     stored = Click.objects.count() - stored_before
+    for descriptor in descriptors:
+        os.close(descriptor)
+    shutil.rmtree(directory, ignore_errors=True)
     expected = arguments.passes * arguments.per_file * len(descriptors)
     if stored != expected:
         sys.exit(f"stored {stored} clicks, expected {expected}")
