@@ -154,7 +154,7 @@ def running_stack(postgres: EmbeddedPostgres) -> Iterator[Stack]:
             env.pop("CELERY_BROKER_URL", None)
             django_manage(env, "migrate", "--noinput")
             python_module(env, "bench.faults", "seed")
-            server = GranianServer(env=env, workers=2)
+            server = GranianServer(env=env)
             server.start()
             stack = Stack(
                 env=env,

@@ -5,7 +5,7 @@ Any suite can use them:
     with bench_database() as database_url:
         env = bench_environment(database_url=database_url)
         django_manage(env, "migrate", "--noinput")
-        with GranianServer(env=env, workers=2) as server:
+        with GranianServer(env=env) as server:
             result = run_wrk(server.url("/healthz"))
 
 The server runs the production settings module (through `bench.apps.settings`,
@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -144,16 +145,27 @@ def python_module(env: dict[str, str], module: str, *args: str, timeout: float =
 # --- server --------------------------------------------------------------------------
 
 
+def procfile_web_option(name: str) -> int:
+    """A whole-number option of granian on the Procfile's `web:` line (what `make run`
+    serves with), so the bench measures the server as it runs."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith("web:"):
+            arguments = shlex.split(line.removeprefix("web:"))
+            if name in arguments:
+                return int(arguments[arguments.index(name) + 1])
+    raise ValueError(f"no {name} on the Procfile's web line")
+
+
 @dataclass
 class GranianServer:
     """A WSGI app under granian on a free port; a context manager."""
 
     env: dict[str, str]
     app: str = "config.wsgi:application"
-    workers: int = 2
     # As in the Procfile. Each blocking thread may hold a PostgreSQL connection; more
-    # threads than this only contend for the GIL and lengthen the p99.
-    blocking_threads: int = 4
+    # threads than that only contend for the GIL and lengthen the p99.
+    workers: int = field(default_factory=lambda: procfile_web_option("--workers"))
+    blocking_threads: int = field(default_factory=lambda: procfile_web_option("--blocking-threads"))
     ready_path: str = "/healthz"
     extra_args: list[str] = field(default_factory=list)
     port: int = 0

@@ -197,7 +197,7 @@ def _redirect(env: dict[str, str], database_url: str, size: str) -> dict[str, fl
     spool = Path(tempfile.mkdtemp(prefix="bench-growth-spool-"))
     server_env = {**env, "CLICK_SPOOL_DIR": str(spool), "CLICK_SPOOL_ROTATE_BYTES": NO_ROTATION}
     try:
-        with GranianServer(env=server_env, workers=2) as server:
+        with GranianServer(env=server_env) as server:
             sustained = _sustained(
                 server,
                 server_env,

@@ -175,7 +175,7 @@ def run() -> list[Figure]:
         django_manage(env, "migrate", "--noinput")
         python_module(env, "bench.suite_postbacks", "seed-network")
         intake_path = f"/postback/{SLUG}/?token={TOKEN}&click_id=bench-click-1&txid=T1&payout=2"
-        with GranianServer(env=env, workers=2) as server:
+        with GranianServer(env=env) as server:
             bare = _measure(server, f"/bench/bare-postback/{SLUG}/")
             commit_only = _measure(server, f"/bench/commit-only-postback/{SLUG}/?txid=T1")
             intake = _measure(server, intake_path)

@@ -161,6 +161,9 @@ CLICK_SPOOL_ROTATE_BYTES = env.int("CLICK_SPOOL_ROTATE_BYTES", default=64 * 1024
 # How often `drain_clicks` looks for new clicks (a click is visible within 2 s).
 CLICK_DRAIN_INTERVAL_SECONDS = env.float("CLICK_DRAIN_INTERVAL_SECONDS", default=0.2)
 CLICK_DRAIN_BATCH_BYTES = env.int("CLICK_DRAIN_BATCH_BYTES", default=2 * 1024 * 1024)
+# The drainer's niceness (0-19): under load the web wins the CPU and the drainer takes larger
+# batches, still every CLICK_DRAIN_INTERVAL_SECONDS (tracking/management/commands/drain_clicks.py).
+CLICK_DRAIN_NICE = env.int("CLICK_DRAIN_NICE", default=10)
 # Mail security scanners caught by behaviour (tracking/services/scanners.py); 0 turns a signal off.
 CLICK_SCANNER_AFTER_SEND_SECONDS = env.int("CLICK_SCANNER_AFTER_SEND_SECONDS", default=10)
 CLICK_SCANNER_AFTER_SEND_CHANNELS = env.list("CLICK_SCANNER_AFTER_SEND_CHANNELS", default=["email"])

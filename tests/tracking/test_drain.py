@@ -1,11 +1,16 @@
 import fcntl
+import json
 import os
+import secrets
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
 import pytest
+from django.db import connection
 from django.test import Client
 
 from tests import processes
@@ -13,7 +18,7 @@ from tests.processes import ManagedProcess
 from tests.tracking.helpers import drain, make_link
 from tracking.models import Click, ClickSpoolOffset, Link
 from tracking.selectors import SPOOL_LINE_UNIX_TIME
-from tracking.services.clicks import SPOOL_LINE_FIELDS
+from tracking.services.clicks import SPOOL_LINE_FIELDS, SPOOL_LINE_VERSION
 from tracking.services.spool import spool_files, spool_host, spool_writer
 
 pytestmark = pytest.mark.usefixtures("spool_dir")
@@ -37,6 +42,7 @@ class FakeWriter:
     """A spool file held open and locked like a live web process holds its own."""
 
     def __init__(self, spool_dir: Path, name: str = "000001") -> None:
+        spool_dir.mkdir(parents=True, exist_ok=True)
         self.path = spool_dir / f"clicks-{spool_host()}-999999-test-{name}.log"
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
         fcntl.flock(self.fd, fcntl.LOCK_SH)
@@ -298,3 +304,196 @@ def test_rotated_files_are_drained_and_removed_while_the_live_one_stays(
 def test_the_spool_backlog_reads_the_click_time_where_the_redirect_writes_it():
     # given / when / then: the selector that tells the worker what is still spooled
     assert SPOOL_LINE_FIELDS[SPOOL_LINE_UNIX_TIME] == "unix_time"
+
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15"
+    " (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+)
+
+
+def spool_line(
+    link: Link,
+    *,
+    click_id: str = "",
+    unix_time: float = 0.0,
+    ip: str = "203.0.113.0",
+    user_agent: str = IPHONE,
+    referrer: str = "",
+) -> bytes:
+    """A line as the redirect writes it (SPOOL_LINE_FIELDS order)."""
+    record = [
+        SPOOL_LINE_VERSION,
+        click_id or secrets.token_urlsafe(16),
+        unix_time or time.time(),
+        link.pk,
+        ip,
+        user_agent,
+        referrer,
+        "GET",
+        "",
+    ]
+    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+
+def staging_table_oid() -> int | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT oid FROM pg_class"
+            " WHERE relname = 'click_incoming' AND relnamespace = pg_my_temp_schema()"
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_staging_table_and_one_planned_insert_serve_every_batch_of_a_connection(spool_dir):
+    # given: a live spool file, drained twice on the same database connection
+    link = make_link()
+    writer = FakeWriter(spool_dir)
+    writer.write(b"".join(spool_line(link) for _ in range(3)))
+    drain(spool_dir)
+    first_table = staging_table_oid()
+
+    # when
+    writer.write(b"".join(spool_line(link) for _ in range(3)))
+    drain(spool_dir)
+
+    # then: the same table, emptied by each commit, and the insert planned once (generic)
+    assert first_table is not None
+    assert staging_table_oid() == first_table
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM click_incoming")
+        assert cursor.fetchone() == (0,)
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE name = 'click_insert'"
+        )
+        generic_plans, custom_plans = cursor.fetchone()
+    assert generic_plans >= 2
+    assert custom_plans == 0
+    assert Click.objects.filter(link=link).count() == 6
+    writer.exit()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_first_batch_of_a_new_connection_stores_every_good_click_once(spool_dir):
+    # given: a new database session, whose first batch holds a line PostgreSQL refuses (the
+    # staging table made in that batch's transaction goes with its rollback; the prepared
+    # insert stays)
+    connection.close()
+    link = make_link()
+    good = [secrets.token_urlsafe(16) for _ in range(3)]
+    writer = FakeWriter(spool_dir)
+    writer.write(
+        spool_line(link, click_id=good[0])
+        + spool_line(link, click_id="refused", ip="not-an-address")
+        + spool_line(link, click_id=good[1])
+    )
+
+    # when
+    drain(spool_dir)
+    writer.write(spool_line(link, click_id=good[2]))
+    drain(spool_dir)
+
+    # then
+    click_ids = list(Click.objects.values_list("click_id", flat=True))
+    assert sorted(click_ids) == sorted(good)
+    assert b"refused" in (spool_dir / "rejected" / writer.path.name).read_bytes()
+    writer.exit()
+    drain(spool_dir)
+    assert Click.objects.count() == 3
+    assert not writer.path.exists()
+
+
+@pytest.mark.django_db
+def test_the_click_time_is_stored_as_python_reads_the_spool_time(spool_dir):
+    # given: times whose microseconds round half to even, carry into the next second, or
+    # need more digits than a float keeps
+    link = make_link()
+    times = [
+        1796000000.0,
+        1796000000.0000005,
+        1796000000.9999996,
+        1796000000.1234565,
+        1796000000.5,
+        1700000000.123456789,
+        86400.0000015,
+    ]
+    lines = {secrets.token_urlsafe(16): moment for moment in times}
+    writer = FakeWriter(spool_dir)
+    writer.write(b"".join(spool_line(link, click_id=c, unix_time=t) for c, t in lines.items()))
+    writer.exit()
+
+    # when
+    drain(spool_dir)
+
+    # then
+    stored = dict(Click.objects.values_list("click_id", "occurred_at"))
+    assert stored == {
+        click_id: datetime.fromtimestamp(moment, tz=UTC) for click_id, moment in lines.items()
+    }
+
+
+@pytest.mark.django_db
+def test_lines_no_click_can_be_read_from_are_set_aside_and_the_rest_goes_in(spool_dir):
+    # given: a time past year 9999, a time that is not a number, two records on one line
+    link = make_link()
+    good = secrets.token_urlsafe(16)
+    writer = FakeWriter(spool_dir)
+    writer.write(
+        spool_line(link, click_id="too-late", unix_time=1e20)
+        + spool_line(link, click_id="nan", unix_time=float("nan"))
+        + spool_line(link, click_id="two").rstrip(b"\n")
+        + b","
+        + spool_line(link, click_id="records")
+        + spool_line(link, click_id=good)
+    )
+    writer.exit()
+
+    # when
+    drain(spool_dir)
+
+    # then
+    assert list(Click.objects.values_list("click_id", flat=True)) == [good]
+    rejected = (spool_dir / "rejected" / writer.path.name).read_bytes()
+    assert rejected.count(b"\n") == 3
+    assert b"too-late" in rejected
+    assert b"nan" in rejected
+    assert b"records" in rejected
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_running_drainer_yields_the_cpu_to_the_web(spool_dir):
+    # given / when
+    process = ManagedProcess(
+        [sys.executable, "manage.py", "drain_clicks", "--spool-dir", str(spool_dir)],
+        ready_text="drain_clicks ready",
+    ).start()
+    try:
+        assert process.process is not None
+        niceness = psutil.Process(process.process.pid).nice()
+    finally:
+        process.stop()
+
+    # then: CLICK_DRAIN_NICE
+    assert niceness == 10
+
+
+@pytest.mark.django_db
+def test_text_with_copy_s_special_characters_is_stored_as_sent(spool_dir):
+    # given: the characters COPY's text format escapes, and a NUL (PostgreSQL text has none)
+    link = make_link()
+    user_agent = "Agent\\1.0\tTab\nLine\rReturn\\N"
+    referrer = "https://example.com/a\tb\\c\x00d"
+    writer = FakeWriter(spool_dir)
+    writer.write(spool_line(link, user_agent=user_agent, referrer=referrer))
+    writer.exit()
+
+    # when
+    drain(spool_dir)
+
+    # then
+    stored = Click.objects.get()
+    assert (stored.user_agent, stored.referrer) == (user_agent, "https://example.com/a\tb\\cd")

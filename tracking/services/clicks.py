@@ -15,11 +15,13 @@ import logging
 import re
 import secrets
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from ipaddress import ip_address, ip_network
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -142,6 +144,31 @@ def _clean_text(value: str, limit: int) -> str:
     return value.replace("\x00", "")[:limit]
 
 
+# The staging table lives as long as the database session: created once (`IF NOT EXISTS`
+# costs a catalog lookup), emptied by every commit (`ON COMMIT DELETE ROWS`, a truncate in
+# place) and by the DELETE when a transaction stages a second batch. A table created and
+# dropped in every batch left a dozen dead catalog rows each time (pg_class, pg_attribute,
+# pg_type) and made the insert be planned again every batch. Sent as one round trip with
+# the batch's settings: a batch's row estimates pass the JIT thresholds (compiling took
+# ~50 ms a batch, more than the insert itself), and the prepared insert keeps its generic
+# plan (the duplicate window is its only parameter and changes nothing in the plan).
+_STAGING_SQL = (
+    "SET LOCAL jit = off;"
+    " SET LOCAL plan_cache_mode = force_generic_plan;"
+    " SET LOCAL client_min_messages = warning;"
+    " CREATE TEMP TABLE IF NOT EXISTS click_incoming ("
+    " position integer, click_id text, occurred_at timestamptz, link_id bigint,"
+    " ip inet, user_agent text, referrer text, method text,"
+    " is_bot boolean, is_preview boolean, flag_reason text, is_imported boolean"
+    ") ON COMMIT DELETE ROWS;"
+    " DELETE FROM click_incoming"
+)
+
+_COPY_SQL = (
+    "COPY click_incoming (position, click_id, occurred_at, link_id, ip, user_agent,"
+    " referrer, method, is_bot, is_preview, flag_reason, is_imported) FROM STDIN"
+)
+
 _INSERT_SQL = """
 INSERT INTO tracking_click (
     click_id, occurred_at, link_id, message_id, contact_id, offer_id, channel,
@@ -153,7 +180,7 @@ SELECT
     message.contact_id, message.offer_id, message.channel,
     incoming.user_agent, incoming.referrer, incoming.ip, incoming.method,
     incoming.is_bot, incoming.is_preview, incoming.flag_reason,
-    COALESCE(incoming.occurred_at - incoming.previous_in_batch <= %(window)s, FALSE)
+    COALESCE(incoming.occurred_at - incoming.previous_in_batch <= $1, FALSE)
     -- Two branches instead of `ip IS NOT DISTINCT FROM`, which no index can serve: with
     -- `ip = ...` / `ip IS NULL` the (link, ip, occurred_at) index narrows to this address,
     -- instead of every click of the link in the window (a busy link made each batch
@@ -162,7 +189,7 @@ SELECT
         SELECT 1 FROM tracking_click AS earlier
         WHERE earlier.link_id = incoming.link_id
           AND earlier.ip = incoming.ip
-          AND earlier.occurred_at >= incoming.occurred_at - %(window)s
+          AND earlier.occurred_at >= incoming.occurred_at - $1
           AND earlier.occurred_at <= incoming.occurred_at
           AND earlier.user_agent = incoming.user_agent
           AND NOT earlier.is_preview
@@ -172,7 +199,7 @@ SELECT
         SELECT 1 FROM tracking_click AS earlier
         WHERE earlier.link_id = incoming.link_id
           AND earlier.ip IS NULL
-          AND earlier.occurred_at >= incoming.occurred_at - %(window)s
+          AND earlier.occurred_at >= incoming.occurred_at - $1
           AND earlier.occurred_at <= incoming.occurred_at
           AND earlier.user_agent = incoming.user_agent
           AND NOT earlier.is_preview
@@ -194,66 +221,153 @@ ORDER BY incoming.position
 ON CONFLICT (click_id, occurred_at) DO NOTHING
 """
 
+# Prepared once per database session, planned once: planning it took about a millisecond a
+# batch with a few months of partitions, and grows with every month kept. A prepared
+# statement outlives a rolled back transaction (the staging table it names does not, and
+# is made again before the next EXECUTE: PostgreSQL analyses the statement again then).
+_PREPARED_NAME = "click_insert"
+_PREPARE_SQL = f"PREPARE {_PREPARED_NAME} (interval) AS {_INSERT_SQL}"
+_EXECUTE_SQL = f"EXECUTE {_PREPARED_NAME} (%s)"
+# The driver connections (one per database session) the insert is prepared on.
+_prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()
+
+# COPY text format: these four are escaped; \N is NULL.
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_NULL = "\\N"
+
+
+def _copy_text(value: str) -> str:
+    return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
+
+
+@lru_cache(maxsize=8192)
+def _agent_columns(user_agent: str, referrer: str, method: str, purpose: str) -> tuple[str, bool]:
+    """The user agent to flag_reason columns of a staging row as COPY text, and whether the
+    click is a person's (neither bot nor preview). Most clicks of a batch share them."""
+    user_agent = _clean_text(user_agent, USER_AGENT_MAX)
+    flags = click_flags(user_agent=user_agent, method=method, purpose=purpose)
+    columns = "\t".join(
+        (
+            _copy_text(user_agent),
+            _copy_text(_clean_text(referrer, REFERRER_MAX)),
+            _copy_text(_clean_text(method, 8)),
+            "t" if flags.is_bot else "f",
+            "t" if flags.is_preview else "f",
+            _copy_text(flags.reason),
+        )
+    )
+    return columns, not flags.is_bot and not flags.is_preview
+
+
+@lru_cache(maxsize=4096)
+def _second_text(second: int) -> str:
+    return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _unix_time_text(unix_time: float) -> str:
+    """The instant as `datetime.fromtimestamp(unix_time, UTC)` has it (microseconds rounded
+    half to even), as timestamptz text; the whole second's text is cached."""
+    if unix_time >= 0:
+        second = int(unix_time)
+        micro = round((unix_time - second) * 1e6)
+        if micro == 1_000_000:
+            second, micro = second + 1, 0
+        return f"{_second_text(second)}.{micro:06d}+00"
+    return datetime.fromtimestamp(unix_time, tz=UTC).isoformat()
+
+
+def unix_time_valid(unix_time: float) -> bool:
+    """Whether a spool line's time names an instant a timestamptz holds (not NaN, not past
+    year 9999)."""
+    return _UNIX_TIME_MIN <= unix_time < _UNIX_TIME_MAX
+
+
+_UNIX_TIME_MIN = -62_135_596_800.0  # 0001-01-01
+_UNIX_TIME_MAX = 253_402_300_800.0  # 10000-01-01
+
+
+class SpooledClick(NamedTuple):
+    """A spool line's fields as the drainer reads them (SPOOL_LINE_FIELDS, less the version)."""
+
+    click_id: str
+    unix_time: float
+    link_id: int
+    ip: str | None
+    user_agent: str
+    referrer: str
+    method: str
+    purpose: str
+
 
 def clicks_insert(*, clicks: Sequence[ClickInput]) -> int:
     """Flag and insert clicks in one statement; returns how many rows were new.
 
     Idempotent on (`click_id`, `occurred_at`): a spool line read twice carries the same
     time, and click ids are random, so that pair names one click. Clicks of links that no
-    longer exist are skipped. Must run inside a transaction (the staging table lives until
+    longer exist are skipped. Must run inside a transaction (the staged rows live until
     its commit).
     """
     if not clicks:
         return 0
-    # Only a batch with a person's click from a public address can hold a scanner.
-    judged_by_behaviour = False
     # Own transactions, before the insert's: a month is created once, not rolled back
     # with a batch (and the DEFAULT partition would take the clicks anyway).
     click_partitions_ensure(months={month_of(click.occurred_at) for click in clicks})
-    with connection.cursor() as cursor:
-        # One round trip (a drainer batch waits for each one on a busy machine): the staging
-        # table of an earlier call in this transaction goes, a fresh one comes. A batch's row
-        # estimates pass the JIT thresholds; compiling took ~50 ms a batch, more than the
-        # insert itself (and the setting ends with the transaction).
-        cursor.execute(
-            "DROP TABLE IF EXISTS click_incoming;"
-            " CREATE TEMP TABLE click_incoming ("
-            " position integer, click_id text, occurred_at timestamptz, link_id bigint,"
-            " ip inet, user_agent text, referrer text, method text,"
-            " is_bot boolean, is_preview boolean, flag_reason text, is_imported boolean"
-            ") ON COMMIT DROP;"
-            " SET LOCAL jit = off"
+    rows = []
+    # Only a batch with a person's click from a public address can hold a scanner.
+    judged_by_behaviour = False
+    for position, click in enumerate(clicks):
+        agent, person = _agent_columns(
+            click.user_agent, click.referrer, click.method, click.purpose
         )
-        with cursor.copy(
-            "COPY click_incoming (position, click_id, occurred_at, link_id, ip, user_agent,"
-            " referrer, method, is_bot, is_preview, flag_reason, is_imported) FROM STDIN"
-        ) as copy:
-            for position, click in enumerate(clicks):
-                user_agent = _clean_text(click.user_agent, USER_AGENT_MAX)
-                flags = click_flags(
-                    user_agent=user_agent, method=click.method, purpose=click.purpose
-                )
-                judged_by_behaviour = judged_by_behaviour or (
-                    not flags.is_bot and not flags.is_preview and address_is_public(click.ip)
-                )
-                copy.write_row(
-                    (
-                        position,
-                        click.click_id,
-                        click.occurred_at,
-                        click.link_id,
-                        click.ip,
-                        user_agent,
-                        _clean_text(click.referrer, REFERRER_MAX),
-                        _clean_text(click.method, 8),
-                        flags.is_bot,
-                        flags.is_preview,
-                        flags.reason,
-                        click.is_imported,
-                    )
-                )
-        cursor.execute(_INSERT_SQL, {"window": settings.CLICK_DUPLICATE_WINDOW})  # type: ignore[dict-item]
-        inserted = cursor.rowcount
+        judged_by_behaviour = judged_by_behaviour or (person and address_is_public(click.ip))
+        rows.append(
+            f"{position}\t{_copy_text(click.click_id)}\t{click.occurred_at.isoformat()}"
+            f"\t{click.link_id}\t{_copy_text(click.ip) if click.ip else _COPY_NULL}"
+            f"\t{agent}\t{'t' if click.is_imported else 'f'}\n"
+        )
+    return _insert_staged(rows=rows, judged_by_behaviour=judged_by_behaviour)
+
+
+def clicks_insert_spooled(*, clicks: Sequence[SpooledClick]) -> int:
+    """`clicks_insert` for the drainer: the spool's fields go into the COPY text as they
+    are, without a `ClickInput` and a datetime per click. Times must be `unix_time_valid`."""
+    if not clicks:
+        return 0
+    first = min(click.unix_time for click in clicks)
+    last = max(click.unix_time for click in clicks)
+    months = {month_of(datetime.fromtimestamp(moment, tz=UTC)) for moment in (first, last)}
+    if len(months) > 1:
+        months = {month_of(datetime.fromtimestamp(click.unix_time, tz=UTC)) for click in clicks}
+    click_partitions_ensure(months=months)
+    rows = []
+    judged_by_behaviour = False
+    for position, click in enumerate(clicks):
+        agent, person = _agent_columns(
+            click.user_agent, click.referrer, click.method, click.purpose
+        )
+        judged_by_behaviour = judged_by_behaviour or (person and address_is_public(click.ip))
+        rows.append(
+            f"{position}\t{_copy_text(click.click_id)}\t{_unix_time_text(click.unix_time)}"
+            f"\t{click.link_id}\t{_copy_text(click.ip) if click.ip else _COPY_NULL}"
+            f"\t{agent}\tf\n"
+        )
+    return _insert_staged(rows=rows, judged_by_behaviour=judged_by_behaviour)
+
+
+def _insert_staged(*, rows: list[str], judged_by_behaviour: bool) -> int:
+    """Stage the COPY text rows and insert them: three round trips."""
+    # Errors raised by COPY come from the driver's cursor: as Django's, like the others.
+    with connection.wrap_database_errors, connection.cursor() as cursor:
+        cursor.execute(_STAGING_SQL)
+        driver_connection = connection.connection
+        if driver_connection not in _prepared_on:
+            cursor.execute(_PREPARE_SQL)
+            _prepared_on.add(driver_connection)
+        with cursor.copy(_COPY_SQL) as copy:
+            copy.write("".join(rows))
+        cursor.execute(_EXECUTE_SQL, [settings.CLICK_DUPLICATE_WINDOW])  # type: ignore[list-item]
+        inserted: int = cursor.rowcount
         if judged_by_behaviour:
             clicks_flag_scanners(cursor=cursor)
     return inserted

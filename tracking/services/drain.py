@@ -1,10 +1,11 @@
 """Moving clicks from the spool files into PostgreSQL.
 
-Each batch runs in one transaction that (1) takes a per-host advisory lock, so two
-drainers never read the same bytes, (2) reads this file's offset, (3) inserts the
-complete lines after it, idempotent on click_id, and (4) moves the offset. The
-clicks and the offset commit together: a drainer killed anywhere either committed
-both or neither, so a restart neither loses nor repeats a click.
+A pass runs in as few transactions as its bytes allow (one, unless a backlog is over
+`CLICK_DRAIN_BATCH_BYTES`), each of which (1) takes a per-host advisory lock, so two
+drainers never read the same bytes, (2) reads the offsets of every file, (3) inserts the
+complete lines after them, of every file at once, idempotent on click_id, and (4) moves
+the offsets. The clicks and the offsets commit together: a drainer killed anywhere either
+committed both or neither, so a restart neither loses nor repeats a click.
 
 A file no writer holds any more is removed once drained to its end; a partial
 line at the end of such a file was never acknowledged with a 302 and is dropped.
@@ -17,21 +18,21 @@ import logging
 import os
 import zlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 
-from tracking.models import ClickSpoolOffset
 from tracking.services.clicks import (
     SPOOL_LINE_FIELDS,
     SPOOL_LINE_VERSION,
-    ClickInput,
-    clicks_insert,
+    SpooledClick,
+    clicks_insert_spooled,
+    unix_time_valid,
 )
 from tracking.services.spool import (
+    SPOOL_PREFIX,
     spool_file_is_finished,
     spool_files,
     spool_host,
@@ -58,6 +59,28 @@ class DrainReport:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _SpoolFile:
+    path: Path
+    # Decided before reading, so that everything the writer wrote is in what we read.
+    finished: bool
+    # A live file is read up to its size at the start of the pass, not chased while its
+    # writer keeps appending: the other files' clicks would wait for a busy one to pause.
+    size: int
+    done: bool = False
+    gone: bool = False
+    offset: int = 0
+
+
+@dataclass
+class _Batch:
+    """What one transaction read: counted into the report only once it committed."""
+
+    lines: int = 0
+    inserted: int = 0
+    rejected: list[tuple[Path, bytes, str]] = field(default_factory=list)
+
+
 def _lock_key() -> int:
     return zlib.crc32(f"creditflow.drain_clicks:{spool_host()}".encode())
 
@@ -68,32 +91,54 @@ def _crash_if(point: str) -> None:
         os._exit(CRASH_EXIT_CODE)
 
 
-def _parse_line(line: bytes) -> ClickInput | None:
+_FIELD_COUNT = len(SPOOL_LINE_FIELDS)
+
+
+def _parse_lines(lines: list[bytes]) -> list[object]:
+    """Every line decoded as JSON (None where it is not): one decode of the whole chunk
+    when every line is a JSON array, as the redirect writes them, else line by line."""
+    if all(line[:1] == b"[" and line[-1:] == b"]" for line in lines):
+        try:
+            records: list[object] = json.loads(b"[" + b",".join(lines) + b"]")
+        except ValueError:
+            pass
+        else:
+            if len(records) == len(lines):
+                return records
+    parsed: list[object] = []
+    for line in lines:
+        try:
+            parsed.append(json.loads(line))
+        except ValueError:
+            parsed.append(None)
+    return parsed
+
+
+def _spooled_click(record: object) -> SpooledClick | None:
     # Unpacked by position (SPOOL_LINE_FIELDS): a dict per line cost more than the decode.
+    if (
+        not isinstance(record, list)
+        or len(record) != _FIELD_COUNT
+        or record[0] != SPOOL_LINE_VERSION
+    ):
+        return None
+    _, click_id, unix_time, link_id, ip, user_agent, referrer, method, purpose = record
     try:
-        record = json.loads(line)
-        if (
-            not isinstance(record, list)
-            or len(record) != _FIELD_COUNT
-            or record[0] != SPOOL_LINE_VERSION
-        ):
+        moment = float(unix_time)
+        if not unix_time_valid(moment):
             return None
-        _, click_id, unix_time, link_id, ip, user_agent, referrer, method, purpose = record
-        return ClickInput(
+        return SpooledClick(
             click_id=str(click_id),
-            occurred_at=datetime.fromtimestamp(float(unix_time), tz=UTC),
+            unix_time=moment,
             link_id=int(link_id),
-            ip=ip or None,
+            ip=str(ip) if ip else None,
             user_agent=_wsgi_text(str(user_agent or "")),
             referrer=_wsgi_text(str(referrer)) if referrer else "",
             method=str(method or "GET"),
             purpose=str(purpose or ""),
         )
-    except (ValueError, KeyError, TypeError, IndexError):
+    except (ValueError, TypeError, OverflowError):
         return None
-
-
-_FIELD_COUNT = len(SPOOL_LINE_FIELDS)
 
 
 # Most clicks of a batch share a handful of user agents.
@@ -109,85 +154,129 @@ def _wsgi_text(value: str) -> str:
 def clicks_drain(*, directory: Path) -> DrainReport:
     """One pass over every spool file in `directory`."""
     report = DrainReport()
-    files = spool_files(directory=directory)
-    for path in files:
+    files = []
+    for path in spool_files(directory=directory):
+        finished = spool_file_is_finished(path=path)
         try:
-            drained = _drain_file(path=path, report=report)
+            files.append(_SpoolFile(path=path, finished=finished, size=path.stat().st_size))
         except FileNotFoundError:
-            # Removed by another drainer between our listing and our read.
-            continue
-        if not drained:
+            continue  # removed by another drainer between our listing and now
+    first = True
+    while first or any(not spool_file.done for spool_file in files):
+        before = [(spool_file.done, spool_file.gone, spool_file.offset) for spool_file in files]
+        try:
+            batch = _drain_batch(files=files, directory=directory, careful=False, first=first)
+        except (DataError, IntegrityError):
+            # One bad row must not block the spool: the same lines again, click by click,
+            # the bad ones kept aside.
+            logger.exception("batch refused; inserting click by click")
+            for spool_file, (done, gone, offset) in zip(files, before, strict=True):
+                spool_file.done, spool_file.gone, spool_file.offset = done, gone, offset
+            batch = _drain_batch(files=files, directory=directory, careful=True, first=first)
+        if batch is None:
             report.busy = True
             return report
-    with transaction.atomic():
-        if _take_lock():
-            _forget_removed_files(present={path.name for path in files})
+        _crash_if("after_commit")
+        first = False
+        report.lines += batch.lines
+        report.inserted += batch.inserted
+        report.rejected += len(batch.rejected)
+    removed = []
+    for spool_file in files:
+        if spool_file.finished and spool_file.done and not spool_file.gone:
+            _remove_drained(spool_file)
+            removed.append(spool_file.path.name)
+    if removed:
+        _offsets_delete(removed)
+        report.files_removed += len(removed)
     for temporary in spool_stale_temporary_files(directory=directory, older_than_seconds=600):
         temporary.unlink(missing_ok=True)
     return report
 
 
-def _drain_file(*, path: Path, report: DrainReport) -> bool:
-    # Decided before reading, so that everything the writer wrote is in what we read.
-    finished = spool_file_is_finished(path=path)
-    # A live file is read up to its size now, not chased while its writer keeps appending:
-    # the other files' clicks (another web process) would wait for a busy one to pause.
-    size_now = path.stat().st_size
-    while True:
-        with transaction.atomic():
-            if not _take_lock():
-                return False
-            offset = _offset_of(path.name)
-            chunk = spool_read(path=path, offset=offset, max_bytes=settings.CLICK_DRAIN_BATCH_BYTES)
+def _drain_batch(
+    *, files: list[_SpoolFile], directory: Path, careful: bool, first: bool
+) -> _Batch | None:
+    """One transaction: up to CLICK_DRAIN_BATCH_BYTES of new lines from the files not yet
+    done, inserted at once; None when another drainer holds the lock."""
+    batch = _Batch()
+    with transaction.atomic():
+        if not _take_lock():
+            return None
+        offsets = _offsets_read([spool_file.path.name for spool_file in files])
+        if first:
+            _forget_removed_files(directory=directory, offsets=offsets)
+        # At least a byte: spool_read then still returns the next whole line.
+        budget = max(1, settings.CLICK_DRAIN_BATCH_BYTES)
+        clicks: list[SpooledClick] = []
+        sources: list[tuple[Path, bytes]] = []
+        moved: dict[str, int] = {}
+        for spool_file in files:
+            if spool_file.done or budget <= 0:
+                continue
+            offset = offsets.get(spool_file.path.name, 0)
+            spool_file.offset = offset
+            try:
+                chunk = spool_read(path=spool_file.path, offset=offset, max_bytes=budget)
+            except FileNotFoundError:
+                # Removed by another drainer between our listing and our read.
+                spool_file.done = spool_file.gone = True
+                continue
             if not chunk.lines:
-                break
-            clicks: list[ClickInput] = []
-            for line in chunk.lines:
-                click = _parse_line(line)
+                spool_file.done = True
+                continue
+            budget -= chunk.end_offset - offset
+            moved[spool_file.path.name] = chunk.end_offset
+            spool_file.offset = chunk.end_offset
+            if not spool_file.finished and chunk.end_offset >= spool_file.size:
+                spool_file.done = True
+            for line, record in zip(chunk.lines, _parse_lines(chunk.lines), strict=True):
+                click = _spooled_click(record)
                 if click is None:
-                    _reject(path=path, lines=[line], reason="unreadable line")
-                    report.rejected += 1
+                    batch.rejected.append((spool_file.path, line, "unreadable line"))
                 else:
                     clicks.append(click)
-            report.lines += len(chunk.lines)
-            report.inserted += _insert(clicks=clicks, path=path, report=report)
-            _crash_if("after_insert")
-            _offset_set(file_name=path.name, offset=chunk.end_offset)
-        _crash_if("after_commit")
-        if not finished and chunk.end_offset >= size_now:
-            return True
-    if finished:
-        size = path.stat().st_size
-        if size > offset:
-            logger.warning(
-                "dropping %d bytes of an unfinished line at the end of %s", size - offset, path
-            )
-        path.unlink(missing_ok=True)
-        ClickSpoolOffset.objects.filter(file_name=path.name).delete()
-        report.files_removed += 1
-    return True
+                    sources.append((spool_file.path, line))
+            batch.lines += len(chunk.lines)
+        if careful:
+            batch.inserted = _insert_one_by_one(clicks=clicks, sources=sources, batch=batch)
+        else:
+            batch.inserted = clicks_insert_spooled(clicks=clicks)
+        _crash_if("after_insert")
+        for path, line, reason in batch.rejected:
+            _reject(path=path, lines=[line], reason=reason)
+        if moved:
+            _offsets_set(moved)
+    return batch
 
 
-def _insert(*, clicks: list[ClickInput], path: Path, report: DrainReport) -> int:
-    try:
-        with transaction.atomic():
-            return clicks_insert(clicks=clicks)
-    except (DataError, IntegrityError):
-        # One bad row must not block the spool: insert one by one, keep the rest aside.
-        logger.exception("batch from %s refused; inserting click by click", path.name)
+def _insert_one_by_one(
+    *, clicks: list[SpooledClick], sources: list[tuple[Path, bytes]], batch: _Batch
+) -> int:
     inserted = 0
-    for click in clicks:
+    for click, (path, _line) in zip(clicks, sources, strict=True):
         try:
             with transaction.atomic():
-                inserted += clicks_insert(clicks=[click])
+                inserted += clicks_insert_spooled(clicks=[click])
         except (DataError, IntegrityError) as error:
-            report.rejected += 1
-            _reject(
-                path=path,
-                lines=[json.dumps({"click_id": click.click_id}).encode()],
-                reason=str(error),
+            batch.rejected.append(
+                (path, json.dumps({"click_id": click.click_id}).encode(), str(error))
             )
     return inserted
+
+
+def _remove_drained(spool_file: _SpoolFile) -> None:
+    try:
+        size = spool_file.path.stat().st_size
+    except FileNotFoundError:
+        return
+    if size > spool_file.offset:
+        logger.warning(
+            "dropping %d bytes of an unfinished line at the end of %s",
+            size - spool_file.offset,
+            spool_file.path,
+        )
+    spool_file.path.unlink(missing_ok=True)
 
 
 def _reject(*, path: Path, lines: list[bytes], reason: str) -> None:
@@ -207,32 +296,46 @@ def _take_lock() -> bool:
     return bool(row and row[0])
 
 
-def _offset_of(file_name: str) -> int:
-    return (
-        ClickSpoolOffset.objects.filter(file_name=file_name)
-        .values_list("offset", flat=True)
-        .first()
-        or 0
-    )
+def _offsets_read(names: list[str]) -> dict[str, int]:
+    """The offsets of these files, and of every file of this host that has one."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT file_name, "offset" FROM tracking_clickspooloffset'
+            " WHERE file_name = ANY(%s) OR starts_with(file_name, %s)",
+            [names, _own_prefix()],
+        )
+        return dict(cursor.fetchall())
 
 
-def _offset_set(*, file_name: str, offset: int) -> None:
-    # One statement, where update_or_create took four round trips (savepoint, select for
-    # update, update, release) in every batch.
+def _offsets_set(offsets: dict[str, int]) -> None:
+    # One statement for every file of the batch.
     with connection.cursor() as cursor:
         cursor.execute(
             'INSERT INTO tracking_clickspooloffset (file_name, "offset", updated_at)'
-            " VALUES (%s, %s, now())"
+            " SELECT file_name, new_offset, now()"
+            " FROM unnest(%s::text[], %s::bigint[]) AS moved(file_name, new_offset)"
             " ON CONFLICT (file_name) DO UPDATE"
             ' SET "offset" = EXCLUDED."offset", updated_at = EXCLUDED.updated_at',
-            [file_name, offset],
+            [list(offsets), list(offsets.values())],
         )
 
 
-def _forget_removed_files(*, present: set[str]) -> None:
-    """Offsets of files removed after a crash between the unlink and the delete."""
-    prefix = f"clicks-{spool_host()}-"
-    stale = ClickSpoolOffset.objects.filter(file_name__startswith=prefix).exclude(
-        file_name__in=present
-    )
-    stale.delete()
+def _offsets_delete(names: list[str]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM tracking_clickspooloffset WHERE file_name = ANY(%s)", [names])
+
+
+def _own_prefix() -> str:
+    return f"{SPOOL_PREFIX}{spool_host()}-"
+
+
+def _forget_removed_files(*, directory: Path, offsets: dict[str, int]) -> None:
+    """Offsets of this host's files that are gone (a crash between the unlink and the
+    delete). Looked for on disk, under the lock: a file another drainer made and drained
+    since our listing keeps its offset."""
+    prefix = _own_prefix()
+    stale = [
+        name for name in offsets if name.startswith(prefix) and not (directory / name).exists()
+    ]
+    if stale:
+        _offsets_delete(stale)
