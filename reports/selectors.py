@@ -421,7 +421,7 @@ def rollup_age_get() -> float | None:
         .first()
     )
     if newest is None:
-        newest = DailyRollup.objects.aggregate(newest=Max("computed_at"))["newest"]
+        newest = DailyTotal.objects.aggregate(newest=Max("computed_at"))["newest"]
     if newest is None:
         return None
     return max(0.0, (timezone.now() - newest).total_seconds())

@@ -8,10 +8,11 @@ from decimal import Decimal
 from typing import Any, cast
 
 import pytest
+from django.db import connection
 from django.db.models import Sum
 
 from attribution.models import AttributionType, Conversion, ConversionStatus
-from reports.models import DailyRollup, Dimension, PeriodRollup
+from reports.models import DailyRollup, DailyTotal, Dimension, PeriodRollup
 from reports.periods import DAY, period_plan
 from reports.selectors import SUMMED, ReportQuery, report_rows_by_key
 from reports.services import rollup_periods_rebuild, rollup_recompute_range
@@ -230,6 +231,70 @@ def test_the_page_pages_and_the_full_csv_holds_every_key(admin_client_logged_in,
     )
 
 
+def test_a_recompute_writes_only_the_rows_whose_values_changed(history):
+    # given: a day with several message rows, one of whose conversions is reversed
+    day = (
+        DailyRollup.objects.filter(dimension="message", conversions__gt=0)
+        .order_by("day", "key")
+        .values_list("day", flat=True)
+        .first()
+    )
+    assert day is not None
+    before = _row_versions(day)
+    conversion = Conversion.objects.filter(
+        status__in=[ConversionStatus.APPROVED, ConversionStatus.PENDING],
+        occurred_at__date=day,
+        message__isnull=False,
+    ).first()
+    assert conversion is not None
+    conversion.status = ConversionStatus.REVERSED
+    conversion.save(update_fields=["status"])
+
+    # when
+    rollup_recompute_range(start=day, end=day)
+
+    # then: the conversion's message, creative, campaign, offer and network rows were written
+    # again, every other row of the day was left where it was
+    after = _row_versions(day)
+    assert set(after) == set(before)
+    rewritten = {cell for cell in after if after[cell] != before[cell]}
+    assert rewritten == {
+        ("message", conversion.message_id),
+        ("creative", conversion.creative_id),
+        ("campaign", conversion.campaign_id),
+        ("offer", conversion.offer_id),
+        ("network", conversion.network_id),
+    }
+
+
+def test_rows_kept_by_changes_equal_rows_rebuilt_from_nothing(history):
+    # given: late data, a status change, a moved credit, and a message gone
+    late = conversion_credited(history[1], _at(date(2026, 3, 2), 8), payout="12.50")
+    changed = Conversion.objects.filter(status=ConversionStatus.PENDING).order_by("pk")[0]
+    changed.status = ConversionStatus.REJECTED
+    changed.save(update_fields=["status"])
+    moved = Conversion.objects.exclude(pk__in=[late.pk, changed.pk]).filter(attributed=True)[1]
+    moved.message = history[-2]
+    moved.save(update_fields=["message"])
+    gone = history[5]
+    Conversion.objects.filter(message=gone).delete()
+    Click.objects.filter(message_id=gone.pk).delete()
+    Link.objects.filter(message=gone).delete()
+    gone.delete()
+    rollup_recompute_range(start=FIRST, end=LAST)
+    kept = _stored_rows()
+
+    # when
+    DailyRollup.objects.all().delete()
+    DailyTotal.objects.all().delete()
+    PeriodRollup.objects.all().delete()
+    rollup_recompute_range(start=FIRST, end=LAST)
+
+    # then
+    assert _stored_rows() == kept
+    assert not DailyRollup.objects.filter(dimension="message", key=gone.pk).exists()
+
+
 def _daily_sums(dimension: str, start: date, end: date) -> dict[int, dict[str, Any]]:
     grouped = (
         DailyRollup.objects.filter(dimension=dimension, day__gte=start, day__lte=end)
@@ -241,6 +306,23 @@ def _daily_sums(dimension: str, start: date, end: date) -> dict[int, dict[str, A
 
 def _metrics(values: dict[str, Any]) -> dict[str, Any]:
     return {name: values[name] or 0 for name in SUMMED}
+
+
+def _row_versions(day: date) -> dict[tuple[str, int], str]:
+    """Where each row of the day is stored: a row written again moves (its `ctid`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT dimension, key, ctid::text FROM reports_dailyrollup WHERE day = %s", [day]
+        )
+        return {(dimension, key): ctid for dimension, key, ctid in cursor.fetchall()}
+
+
+def _stored_rows() -> tuple[set[tuple], set[tuple], set[tuple]]:
+    return (
+        set(DailyRollup.objects.values_list("day", "dimension", "key", *SUMMED)),
+        set(DailyTotal.objects.values_list("day", "dimension", "keys", *SUMMED)),
+        _period_rows(),
+    )
 
 
 def _period_rows() -> set[tuple]:
