@@ -14,7 +14,7 @@ from django.db.models import Sum
 from attribution.models import AttributionType, Conversion, ConversionStatus
 from reports.models import DailyRollup, DailyTotal, Dimension, PeriodRollup
 from reports.periods import DAY, period_plan
-from reports.selectors import SUMMED, ReportQuery, report_rows_by_key
+from reports.selectors import SORTABLE, SUMMED, ReportQuery, report_rows_by_key
 from reports.services import rollup_periods_rebuild, rollup_recompute_range
 from tests.factories import CreativeFactory, NetworkFactory, OfferFactory
 from tests.reports.helpers import (
@@ -229,6 +229,36 @@ def test_the_page_pages_and_the_full_csv_holds_every_key(admin_client_logged_in,
     assert sum(Decimal(line["view_through_revenue"]) for line in table) == sum(
         values["view_through_revenue"] for values in expected.values()
     )
+
+
+def test_pages_of_keys_are_the_whole_ordering_cut_into_pieces(history):
+    # given: the page ranks keys on the sort column alone and sums the rest for its keys only
+    for start, end in ((FIRST, LAST), (date(2026, 1, 28), date(2026, 3, 31))):
+        query = ReportQuery(dimension="message", start=start, end=end)
+        for column in SORTABLE:
+            for order in (column, f"-{column}"):
+                whole, whole_count = report_rows_by_key(query=query, order=order, limit=None)
+
+                # when
+                pages = []
+                offset = 0
+                while True:
+                    page, count = report_rows_by_key(
+                        query=query, order=order, limit=4, offset=offset
+                    )
+                    if not page:
+                        break
+                    assert count == whole_count, order
+                    pages.extend(page)
+                    offset += 4
+
+                # then: the same keys in the same order, with every value summed in full
+                assert [(row.key, row.values) for row in pages] == [
+                    (row.key, row.values) for row in whole
+                ], (start, order)
+                assert {row.key: _metrics(row.values) for row in pages} == _daily_sums(
+                    "message", start, end
+                )
 
 
 def test_a_recompute_writes_only_the_rows_whose_values_changed(history):
