@@ -429,7 +429,9 @@ def _child() -> None:
 
     with connection.cursor() as cursor:
         # Every metric column the models have now (more get added): copied, and summed.
-        metrics = sorted(_columns_of("reports_dailytotal") - {"id", "day", "dimension", "keys"})
+        metrics = sorted(
+            _columns_of("reports_dailytotal") - {"id", "day", "dimension", "keys", "computed_at"}
+        )
         cursor.execute(
             f"INSERT INTO reports_dailyrollup (day, dimension, key, computed_at, "  # noqa: S608
             f"{', '.join(metrics)}) "

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.db.models.functions import Now
+from django.utils import timezone
 
 
 class Dimension(models.TextChoices):
@@ -38,7 +40,7 @@ class DailyRollup(models.Model):
     # ratios stay click-through and turning view-through on never inflates them.
     view_through_conversions = models.PositiveIntegerField(default=0)
     view_through_revenue = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal(0))
-    computed_at = models.DateTimeField(auto_now=True)
+    computed_at = models.DateTimeField(auto_now=True, help_text="When the values last changed")
 
     class Meta:
         constraints = [
@@ -96,6 +98,12 @@ class DailyTotal(models.Model):
     reversed_revenue = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal(0))
     view_through_conversions = models.PositiveIntegerField(default=0)
     view_through_revenue = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal(0))
+    computed_at = models.DateTimeField(
+        default=timezone.now,
+        db_default=Now(),
+        help_text="When the day was last recomputed (its rollup rows change only when their"
+        " values do)",
+    )
 
     class Meta:
         constraints = [

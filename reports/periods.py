@@ -10,6 +10,7 @@ dekad 21-31 March, April, May and dekad 1-10 June.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
@@ -115,13 +116,22 @@ def _negated(parts: tuple[PeriodPart, ...]) -> tuple[PeriodPart, ...]:
 
 
 def period_parts_sql(
-    *, dimension: str, start: date, end: date, key: int | None, metrics: tuple[str, ...]
+    *,
+    dimension: str,
+    start: date,
+    end: date,
+    key: int | None,
+    metrics: Sequence[str],
+    keys: Sequence[int] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """A subquery of (key, sign, days, *metrics) rows whose signed sums per key are that key's
-    sums over the range: the daily rows of its day parts, the period rows of the others."""
-    columns = ", ".join(f"r.{name}" for name in metrics)
+    sums over the range: the daily rows of its day parts, the period rows of the others.
+    Only `key`'s rows when given, and only those of `keys` when given."""
+    columns = "".join(f", r.{name}" for name in metrics)
     only_key = " AND r.key = %(key)s" if key is not None else ""
-    params: dict[str, Any] = {"dimension": dimension, "key": key}
+    if keys is not None:
+        only_key += " AND r.key = ANY(%(keys)s)"
+    params: dict[str, Any] = {"dimension": dimension, "key": key, "keys": list(keys or ())}
     # One branch a part, each an index range scan (a join to a list of parts is planned as a
     # scan of every row of the dimension).
     branches = []
@@ -130,18 +140,18 @@ def period_parts_sql(
         sign = "1" if part.sign > 0 else "-1"
         if part.period == DAY:
             branches.append(
-                f"SELECT r.key, {sign} AS sign, 1 AS days, {columns} FROM reports_dailyrollup r"  # noqa: S608
+                f"SELECT r.key, {sign} AS sign, 1 AS days{columns} FROM reports_dailyrollup r"  # noqa: S608
                 f" WHERE r.dimension = %(dimension)s AND r.day = %(start_{number})s{only_key}"
             )
         else:
             params[f"period_{number}"] = part.period
             branches.append(
-                f"SELECT r.key, {sign} AS sign, r.days, {columns} FROM reports_periodrollup r"  # noqa: S608
+                f"SELECT r.key, {sign} AS sign, r.days{columns} FROM reports_periodrollup r"  # noqa: S608
                 f" WHERE r.dimension = %(dimension)s AND r.period = %(period_{number})s"
                 f" AND r.start = %(start_{number})s{only_key}"
             )
     if not branches:
         branches.append(
-            f"SELECT r.key, 1 AS sign, 1 AS days, {columns} FROM reports_dailyrollup r WHERE false"  # noqa: S608
+            f"SELECT r.key, 1 AS sign, 1 AS days{columns} FROM reports_dailyrollup r WHERE false"  # noqa: S608
         )
     return "\nUNION ALL\n".join(branches), params

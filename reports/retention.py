@@ -96,8 +96,7 @@ def _is_final(month: date, *, scanned_until: datetime) -> bool:
         return False
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT day, max(computed_at) FROM reports_dailyrollup WHERE day = ANY(%s)"
-            " GROUP BY day",
+            "SELECT day, max(computed_at) FROM reports_dailytotal WHERE day = ANY(%s) GROUP BY day",
             [days],
         )
         computed = dict(cursor.fetchall())

@@ -1,9 +1,10 @@
 """Every write of the reports app: daily rollups recomputed from the raw tables.
 
-A day is never incremented. `rollup_recompute_day` deletes the day's rows and inserts
-them again from one set-based `INSERT ... SELECT ... GROUP BY GROUPING SETS`, in one
-transaction, under a transaction-scoped advisory lock on the day: running it twice gives
-the same rows, and two runs at once wait for each other instead of double counting.
+A day is never incremented. `rollup_recompute_day` computes the day's rows again from one
+set-based `SELECT ... GROUP BY GROUPING SETS` and makes the stored rows equal to them
+(writing only the rows that differ: new, gone or changed), in one transaction, under a
+transaction-scoped advisory lock on the day: running it twice gives the same rows, and two
+runs at once wait for each other instead of double counting.
 
 What counts where (days are days in `settings.REPORTS_TIME_ZONE`):
 
@@ -32,7 +33,7 @@ from django.utils import timezone
 
 from attribution.models import Offer
 from config.enqueue import task_enqueue_on_commit
-from reports.models import RollupJob, RollupWatermark
+from reports.models import Dimension, RollupJob, RollupWatermark
 from reports.periods import dekad_start, month_end, month_start
 from reports.retention import rollup_day_has_dropped_clicks
 from reports.selectors import SUMMED
@@ -55,6 +56,7 @@ TOUCHED_DAYS_PER_RUN = 10
 # partitions of tracking_click that hold the day, and estimates its rows from their
 # statistics, however many months of clicks are stored.
 _RECOMPUTE_SQL = """
+CREATE TEMPORARY TABLE rollup_day_new ON COMMIT DROP AS
 WITH per_message AS (
     SELECT message_id,
            sum(sends) AS sends, sum(clicks) AS clicks,
@@ -108,22 +110,20 @@ facts AS (
     WHERE v.occurred_at >= %(lo)s AND v.occurred_at < %(hi)s
     GROUP BY 1, 2, 3, 4, 5
 )
-INSERT INTO reports_dailyrollup (
-    day, dimension, key, sends, clicks, unique_clicks, bot_clicks, preview_clicks, conversions,
-    rejected_conversions, reversed_conversions, revenue, reversed_revenue,
-    view_through_conversions, view_through_revenue, computed_at
-)
-SELECT %(day)s::date,
-       CASE WHEN GROUPING(message_id) = 0 THEN 'message'
+SELECT CASE WHEN GROUPING(message_id) = 0 THEN 'message'
             WHEN GROUPING(creative_id) = 0 THEN 'creative'
             WHEN GROUPING(campaign_id) = 0 THEN 'campaign'
             WHEN GROUPING(offer_id) = 0 THEN 'offer'
-            ELSE 'network' END,
-       COALESCE(message_id, creative_id, campaign_id, offer_id, network_id),
-       sum(sends), sum(clicks), sum(unique_clicks), sum(bot_clicks), sum(preview_clicks),
-       sum(conversions),
-       sum(rejected), sum(reversed), sum(revenue), sum(reversed_revenue),
-       sum(view_through), sum(view_through_revenue), now()
+            ELSE 'network' END AS dimension,
+       COALESCE(message_id, creative_id, campaign_id, offer_id, network_id) AS key,
+       sum(sends)::int AS sends, sum(clicks)::int AS clicks,
+       sum(unique_clicks)::int AS unique_clicks, sum(bot_clicks)::int AS bot_clicks,
+       sum(preview_clicks)::int AS preview_clicks, sum(conversions)::int AS conversions,
+       sum(rejected)::int AS rejected_conversions, sum(reversed)::int AS reversed_conversions,
+       sum(view_through)::int AS view_through_conversions,
+       sum(revenue)::numeric(14, 4) AS revenue,
+       sum(reversed_revenue)::numeric(14, 4) AS reversed_revenue,
+       sum(view_through_revenue)::numeric(14, 4) AS view_through_revenue
 FROM facts
 GROUP BY GROUPING SETS ((message_id), (creative_id), (campaign_id), (offer_id), (network_id))
 -- In each grouping set the other key columns are NULL, so this is the grouped key; a NULL
@@ -131,53 +131,72 @@ GROUP BY GROUPING SETS ((message_id), (creative_id), (campaign_id), (offer_id), 
 HAVING COALESCE(message_id, creative_id, campaign_id, offer_id, network_id) IS NOT NULL
 """
 
-# The day's sums per dimension, from the rows just written (see DailyTotal).
-_TOTALS_SQL = """
-INSERT INTO reports_dailytotal (
-    day, dimension, keys, sends, clicks, unique_clicks, bot_clicks, preview_clicks, conversions,
-    rejected_conversions, reversed_conversions, revenue, reversed_revenue,
-    view_through_conversions, view_through_revenue
-)
-SELECT day, dimension, count(*), sum(sends), sum(clicks), sum(unique_clicks), sum(bot_clicks),
-       sum(preview_clicks), sum(conversions), sum(rejected_conversions),
-       sum(reversed_conversions), sum(revenue),
-       sum(reversed_revenue), sum(view_through_conversions), sum(view_through_revenue)
-FROM reports_dailyrollup WHERE day = %s GROUP BY day, dimension
-"""
-
 _METRICS = ", ".join(SUMMED)
 
-# The day's rows as they were, to add the change of each key to its month and dekad (a
-# temporary table: the rows are deleted before the new ones are inserted).
-_DAY_BEFORE_SQL = f"""
-CREATE TEMPORARY TABLE rollup_day_before ON COMMIT DROP AS
-SELECT dimension, key, {_METRICS} FROM reports_dailyrollup WHERE day = %(day)s
+# A day's rows are read through the (dimension, day, key) index: no index starts with the day.
+_DIMENSIONS = list(Dimension.values)
+
+# Each key whose row of the day is new, gone or different: the new values minus the old
+# ones, and `days` +1 (new), -1 (gone) or 0. Rows that did not change are left alone, so a
+# day recomputed again (every minute while it is touched) writes only what moved.
+_CHANGES_SQL = f"""
+CREATE TEMPORARY TABLE rollup_day_change ON COMMIT DROP AS
+SELECT COALESCE(n.dimension, o.dimension) AS dimension, COALESCE(n.key, o.key) AS key,
+       (n.key IS NOT NULL)::int - (o.key IS NOT NULL)::int AS days,
+       {", ".join(f"COALESCE(n.{name}, 0) - COALESCE(o.{name}, 0) AS {name}" for name in SUMMED)},
+       {", ".join(f"n.{name} AS new_{name}" for name in SUMMED)}
+FROM rollup_day_new n
+FULL JOIN (
+    SELECT dimension, key, {_METRICS} FROM reports_dailyrollup
+    WHERE dimension = ANY(%(dimensions)s) AND day = %(day)s
+) o
+  ON o.dimension = n.dimension AND o.key = n.key
+WHERE n.key IS NULL OR o.key IS NULL
+   OR ({", ".join(f"n.{name}" for name in SUMMED)})
+      IS DISTINCT FROM ({", ".join(f"o.{name}" for name in SUMMED)})
 """  # noqa: S608 - column names only
 
-# New rows minus old rows, per key, added to the day's month and dekad; keys whose rows did
-# not change are left alone. Answers the period rows left with no day (to be deleted).
+_GONE_SQL = """
+DELETE FROM reports_dailyrollup r USING rollup_day_change c
+WHERE r.day = %(day)s AND c.days = -1 AND r.dimension = c.dimension AND r.key = c.key
+"""
+
+_WRITE_SQL = f"""
+INSERT INTO reports_dailyrollup (day, dimension, key, {_METRICS}, computed_at)
+SELECT %(day)s::date, dimension, key, {", ".join(f"new_{name}" for name in SUMMED)}, now()
+FROM rollup_day_change WHERE days >= 0
+-- One order for every run: two runs of one day lock its rows in the same order.
+ORDER BY dimension, key
+ON CONFLICT (dimension, key, day) DO UPDATE SET
+    {", ".join(f"{name} = excluded.{name}" for name in SUMMED)}, computed_at = excluded.computed_at
+"""  # noqa: S608 - column names only
+
+# The changes added to the day's month and dekad. Answers the period rows left with no day
+# (to be deleted).
 _PERIODS_ADD_SQL = f"""
 WITH changed AS (
     INSERT INTO reports_periodrollup (period, start, dimension, key, days, {_METRICS})
-    SELECT p.period, p.start, d.dimension, d.key, sum(d.sign),
-           {", ".join(f"sum(d.sign * d.{name})" for name in SUMMED)}
-    FROM (
-        SELECT dimension, key, 1 AS sign, {_METRICS}
-        FROM reports_dailyrollup WHERE day = %(day)s
-        UNION ALL
-        SELECT dimension, key, -1, {_METRICS} FROM rollup_day_before
-    ) AS d
+    SELECT p.period, p.start, c.dimension, c.key, c.days, {", ".join(f"c.{n}" for n in SUMMED)}
+    FROM rollup_day_change c
     CROSS JOIN (VALUES ('month', %(month)s::date), ('dekad', %(dekad)s::date)) AS p(period, start)
-    GROUP BY d.dimension, p.period, p.start, d.key
-    HAVING sum(d.sign) <> 0 OR {" OR ".join(f"sum(d.sign * d.{name}) <> 0" for name in SUMMED)}
     -- One order for every run: two runs of one month lock its rows in the same order.
-    ORDER BY d.dimension, p.period, p.start, d.key
+    ORDER BY c.dimension, p.period, p.start, c.key
     ON CONFLICT (dimension, period, start, key) DO UPDATE SET
         days = reports_periodrollup.days + excluded.days,
         {", ".join(f"{name} = reports_periodrollup.{name} + excluded.{name}" for name in SUMMED)}
     RETURNING id, days
 )
 SELECT id FROM changed WHERE days = 0
+"""  # noqa: S608 - column names only
+
+# The day's sums per dimension, from its rows as just computed (equal to the stored ones now:
+# see DailyTotal); `computed_at` says the day was recomputed then, even when none of its rows
+# changed (the retention task asks).
+_TOTALS_SQL = f"""
+INSERT INTO reports_dailytotal (day, dimension, keys, {_METRICS}, computed_at)
+SELECT %(day)s::date, dimension, count(*), {", ".join(f"sum({name})" for name in SUMMED)}, now()
+FROM rollup_day_new GROUP BY dimension
+RETURNING keys
 """  # noqa: S608 - column names only
 
 # Every period row of the months from `start` to `end`, from the daily rows (see
@@ -194,6 +213,8 @@ CROSS JOIN LATERAL (VALUES
 ) AS p(period, start)
 WHERE day >= %(start)s AND day <= %(end)s
 GROUP BY dimension, p.period, p.start, key
+-- Written in the order a report reads them: a part's rows on as few pages as can be.
+ORDER BY dimension, p.period, p.start, key
 """  # noqa: S608 - column names only
 
 _TOUCHED_DAYS_SQL = """
@@ -232,10 +253,12 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def rollup_recompute_day(*, day: date) -> int:
-    """Replace every rollup row of `day` with rows computed from the raw tables.
+    """Make every rollup row of `day` equal to the rows computed from the raw tables.
 
-    Returns the number of rows written. Safe to run twice and to run twice at once.
-    A day whose raw clicks were dropped by the retention task keeps its rows (0 written).
+    Only rows whose values differ are written or deleted, and only their change is added to
+    the day's month and dekad (PeriodRollup): the end state is the same as replacing the day.
+    Returns the number of rows the day has. Safe to run twice and to run twice at once.
+    A day whose raw clicks were dropped by the retention task keeps its rows (0 returned).
     """
     if rollup_day_has_dropped_clicks(day=day):
         logger.info("rollup day kept: its clicks were dropped", extra={"day": day.isoformat()})
@@ -249,21 +272,20 @@ def rollup_recompute_day(*, day: date) -> int:
             "SELECT pg_advisory_xact_lock(%s, %s)",
             [ADVISORY_LOCK_NAMESPACE + 2, month_start(day).toordinal()],
         )
-        cursor.execute("DROP TABLE IF EXISTS pg_temp.rollup_day_before")
-        cursor.execute(_DAY_BEFORE_SQL, {"day": day})
-        cursor.execute("DELETE FROM reports_dailyrollup WHERE day = %s", [day])
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.rollup_day_new, pg_temp.rollup_day_change")
         lo, hi = _day_bounds(day)
-        cursor.execute(_RECOMPUTE_SQL, {"day": day, "lo": lo, "hi": hi})
-        written = cursor.rowcount
-        cursor.execute(
-            _PERIODS_ADD_SQL, {"day": day, "month": month_start(day), "dekad": dekad_start(day)}
-        )
+        cursor.execute(_RECOMPUTE_SQL, {"lo": lo, "hi": hi})
+        cursor.execute(_CHANGES_SQL, {"day": day, "dimensions": _DIMENSIONS})
+        cursor.execute(_GONE_SQL, {"day": day})
+        cursor.execute(_WRITE_SQL, {"day": day})
+        cursor.execute(_PERIODS_ADD_SQL, {"month": month_start(day), "dekad": dekad_start(day)})
         emptied = [row[0] for row in cursor.fetchall()]
         if emptied:
             cursor.execute("DELETE FROM reports_periodrollup WHERE id = ANY(%s)", [emptied])
-        cursor.execute("DROP TABLE rollup_day_before")
         cursor.execute("DELETE FROM reports_dailytotal WHERE day = %s", [day])
-        cursor.execute(_TOTALS_SQL, [day])
+        cursor.execute(_TOTALS_SQL, {"day": day})
+        written = sum(row[0] for row in cursor.fetchall())
+        cursor.execute("DROP TABLE rollup_day_new, rollup_day_change")
     logger.info("rollup day recomputed", extra={"day": day.isoformat(), "rows": written})
     return written
 

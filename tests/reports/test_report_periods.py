@@ -8,12 +8,13 @@ from decimal import Decimal
 from typing import Any, cast
 
 import pytest
+from django.db import connection
 from django.db.models import Sum
 
 from attribution.models import AttributionType, Conversion, ConversionStatus
-from reports.models import DailyRollup, Dimension, PeriodRollup
+from reports.models import DailyRollup, DailyTotal, Dimension, PeriodRollup
 from reports.periods import DAY, period_plan
-from reports.selectors import SUMMED, ReportQuery, report_rows_by_key
+from reports.selectors import SORTABLE, SUMMED, ReportQuery, report_rows_by_key
 from reports.services import rollup_periods_rebuild, rollup_recompute_range
 from tests.factories import CreativeFactory, NetworkFactory, OfferFactory
 from tests.reports.helpers import (
@@ -230,6 +231,100 @@ def test_the_page_pages_and_the_full_csv_holds_every_key(admin_client_logged_in,
     )
 
 
+def test_pages_of_keys_are_the_whole_ordering_cut_into_pieces(history):
+    # given: the page ranks keys on the sort column alone and sums the rest for its keys only
+    for start, end in ((FIRST, LAST), (date(2026, 1, 28), date(2026, 3, 31))):
+        query = ReportQuery(dimension="message", start=start, end=end)
+        for column in SORTABLE:
+            for order in (column, f"-{column}"):
+                whole, whole_count = report_rows_by_key(query=query, order=order, limit=None)
+
+                # when
+                pages = []
+                offset = 0
+                while True:
+                    page, count = report_rows_by_key(
+                        query=query, order=order, limit=4, offset=offset
+                    )
+                    if not page:
+                        break
+                    assert count == whole_count, order
+                    pages.extend(page)
+                    offset += 4
+
+                # then: the same keys in the same order, with every value summed in full
+                assert [(row.key, row.values) for row in pages] == [
+                    (row.key, row.values) for row in whole
+                ], (start, order)
+                assert {row.key: _metrics(row.values) for row in pages} == _daily_sums(
+                    "message", start, end
+                )
+
+
+def test_a_recompute_writes_only_the_rows_whose_values_changed(history):
+    # given: a day with several message rows, one of whose conversions is reversed
+    day = (
+        DailyRollup.objects.filter(dimension="message", conversions__gt=0)
+        .order_by("day", "key")
+        .values_list("day", flat=True)
+        .first()
+    )
+    assert day is not None
+    before = _row_versions(day)
+    conversion = Conversion.objects.filter(
+        status__in=[ConversionStatus.APPROVED, ConversionStatus.PENDING],
+        occurred_at__date=day,
+        message__isnull=False,
+    ).first()
+    assert conversion is not None
+    conversion.status = ConversionStatus.REVERSED
+    conversion.save(update_fields=["status"])
+
+    # when
+    rollup_recompute_range(start=day, end=day)
+
+    # then: the conversion's message, creative, campaign, offer and network rows were written
+    # again, every other row of the day was left where it was
+    after = _row_versions(day)
+    assert set(after) == set(before)
+    rewritten = {cell for cell in after if after[cell] != before[cell]}
+    assert rewritten == {
+        ("message", conversion.message_id),
+        ("creative", conversion.creative_id),
+        ("campaign", conversion.campaign_id),
+        ("offer", conversion.offer_id),
+        ("network", conversion.network_id),
+    }
+
+
+def test_rows_kept_by_changes_equal_rows_rebuilt_from_nothing(history):
+    # given: late data, a status change, a moved credit, and a message gone
+    late = conversion_credited(history[1], _at(date(2026, 3, 2), 8), payout="12.50")
+    changed = Conversion.objects.filter(status=ConversionStatus.PENDING).order_by("pk")[0]
+    changed.status = ConversionStatus.REJECTED
+    changed.save(update_fields=["status"])
+    moved = Conversion.objects.exclude(pk__in=[late.pk, changed.pk]).filter(attributed=True)[1]
+    moved.message = history[-2]
+    moved.save(update_fields=["message"])
+    gone = history[5]
+    Conversion.objects.filter(message=gone).delete()
+    Click.objects.filter(message_id=gone.pk).delete()
+    Link.objects.filter(message=gone).delete()
+    gone.delete()
+    rollup_recompute_range(start=FIRST, end=LAST)
+    kept = _stored_rows()
+
+    # when
+    DailyRollup.objects.all().delete()
+    DailyTotal.objects.all().delete()
+    PeriodRollup.objects.all().delete()
+    rollup_recompute_range(start=FIRST, end=LAST)
+
+    # then
+    assert _stored_rows() == kept
+    assert not DailyRollup.objects.filter(dimension="message", key=gone.pk).exists()
+
+
 def _daily_sums(dimension: str, start: date, end: date) -> dict[int, dict[str, Any]]:
     grouped = (
         DailyRollup.objects.filter(dimension=dimension, day__gte=start, day__lte=end)
@@ -241,6 +336,23 @@ def _daily_sums(dimension: str, start: date, end: date) -> dict[int, dict[str, A
 
 def _metrics(values: dict[str, Any]) -> dict[str, Any]:
     return {name: values[name] or 0 for name in SUMMED}
+
+
+def _row_versions(day: date) -> dict[tuple[str, int], str]:
+    """Where each row of the day is stored: a row written again moves (its `ctid`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT dimension, key, ctid::text FROM reports_dailyrollup WHERE day = %s", [day]
+        )
+        return {(dimension, key): ctid for dimension, key, ctid in cursor.fetchall()}
+
+
+def _stored_rows() -> tuple[set[tuple], set[tuple], set[tuple]]:
+    return (
+        set(DailyRollup.objects.values_list("day", "dimension", "key", *SUMMED)),
+        set(DailyTotal.objects.values_list("day", "dimension", "keys", *SUMMED)),
+        _period_rows(),
+    )
 
 
 def _period_rows() -> set[tuple]:
