@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -32,8 +32,19 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from attribution.attribution_models import (
+    COOPERATIVE,
+    FIRST_CLICK,
+    FUTURE_TOLERANCE,
+    LAST_CLICK,
+    MAX_CONVERSION_AGE,
+    REASON_BOT_CLICK,
+    REASON_CLICK_AFTER_CONVERSION,
+    REASON_FUTURE_TIME,
+    REASON_NO_CLICK,
     REASON_NO_CLICK_ID,
     REASON_OFFER_MISMATCH,
+    REASON_OUTSIDE_WINDOW,
+    REASON_TOO_OLD,
     REASON_UNKNOWN_CLICK,
     REASON_UNKNOWN_OFFER,
     VIEW_THROUGH_REASONS,
@@ -42,7 +53,6 @@ from attribution.attribution_models import (
     Decision,
     OfferWindows,
     attribution_decide,
-    attribution_decide_person,
     view_through_decide,
 )
 from attribution.models import (
@@ -104,6 +114,7 @@ class StoredConversion:
     occurred_at: datetime
     received_at: datetime
     occurred_us: int  # occurred_at in microseconds since the epoch
+    received_us: int
     status: str
     payout: Decimal
     stored_reason: str
@@ -111,14 +122,17 @@ class StoredConversion:
     # Names a person and an offer, not a click (its contact and offer are stored on it).
     by_person: bool
     named: CandidateClick | None
+    named_us: int  # the named click's occurred_at in microseconds (0 without one)
     contact_id: int | None
     offer_id: int | None
     offer_network_id: int | None
 
 
-@dataclass(frozen=True)
-class Credit:
-    """Who gets a conversion's credit under one configuration."""
+class Credit(NamedTuple):
+    """Who gets a conversion's credit under one configuration.
+
+    A tuple, not a dataclass: a comparison makes one per conversion and configuration
+    (300,000 at bench size), and a frozen dataclass costs several times more to build."""
 
     decision: Decision
     attribution_type: str = ""
@@ -126,20 +140,26 @@ class Credit:
     message_id: int | None = None
     contact_id: int | None = None
     offer_id: int | None = None
-    # The credited click's time and channel, or the credited message's send time.
-    at: datetime | None = None
+    # The credited click's time, or the credited message's send time (microseconds since
+    # the epoch; a datetime only when `why` is asked), and the click's channel.
+    at_us: int | None = None
     channel: str = ""
 
     @property
     def attributed(self) -> bool:
         return self.message_id is not None
 
+    @property
+    def at(self) -> datetime | None:
+        return None if self.at_us is None else _moment(self.at_us)
+
     def why(self) -> str:
         """In a few words, for an operator reading a drill-down."""
-        if self.attribution_type == VIEW_THROUGH and self.at is not None:
-            return f"view-through: message sent {self.at.isoformat(' ', 'minutes')[:16]} UTC"
-        if self.at is not None:
-            return f"{self.channel} click at {self.at.isoformat(' ', 'minutes')[:16]} UTC"
+        at = self.at
+        if self.attribution_type == VIEW_THROUGH and at is not None:
+            return f"view-through: message sent {at.isoformat(' ', 'minutes')[:16]} UTC"
+        if at is not None:
+            return f"{self.channel} click at {at.isoformat(' ', 'minutes')[:16]} UTC"
         return f"unattributed: {self.decision.reason or 'no candidate'}"
 
 
@@ -163,7 +183,8 @@ class _ContactHistory:
             self.by_channel.setdefault(row[2], []).append(row)
 
     def candidates(self, *, earliest: int, latest: int) -> list[tuple[Any, ...]]:
-        """The four clicks the live candidate query returns for [earliest, latest]."""
+        """The four clicks the live candidate query returns for [earliest, latest], oldest
+        first (as `candidates_in_window` orders them)."""
         found: dict[int, tuple[Any, ...]] = {}
         first, last = _span(self.rows, earliest, latest)
         if first < last:
@@ -174,7 +195,7 @@ class _ContactHistory:
             first, last = _span(rows, earliest, latest)
             if first < last:
                 found[rows[last - 1][1]] = rows[last - 1]
-        return list(found.values())
+        return sorted(found.values())
 
 
 def _span(rows: Sequence[tuple[Any, ...]], earliest: int, latest: int) -> tuple[int, int]:
@@ -255,12 +276,14 @@ def _stored(rows: Iterable[tuple[Any, ...]]) -> list[StoredConversion]:
                 occurred_at=_moment(occurred_at),
                 received_at=_moment(received_at),
                 occurred_us=occurred_at,
+                received_us=received_at,
                 status=status,
                 payout=payout,
                 stored_reason=reason,
                 has_click_id=has_click_id,
                 by_person=by_person,
                 named=named,
+                named_us=click_at or 0,
                 contact_id=stored_contact_id if by_person else contact_id,
                 offer_id=stored_offer_id if by_person else offer_id,
                 offer_network_id=offer_network_id,
@@ -347,6 +370,11 @@ def conversions_credit(
 
     `settings_by_offer[offer_id]` lists the configurations to decide under; every offer of
     these conversions' named clicks must be there (conversions without one need none).
+
+    The models are `attribution_decide`'s, taken here on the candidate rows themselves
+    (integer microseconds, each configuration's windows worked out once): a comparison
+    decides 300,000 times, and building `CandidateClick`s and datetimes for each cost more
+    than the decision. `tests/attribution/test_recredit.py` holds both to the live worker.
     """
     configurations = max((len(value) for value in settings_by_offer.values()), default=1)
     credits: dict[int, list[Credit]] = {}
@@ -362,65 +390,49 @@ def conversions_credit(
     histories = _histories(needing, settings_by_offer)
     _first_clicks_attach(histories, [c for c in needing if c.by_person])
     messages_sent = _view_through_messages(needing, settings_by_offer)
+    plans = {
+        offer_id: [_Plan.of(s) for s in values] for offer_id, values in settings_by_offer.items()
+    }
+    empty = _ContactHistory()
     for conversion in needing:
         assert conversion.offer_id is not None and conversion.contact_id is not None  # noqa: S101
-        history = histories.get((conversion.contact_id, conversion.offer_id), _ContactHistory())
-        row_of: dict[int, tuple[Any, ...]] = {}
-        known: dict[int, CandidateClick] = {}
+        moment = conversion.occurred_us
+        if conversion.by_person:
+            # The checks of the times come first and do not depend on the configuration.
+            timing = _timing_refusal(conversion)
+            if timing is not None:
+                credits[conversion.pk] = [Credit(timing)] * configurations
+                continue
+        history = histories.get((conversion.contact_id, conversion.offer_id), empty)
         # Configurations with the same click window see the same candidates: found once.
-        clicks_within: dict[int, list[CandidateClick]] = {}
+        rows_within: dict[int, list[tuple[int, int, str, int]]] = {}
         per_configuration = []
-        for credit_settings in settings_by_offer[conversion.offer_id]:
-            windows = credit_settings.windows
-            clicks = clicks_within.get(windows.click_window_days)
-            if clicks is None:
-                rows = history.candidates(
-                    earliest=conversion.occurred_us - windows.click_window_days * DAY_US,
-                    latest=conversion.occurred_us,
+        for plan in plans[conversion.offer_id]:
+            rows = rows_within.get(plan.click_us)
+            if rows is None:
+                rows = rows_within[plan.click_us] = history.candidates(
+                    earliest=moment - plan.click_us, latest=moment
                 )
-                row_of.update((row[1], row) for row in rows)
-                clicks = clicks_within[windows.click_window_days] = [
-                    _candidate(row, known) for row in rows
-                ]
-            if conversion.by_person:
-                decision = attribution_decide_person(
-                    model=credit_settings.attribution_model,
-                    clicks=clicks,
-                    windows=windows,
-                    occurred_at=conversion.occurred_at,
-                    received_at=conversion.received_at,
-                    clicked_before=bool(clicks)
-                    or history.clicked_at_or_before(conversion.occurred_us),
-                )
-            else:
-                decision = attribution_decide(
-                    model=credit_settings.attribution_model,
-                    named_click=conversion.named,
-                    clicks=clicks,
-                    windows=windows,
-                    occurred_at=conversion.occurred_at,
-                    received_at=conversion.received_at,
-                )
-            if decision.click_id is not None:
-                chosen = known[decision.click_id]
+            chosen = plan.choose(rows, moment)
+            if chosen is not None:
                 per_configuration.append(
                     Credit(
-                        decision,
+                        Decision(chosen[1], ""),
                         CLICK_THROUGH,
-                        click_pk=decision.click_id,
-                        message_id=row_of[decision.click_id][3],
+                        click_pk=chosen[1],
+                        message_id=chosen[3],
                         contact_id=conversion.contact_id,
                         offer_id=conversion.offer_id,
-                        at=chosen.occurred_at,
-                        channel=chosen.channel,
+                        at_us=chosen[0],
+                        channel=chosen[2],
                     )
                 )
                 continue
             per_configuration.append(
                 _view_through(
-                    decision,
+                    _refusal(conversion, rows, history),
                     conversion=conversion,
-                    hours=credit_settings.view_window_hours,
+                    hours=plan.view_window_hours,
                     sent=messages_sent.get((conversion.contact_id, conversion.offer_id), []),
                 )
             )
@@ -428,14 +440,99 @@ def conversions_credit(
     return credits
 
 
-def _candidate(row: tuple[int, int, str, int], known: dict[int, CandidateClick]) -> CandidateClick:
-    """The history row as the decision takes it (made once per conversion and click)."""
-    found = known.get(row[1])
-    if found is None:
-        found = known[row[1]] = CandidateClick(
-            id=row[1], occurred_at=_moment(row[0]), channel=row[2]
+_MODEL_CODES = {FIRST_CLICK: 0, LAST_CLICK: 1, COOPERATIVE: 2}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A configuration's model and windows in microseconds (`OfferWindows` and the model
+    functions of `attribution_models`, worked out once for every conversion)."""
+
+    # 0 first click (also an unknown model, as `MODELS.get` falls back), 1 last, 2 cooperative
+    model: int
+    click_us: int
+    sms_us: int
+    email_us: int
+    view_window_hours: int
+
+    @classmethod
+    def of(cls, credit_settings: CreditSettings) -> _Plan:
+        windows = credit_settings.windows
+        return cls(
+            model=_MODEL_CODES.get(credit_settings.attribution_model, 0),
+            click_us=windows.click_window_days * DAY_US,
+            sms_us=_whole_us(windows.channel_window("sms")),
+            email_us=_whole_us(windows.channel_window("email")),
+            view_window_hours=credit_settings.view_window_hours,
         )
-    return found
+
+    def choose(
+        self, rows: list[tuple[int, int, str, int]], moment: int
+    ) -> tuple[int, int, str, int] | None:
+        """The credited row of `rows` (the candidates, oldest first), as the model picks."""
+        if not rows:
+            return None
+        if self.model == 0:
+            return rows[0]
+        if self.model == 1:
+            return rows[-1]
+        for row in reversed(rows):
+            channel = row[2]
+            window = (
+                self.sms_us
+                if channel == "sms"
+                else self.email_us
+                if channel == "email"
+                else self.click_us
+            )
+            if moment - row[0] <= window:
+                return row
+        return None
+
+
+def _whole_us(span: timedelta) -> int:
+    return (span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds
+
+
+_FUTURE_TOLERANCE_US = _whole_us(FUTURE_TOLERANCE)
+_MAX_CONVERSION_AGE_US = _whole_us(MAX_CONVERSION_AGE)
+_REFUSALS = {
+    reason: Decision(None, reason)
+    for reason in (
+        REASON_OUTSIDE_WINDOW,
+        REASON_NO_CLICK,
+        REASON_BOT_CLICK,
+        REASON_CLICK_AFTER_CONVERSION,
+        REASON_FUTURE_TIME,
+        REASON_TOO_OLD,
+    )
+}
+
+
+def _timing_refusal(conversion: StoredConversion) -> Decision | None:
+    """`attribution_decide_person`'s first refusals: a time in the future or too old."""
+    if conversion.occurred_us > conversion.received_us + _FUTURE_TOLERANCE_US:
+        return _REFUSALS[REASON_FUTURE_TIME]
+    if conversion.occurred_us < conversion.received_us - _MAX_CONVERSION_AGE_US:
+        return _REFUSALS[REASON_TOO_OLD]
+    return None
+
+
+def _refusal(
+    conversion: StoredConversion, rows: list[tuple[int, int, str, int]], history: _ContactHistory
+) -> Decision:
+    """Why no candidate was chosen, as `attribution_decide(_person)` says it."""
+    if conversion.by_person:
+        if rows or history.clicked_at_or_before(conversion.occurred_us):
+            return _REFUSALS[REASON_OUTSIDE_WINDOW]
+        return _REFUSALS[REASON_NO_CLICK]
+    named = conversion.named
+    assert named is not None  # noqa: S101 (an early decision otherwise)
+    if not rows and (named.is_bot or named.is_preview):
+        return _REFUSALS[REASON_BOT_CLICK]
+    if not rows and conversion.named_us > conversion.occurred_us:
+        return _REFUSALS[REASON_CLICK_AFTER_CONVERSION]
+    return _REFUSALS[REASON_OUTSIDE_WINDOW]
 
 
 def _early_decision(conversion: StoredConversion) -> Decision | None:
@@ -618,7 +715,7 @@ def _view_through(
         message_id=message_id,
         contact_id=conversion.contact_id,
         offer_id=conversion.offer_id,
-        at=sent_at,
+        at_us=_whole_us(sent_at - EPOCH),
     )
 
 
