@@ -16,6 +16,7 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import date, timedelta
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from django.db import connection
@@ -260,9 +261,15 @@ def _credit_json(credit: Credit) -> str:
     directly: `json.dumps` of a dict each was the largest cost of storing the moves."""
     return (
         f'{{"click": {_json_int(credit.click_pk)}, "message": {_json_int(credit.message_id)}, '
-        f'"attribution_type": {json.dumps(credit.attribution_type or None)}, '
-        f'"reason": {json.dumps(credit.decision.reason)}, "why": {json.dumps(credit.why())}}}'
+        f'"attribution_type": {_json_text(credit.attribution_type)}, '
+        f'"reason": {encode_basestring_ascii(credit.decision.reason)}, '
+        f'"why": {encode_basestring_ascii(credit.why())}}}'
     )
+
+
+def _json_text(text: str) -> str:
+    """A string as JSON, "" as null; `json.dumps`'s own quoting without its overhead."""
+    return encode_basestring_ascii(text) if text else "null"
 
 
 def _dimension_keys(

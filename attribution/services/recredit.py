@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -155,12 +155,19 @@ class Credit(NamedTuple):
 
     def why(self) -> str:
         """In a few words, for an operator reading a drill-down."""
-        at = self.at
-        if self.attribution_type == VIEW_THROUGH and at is not None:
-            return f"view-through: message sent {at.isoformat(' ', 'minutes')[:16]} UTC"
-        if at is not None:
-            return f"{self.channel} click at {at.isoformat(' ', 'minutes')[:16]} UTC"
-        return f"unattributed: {self.decision.reason or 'no candidate'}"
+        if self.at_us is None:
+            return f"unattributed: {self.decision.reason or 'no candidate'}"
+        minute = _minute_text(self.at_us // MINUTE_US)
+        if self.attribution_type == VIEW_THROUGH:
+            return f"view-through: message sent {minute} UTC"
+        return f"{self.channel} click at {minute} UTC"
+
+
+@lru_cache(maxsize=65_536)
+def _minute_text(minute: int) -> str:
+    """ "2026-12-06 20:56" (the comparison's drill-down says when, to the minute): clicks
+    crowd into few minutes, so each is formatted once."""
+    return _moment(minute * MINUTE_US).isoformat(" ", "minutes")[:16]
 
 
 @dataclass
@@ -229,6 +236,7 @@ _STORED_SQL = _STORED_SELECT + "WHERE v.id = ANY(%s) ORDER BY v.id"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
+MINUTE_US = 60_000_000
 
 
 def _moment(microseconds: int) -> datetime:
@@ -619,14 +627,19 @@ def _spans(
     return spans
 
 
-def _columns(spans: dict[tuple[int, int], list[int]]) -> list[list[int]]:
-    """Contacts, offers, lower and upper bounds as four arrays (one `unnest` in SQL)."""
+def _columns(spans: dict[tuple[int, int], list[int]]) -> list[str]:
+    """Contacts, offers, lower and upper bounds as four arrays (one `unnest` in SQL), in
+    PostgreSQL's text form: psycopg's list dumper took seconds on 100,000 contacts."""
     return [
-        [contact for contact, _ in spans],
-        [offer for _, offer in spans],
-        [span[0] for span in spans.values()],
-        [span[1] for span in spans.values()],
+        _array_text(contact for contact, _ in spans),
+        _array_text(offer for _, offer in spans),
+        _array_text(span[0] for span in spans.values()),
+        _array_text(span[1] for span in spans.values()),
     ]
+
+
+def _array_text(values: Iterable[int]) -> str:
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def _first_clicks_attach(
