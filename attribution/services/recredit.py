@@ -6,13 +6,14 @@ operator can compare models over history (`conversions_credit` under several
 `CreditSettings`) or apply the offer's current settings to history
 (`conversions_redecide`, which keeps every change as a `CreditChange`).
 
-Correct by construction: the decision itself is `attribution_decide`, the live one, fed
-with the same candidates the live worker would fetch: for a conversion at T under a click
-window W, the earliest and the latest human click of the contact on the offer in [T-W, T]
-and the latest of each channel there (`attribution.services.batch.candidate_clicks`).
-Here they are found in memory from one range scan of the contact's clicks per chunk, so a
-second window (another configuration) costs a bisection, not another query.
-`tests/attribution/test_recredit.py` checks the equality against the live worker.
+The decision is `attribution_models`' (the live one): the early refusals through
+`attribution_decide` itself, the choice among candidates by the same rules on plain rows
+(`_Plan`), fed with the same candidates the live worker would fetch: for a conversion at T
+under a click window W, the earliest and the latest human click of the contact on the
+offer in [T-W, T] and the latest of each channel there
+(`attribution.services.batch.candidate_clicks`). PostgreSQL picks those per conversion and
+distinct window, one query per chunk. `tests/attribution/test_recredit.py` checks the
+equality against the live worker under every configuration.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property, lru_cache
@@ -165,44 +166,9 @@ class Credit(NamedTuple):
 
 @lru_cache(maxsize=65_536)
 def _minute_text(minute: int) -> str:
-    """ "2026-12-06 20:56" (the comparison's drill-down says when, to the minute): clicks
-    crowd into few minutes, so each is formatted once."""
+    """A minute as the drill-down shows it, "2026-12-06 20:56": clicks crowd into few
+    minutes, so each is formatted once."""
     return _moment(minute * MINUTE_US).isoformat(" ", "minutes")[:16]
-
-
-@dataclass
-class _ContactHistory:
-    """One contact's human clicks on one offer, sorted as the live queries order them."""
-
-    # (occurred_at in microseconds, click pk, channel, message pk)
-    rows: list[tuple[int, int, str, int]] = field(default_factory=list)
-    by_channel: dict[str, list[tuple[int, int, str, int]]] = field(default_factory=dict)
-    # The contact's first human click on the offer ever (only looked up for conversions
-    # that name a person: "no click" and "outside the window" differ by it).
-    first_click_us: int | None = None
-
-    def clicked_at_or_before(self, moment_us: int) -> bool:
-        return self.first_click_us is not None and self.first_click_us <= moment_us
-
-    def index(self) -> None:
-        self.rows.sort()
-        for row in self.rows:
-            self.by_channel.setdefault(row[2], []).append(row)
-
-    def candidates(self, *, earliest: int, latest: int) -> list[tuple[Any, ...]]:
-        """The four clicks the live candidate query returns for [earliest, latest], oldest
-        first (as `candidates_in_window` orders them)."""
-        found: dict[int, tuple[Any, ...]] = {}
-        first, last = _span(self.rows, earliest, latest)
-        if first < last:
-            found[self.rows[first][1]] = self.rows[first]
-            found[self.rows[last - 1][1]] = self.rows[last - 1]
-        for channel in ("sms", "email"):
-            rows = self.by_channel.get(channel, [])
-            first, last = _span(rows, earliest, latest)
-            if first < last:
-                found[rows[last - 1][1]] = rows[last - 1]
-        return sorted(found.values())
 
 
 def _span(rows: Sequence[tuple[Any, ...]], earliest: int, latest: int) -> tuple[int, int]:
@@ -234,6 +200,9 @@ _STORED_SQL = _STORED_SELECT + "WHERE v.id = ANY(%s) ORDER BY v.id"
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A candidate click: (occurred_at in microseconds, click pk, channel, message pk).
+_Row = tuple[int, int, str, int]
+_NONE: list[_Row] = []
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
 MINUTE_US = 60_000_000
@@ -395,13 +364,12 @@ def conversions_credit(
             needing.append(conversion)
     if not needing:
         return credits
-    histories = _histories(needing, settings_by_offer)
-    _first_clicks_attach(histories, [c for c in needing if c.by_person])
-    messages_sent = _view_through_messages(needing, settings_by_offer)
     plans = {
         offer_id: [_Plan.of(s) for s in values] for offer_id, values in settings_by_offer.items()
     }
-    empty = _ContactHistory()
+    candidates = _candidates(needing, plans)
+    first_clicks = _first_clicks([c for c in needing if c.by_person])
+    messages_sent = _view_through_messages(needing, settings_by_offer)
     for conversion in needing:
         assert conversion.offer_id is not None and conversion.contact_id is not None  # noqa: S101
         moment = conversion.occurred_us
@@ -411,16 +379,9 @@ def conversions_credit(
             if timing is not None:
                 credits[conversion.pk] = [Credit(timing)] * configurations
                 continue
-        history = histories.get((conversion.contact_id, conversion.offer_id), empty)
-        # Configurations with the same click window see the same candidates: found once.
-        rows_within: dict[int, list[tuple[int, int, str, int]]] = {}
         per_configuration = []
         for plan in plans[conversion.offer_id]:
-            rows = rows_within.get(plan.click_us)
-            if rows is None:
-                rows = rows_within[plan.click_us] = history.candidates(
-                    earliest=moment - plan.click_us, latest=moment
-                )
+            rows = candidates.get((conversion.pk, plan.click_us), _NONE)
             chosen = plan.choose(rows, moment)
             if chosen is not None:
                 per_configuration.append(
@@ -438,7 +399,7 @@ def conversions_credit(
                 continue
             per_configuration.append(
                 _view_through(
-                    _refusal(conversion, rows, history),
+                    _refusal(conversion, rows, first_clicks),
                     conversion=conversion,
                     hours=plan.view_window_hours,
                     sent=messages_sent.get((conversion.contact_id, conversion.offer_id), []),
@@ -474,9 +435,7 @@ class _Plan:
             view_window_hours=credit_settings.view_window_hours,
         )
 
-    def choose(
-        self, rows: list[tuple[int, int, str, int]], moment: int
-    ) -> tuple[int, int, str, int] | None:
+    def choose(self, rows: list[_Row], moment: int) -> _Row | None:
         """The credited row of `rows` (the candidates, oldest first), as the model picks."""
         if not rows:
             return None
@@ -527,11 +486,16 @@ def _timing_refusal(conversion: StoredConversion) -> Decision | None:
 
 
 def _refusal(
-    conversion: StoredConversion, rows: list[tuple[int, int, str, int]], history: _ContactHistory
+    conversion: StoredConversion,
+    rows: list[_Row],
+    first_clicks: dict[tuple[int | None, int | None], int],
 ) -> Decision:
-    """Why no candidate was chosen, as `attribution_decide(_person)` says it."""
+    """Why no candidate was chosen, as `attribution_decide(_person)` says it (for a person:
+    whether they clicked the offer at all before T tells "outside the window" from "no
+    click")."""
     if conversion.by_person:
-        if rows or history.clicked_at_or_before(conversion.occurred_us):
+        first_click = first_clicks.get((conversion.contact_id, conversion.offer_id))
+        if rows or (first_click is not None and first_click <= conversion.occurred_us):
             return _REFUSALS[REASON_OUTSIDE_WINDOW]
         return _REFUSALS[REASON_NO_CLICK]
     named = conversion.named
@@ -572,38 +536,90 @@ def _early_decision(conversion: StoredConversion) -> Decision | None:
     return None
 
 
-def _histories(
-    conversions: Sequence[StoredConversion], settings_by_offer: dict[int, list[CreditSettings]]
-) -> dict[tuple[int, int], _ContactHistory]:
-    """Every human click of these contacts on these offers that any window can reach."""
-    spans = _spans(
-        conversions,
-        lambda offer_id: max(s.click_window_days for s in settings_by_offer[offer_id]) * DAY_US,
-    )
-    histories: dict[tuple[int, int], _ContactHistory] = defaultdict(_ContactHistory)
+_CHANNEL_CODES = "CASE c.channel WHEN 'sms' THEN 1 WHEN 'email' THEN 2 ELSE 0 END"
+_CHANNELS = ("", "sms", "email")  # a click's channel is one of `Channel`'s
+
+
+def _candidates(
+    conversions: Sequence[StoredConversion], plans: dict[int, list[_Plan]]
+) -> dict[tuple[int, int], list[_Row]]:
+    """Per conversion and click window (microseconds), the candidate rows the live query
+    returns, oldest first: the earliest and the latest human click of the contact on the
+    offer within [T - window, T], and the latest of each channel there.
+
+    PostgreSQL finds them (one index range scan per conversion and window, aggregated in
+    place), so a comparison reads four rows per conversion instead of every click."""
+    wanted: list[list[int]] = [[], [], [], [], [], []]
+    for conversion in conversions:
+        assert conversion.offer_id is not None and conversion.contact_id is not None  # noqa: S101
+        for window in {plan.click_us for plan in plans[conversion.offer_id]}:
+            for column, value in zip(
+                wanted,
+                (
+                    conversion.pk,
+                    window,
+                    conversion.contact_id,
+                    conversion.offer_id,
+                    conversion.occurred_us - window,
+                    conversion.occurred_us,
+                ),
+                strict=True,
+            ):
+                column.append(value)
+    found: dict[tuple[int, int], list[_Row]] = {}
+    click = f"{_MICROSECONDS.format(column='c.occurred_at')}, c.id, c.message_id"
     with connection.cursor() as cursor:
-        # One index range scan per contact and offer, on the index the live query uses.
         cursor.execute(
             f"""
-            SELECT c.contact_id, c.offer_id, {_MICROSECONDS.format(column="c.occurred_at")},
-                   c.id, c.channel, c.message_id
-            FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
-                 AS wanted(contact, offer, lo, hi)
-            JOIN tracking_click c
-              ON c.contact_id = wanted.contact AND c.offer_id = wanted.offer
-             AND c.occurred_at BETWEEN {_FROM_MICROSECONDS.format(value="wanted.lo")}
-                                   AND {_FROM_MICROSECONDS.format(value="wanted.hi")}
-            WHERE NOT c.is_bot AND NOT c.is_preview
-            """,  # noqa: S608 (a constant expression only)
-            _columns(spans),
+            SELECT wanted.conversion, wanted.window_us,
+                   first[1], first[2], first[3], first[4], last[1], last[2], last[3], last[4],
+                   sms[1], sms[2], sms[3], email[1], email[2], email[3]
+            FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
+                        %s::bigint[], %s::bigint[])
+                 AS wanted(conversion, window_us, contact, offer, lo, hi)
+            CROSS JOIN LATERAL (
+                SELECT min(ARRAY[{click}, {_CHANNEL_CODES}]) AS first,
+                       max(ARRAY[{click}, {_CHANNEL_CODES}]) AS last,
+                       max(ARRAY[{click}]) FILTER (WHERE c.channel = 'sms') AS sms,
+                       max(ARRAY[{click}]) FILTER (WHERE c.channel = 'email') AS email
+                FROM tracking_click c
+                WHERE c.contact_id = wanted.contact AND c.offer_id = wanted.offer
+                  AND c.occurred_at BETWEEN {_FROM_MICROSECONDS.format(value="wanted.lo")}
+                                        AND {_FROM_MICROSECONDS.format(value="wanted.hi")}
+                  AND NOT c.is_bot AND NOT c.is_preview
+            ) AS picked
+            WHERE picked.first IS NOT NULL
+            """,  # noqa: S608 (constant expressions only)
+            [_array_text(column) for column in wanted],
         )
-        for contact_id, offer_id, occurred_at, click_pk, channel, message_id in cursor.fetchall():
-            histories[(contact_id, offer_id)].rows.append(
-                (occurred_at, click_pk, channel, message_id)
-            )
-    for history in histories.values():
-        history.index()
-    return histories
+        for (
+            conversion_pk,
+            window,
+            first_us,
+            first_pk,
+            first_message,
+            first_code,
+            last_us,
+            last_pk,
+            last_message,
+            last_code,
+            sms_us,
+            sms_pk,
+            sms_message,
+            email_us,
+            email_pk,
+            email_message,
+        ) in cursor.fetchall():
+            rows = {
+                first_pk: (first_us, first_pk, _CHANNELS[first_code], first_message),
+                last_pk: (last_us, last_pk, _CHANNELS[last_code], last_message),
+            }
+            if sms_pk is not None:
+                rows[sms_pk] = (sms_us, sms_pk, "sms", sms_message)
+            if email_pk is not None:
+                rows[email_pk] = (email_us, email_pk, "email", email_message)
+            found[(conversion_pk, window)] = sorted(rows.values())
+    return found
 
 
 def _spans(
@@ -642,12 +658,13 @@ def _array_text(values: Iterable[int]) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 
-def _first_clicks_attach(
-    histories: dict[tuple[int, int], _ContactHistory], conversions: Sequence[StoredConversion]
-) -> None:
+def _first_clicks(
+    conversions: Sequence[StoredConversion],
+) -> dict[tuple[int | None, int | None], int]:
+    """Each of these contacts' first human click on the offer ever, in microseconds."""
     pairs = {(c.contact_id, c.offer_id) for c in conversions}
     if not pairs:
-        return
+        return {}
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -663,8 +680,7 @@ def _first_clicks_attach(
             """,  # noqa: S608 (a constant expression only)
             [[contact for contact, _ in pairs], [offer for _, offer in pairs]],
         )
-        for contact_id, offer_id, first_us in cursor.fetchall():
-            histories[(contact_id, offer_id)].first_click_us = first_us
+        return {(contact_id, offer_id): first_us for contact_id, offer_id, first_us in cursor}
 
 
 def _view_through_messages(
