@@ -16,6 +16,7 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import date, timedelta
+from functools import lru_cache
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
@@ -315,8 +316,10 @@ def _dimension_keys(
     }
 
 
+@lru_cache(maxsize=65_536)
 def _money(units: int) -> str:
-    """Ten-thousandths as the conversions API shows money: "-30.0000"."""
+    """Ten-thousandths as the conversions API shows money: "-30.0000" (a comparison writes
+    a million of them, mostly the same few amounts)."""
     whole, fraction = divmod(abs(units), 10_000)
     return f"{'-' if units < 0 else ''}{whole}.{fraction:04d}"
 

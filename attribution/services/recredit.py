@@ -6,13 +6,14 @@ operator can compare models over history (`conversions_credit` under several
 `CreditSettings`) or apply the offer's current settings to history
 (`conversions_redecide`, which keeps every change as a `CreditChange`).
 
-The decision is `attribution_models`' (the live one): the early refusals through
-`attribution_decide` itself, the choice among candidates by the same rules on plain rows
-(`_Plan`), fed with the same candidates the live worker would fetch: for a conversion at T
-under a click window W, the earliest and the latest human click of the contact on the
-offer in [T-W, T] and the latest of each channel there
-(`attribution.services.batch.candidate_clicks`). PostgreSQL picks those per conversion and
-distinct window, one query per chunk. `tests/attribution/test_recredit.py` checks the
+The decision is `attribution_models`' (the live one), its rules taken on plain rows and
+integer microseconds (`_early_decision`, `_Plan`, `_refusal`: a comparison decides 300,000
+times, and `CandidateClick`s and datetimes cost more than the decision), fed with the same
+candidates the live worker would fetch: for a conversion at T under a click window W, the
+earliest and the latest human click of the contact on the offer in [T-W, T] and the
+latest of each channel there (`attribution.services.batch.candidate_clicks`). PostgreSQL
+picks those per conversion and distinct window, one query per chunk.
+`tests/attribution/test_recredit.py` checks the
 equality against the live worker under every configuration.
 """
 
@@ -49,11 +50,9 @@ from attribution.attribution_models import (
     REASON_UNKNOWN_CLICK,
     REASON_UNKNOWN_OFFER,
     VIEW_THROUGH_REASONS,
-    CandidateClick,
     CandidateSend,
     Decision,
     OfferWindows,
-    attribution_decide,
     view_through_decide,
 )
 from attribution.models import (
@@ -106,15 +105,15 @@ def offer_credit_settings(offer: Offer) -> CreditSettings:
     )
 
 
-@dataclass(frozen=True)
-class StoredConversion:
-    """A stored conversion and the click its network named, as a decision needs them."""
+class StoredConversion(NamedTuple):
+    """A stored conversion and the click its network named, as a decision needs them.
+
+    Times in microseconds since the epoch (datetimes only when asked for): a comparison
+    loads 100,000 of these, and building datetimes and dataclasses cost seconds."""
 
     pk: int
     network_id: int
-    occurred_at: datetime
-    received_at: datetime
-    occurred_us: int  # occurred_at in microseconds since the epoch
+    occurred_us: int
     received_us: int
     status: str
     payout: Decimal
@@ -122,11 +121,23 @@ class StoredConversion:
     has_click_id: bool
     # Names a person and an offer, not a click (its contact and offer are stored on it).
     by_person: bool
-    named: CandidateClick | None
-    named_us: int  # the named click's occurred_at in microseconds (0 without one)
+    # The click the network named, when it exists: its pk, time, channel and whether a
+    # person (neither bot nor preview) made it.
+    named_pk: int | None
+    named_us: int
+    named_channel: str
+    named_human: bool
     contact_id: int | None
     offer_id: int | None
     offer_network_id: int | None
+
+    @property
+    def occurred_at(self) -> datetime:
+        return _moment(self.occurred_us)
+
+    @property
+    def received_at(self) -> datetime:
+        return _moment(self.received_us)
 
 
 class Credit(NamedTuple):
@@ -235,35 +246,24 @@ def _stored(rows: Iterable[tuple[Any, ...]]) -> list[StoredConversion]:
         offer_id,
         offer_network_id,
     ) in rows:
-        named = (
-            CandidateClick(
-                id=click_pk,
-                occurred_at=_moment(click_at),
-                channel=channel,
-                is_bot=is_bot,
-                is_preview=is_preview,
-            )
-            if click_pk is not None
-            else None
-        )
         stored.append(
             StoredConversion(
-                pk=pk,
-                network_id=network_id,
-                occurred_at=_moment(occurred_at),
-                received_at=_moment(received_at),
-                occurred_us=occurred_at,
-                received_us=received_at,
-                status=status,
-                payout=payout,
-                stored_reason=reason,
-                has_click_id=has_click_id,
-                by_person=by_person,
-                named=named,
-                named_us=click_at or 0,
-                contact_id=stored_contact_id if by_person else contact_id,
-                offer_id=stored_offer_id if by_person else offer_id,
-                offer_network_id=offer_network_id,
+                pk,
+                network_id,
+                occurred_at,
+                received_at,
+                status,
+                payout,
+                reason,
+                has_click_id,
+                by_person,
+                click_pk,
+                click_at or 0,
+                channel or "",
+                not (is_bot or is_preview),
+                stored_contact_id if by_person else contact_id,
+                stored_offer_id if by_person else offer_id,
+                offer_network_id,
             )
         )
     return stored
@@ -373,12 +373,6 @@ def conversions_credit(
     for conversion in needing:
         assert conversion.offer_id is not None and conversion.contact_id is not None  # noqa: S101
         moment = conversion.occurred_us
-        if conversion.by_person:
-            # The checks of the times come first and do not depend on the configuration.
-            timing = _timing_refusal(conversion)
-            if timing is not None:
-                credits[conversion.pk] = [Credit(timing)] * configurations
-                continue
         per_configuration = []
         for plan in plans[conversion.offer_id]:
             rows = candidates.get((conversion.pk, plan.click_us), _NONE)
@@ -477,7 +471,8 @@ _REFUSALS = {
 
 
 def _timing_refusal(conversion: StoredConversion) -> Decision | None:
-    """`attribution_decide_person`'s first refusals: a time in the future or too old."""
+    """The first refusals of `attribution_decide` and `attribution_decide_person`: a time
+    in the future or too old (the same comparisons, in microseconds)."""
     if conversion.occurred_us > conversion.received_us + _FUTURE_TOLERANCE_US:
         return _REFUSALS[REASON_FUTURE_TIME]
     if conversion.occurred_us < conversion.received_us - _MAX_CONVERSION_AGE_US:
@@ -498,9 +493,7 @@ def _refusal(
         if rows or (first_click is not None and first_click <= conversion.occurred_us):
             return _REFUSALS[REASON_OUTSIDE_WINDOW]
         return _REFUSALS[REASON_NO_CLICK]
-    named = conversion.named
-    assert named is not None  # noqa: S101 (an early decision otherwise)
-    if not rows and (named.is_bot or named.is_preview):
+    if not rows and not conversion.named_human:
         return _REFUSALS[REASON_BOT_CLICK]
     if not rows and conversion.named_us > conversion.occurred_us:
         return _REFUSALS[REASON_CLICK_AFTER_CONVERSION]
@@ -508,31 +501,28 @@ def _refusal(
 
 
 def _early_decision(conversion: StoredConversion) -> Decision | None:
-    """A decision that needs no candidate, exactly as the live worker takes it first."""
+    """A decision that needs no candidate, exactly as the live worker takes it first (the
+    refusals `attribution_decide` and `attribution_decide_person` make before they look
+    at any click)."""
     if conversion.by_person:
         if conversion.contact_id is None or conversion.offer_id is None:
             # The person or the offer was not known (the stored reason says which); only a
             # hash of the identifiers is kept, so they cannot be looked up again here.
             return Decision(None, conversion.stored_reason)
-        return None
+        return _timing_refusal(conversion)
     if not conversion.has_click_id:
         return Decision(None, REASON_NO_CLICK_ID)
     if conversion.stored_reason == REASON_OFFER_MISMATCH or (
-        conversion.named is not None and conversion.offer_network_id != conversion.network_id
+        conversion.named_pk is not None and conversion.offer_network_id != conversion.network_id
     ):
         # The postback named another offer than its click's: the stored row keeps no copy
         # of that field, so the stored reason stands.
         return Decision(None, REASON_OFFER_MISMATCH)
-    early = attribution_decide(
-        model="",
-        named_click=None,
-        clicks=[],
-        windows=OfferWindows(),
-        occurred_at=conversion.occurred_at,
-        received_at=conversion.received_at,
-    )
-    if conversion.named is None or early.reason != REASON_UNKNOWN_CLICK:
-        return early
+    timing = _timing_refusal(conversion)
+    if timing is not None:
+        return timing
+    if conversion.named_pk is None:
+        return Decision(None, REASON_UNKNOWN_CLICK)
     return None
 
 
@@ -873,7 +863,7 @@ def _stored_model(
     """The model the live worker writes on the row: its offer's, once it knows the offer."""
     if credit.decision.reason in (REASON_OFFER_MISMATCH, REASON_NO_CLICK_ID, REASON_UNKNOWN_OFFER):
         return ""
-    if conversion.by_person or conversion.named is not None:
+    if conversion.by_person or conversion.named_pk is not None:
         return models_by_offer.get(conversion.offer_id or 0, "")
     return ""
 
