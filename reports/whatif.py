@@ -254,7 +254,12 @@ def _json_int(value: int | None) -> str:
 
 
 def _credits_json(credits: Sequence[Credit]) -> str:
-    return "[" + ",".join([_credit_json(credit) for credit in credits]) + "]"
+    # Configurations often agree with each other (not with the first: then nothing moves).
+    texts: dict[Credit, str] = {}
+    for credit in credits:
+        if credit not in texts:
+            texts[credit] = _credit_json(credit)
+    return "[" + ",".join([texts[credit] for credit in credits]) + "]"
 
 
 def _credit_json(credit: Credit) -> str:
