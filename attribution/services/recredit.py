@@ -6,13 +6,15 @@ operator can compare models over history (`conversions_credit` under several
 `CreditSettings`) or apply the offer's current settings to history
 (`conversions_redecide`, which keeps every change as a `CreditChange`).
 
-Correct by construction: the decision itself is `attribution_decide`, the live one, fed
-with the same candidates the live worker would fetch: for a conversion at T under a click
-window W, the earliest and the latest human click of the contact on the offer in [T-W, T]
-and the latest of each channel there (`attribution.services.batch.candidate_clicks`).
-Here they are found in memory from one range scan of the contact's clicks per chunk, so a
-second window (another configuration) costs a bisection, not another query.
-`tests/attribution/test_recredit.py` checks the equality against the live worker.
+The decision is `attribution_models`' (the live one), its rules taken on plain rows and
+integer microseconds (`_early_decision`, `_Plan`, `_refusal`: a comparison decides 300,000
+times, and `CandidateClick`s and datetimes cost more than the decision), fed with the same
+candidates the live worker would fetch: for a conversion at T under a click window W, the
+earliest and the latest human click of the contact on the offer in [T-W, T] and the
+latest of each channel there (`attribution.services.batch.candidate_clicks`). PostgreSQL
+picks those per conversion and distinct window, one query per chunk.
+`tests/attribution/test_recredit.py` checks the
+equality against the live worker under every configuration.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from functools import cached_property
-from typing import Any
+from functools import cached_property, lru_cache
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -32,17 +34,25 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from attribution.attribution_models import (
+    COOPERATIVE,
+    FIRST_CLICK,
+    FUTURE_TOLERANCE,
+    LAST_CLICK,
+    MAX_CONVERSION_AGE,
+    REASON_BOT_CLICK,
+    REASON_CLICK_AFTER_CONVERSION,
+    REASON_FUTURE_TIME,
+    REASON_NO_CLICK,
     REASON_NO_CLICK_ID,
     REASON_OFFER_MISMATCH,
+    REASON_OUTSIDE_WINDOW,
+    REASON_TOO_OLD,
     REASON_UNKNOWN_CLICK,
     REASON_UNKNOWN_OFFER,
     VIEW_THROUGH_REASONS,
-    CandidateClick,
     CandidateSend,
     Decision,
     OfferWindows,
-    attribution_decide,
-    attribution_decide_person,
     view_through_decide,
 )
 from attribution.models import (
@@ -95,30 +105,46 @@ def offer_credit_settings(offer: Offer) -> CreditSettings:
     )
 
 
-@dataclass(frozen=True)
-class StoredConversion:
-    """A stored conversion and the click its network named, as a decision needs them."""
+class StoredConversion(NamedTuple):
+    """A stored conversion and the click its network named, as a decision needs them.
+
+    Times in microseconds since the epoch (datetimes only when asked for): a comparison
+    loads 100,000 of these, and building datetimes and dataclasses cost seconds."""
 
     pk: int
     network_id: int
-    occurred_at: datetime
-    received_at: datetime
-    occurred_us: int  # occurred_at in microseconds since the epoch
+    occurred_us: int
+    received_us: int
     status: str
     payout: Decimal
     stored_reason: str
     has_click_id: bool
     # Names a person and an offer, not a click (its contact and offer are stored on it).
     by_person: bool
-    named: CandidateClick | None
+    # The click the network named, when it exists: its pk, time, channel and whether a
+    # person (neither bot nor preview) made it.
+    named_pk: int | None
+    named_us: int
+    named_channel: str
+    named_human: bool
     contact_id: int | None
     offer_id: int | None
     offer_network_id: int | None
 
+    @property
+    def occurred_at(self) -> datetime:
+        return _moment(self.occurred_us)
 
-@dataclass(frozen=True)
-class Credit:
-    """Who gets a conversion's credit under one configuration."""
+    @property
+    def received_at(self) -> datetime:
+        return _moment(self.received_us)
+
+
+class Credit(NamedTuple):
+    """Who gets a conversion's credit under one configuration.
+
+    A tuple, not a dataclass: a comparison makes one per conversion and configuration
+    (300,000 at bench size), and a frozen dataclass costs several times more to build."""
 
     decision: Decision
     attribution_type: str = ""
@@ -126,55 +152,34 @@ class Credit:
     message_id: int | None = None
     contact_id: int | None = None
     offer_id: int | None = None
-    # The credited click's time and channel, or the credited message's send time.
-    at: datetime | None = None
+    # The credited click's time, or the credited message's send time (microseconds since
+    # the epoch; a datetime only when `why` is asked), and the click's channel.
+    at_us: int | None = None
     channel: str = ""
 
     @property
     def attributed(self) -> bool:
         return self.message_id is not None
 
+    @property
+    def at(self) -> datetime | None:
+        return None if self.at_us is None else _moment(self.at_us)
+
     def why(self) -> str:
         """In a few words, for an operator reading a drill-down."""
-        if self.attribution_type == VIEW_THROUGH and self.at is not None:
-            return f"view-through: message sent {self.at.isoformat(' ', 'minutes')[:16]} UTC"
-        if self.at is not None:
-            return f"{self.channel} click at {self.at.isoformat(' ', 'minutes')[:16]} UTC"
-        return f"unattributed: {self.decision.reason or 'no candidate'}"
+        if self.at_us is None:
+            return f"unattributed: {self.decision.reason or 'no candidate'}"
+        minute = _minute_text(self.at_us // MINUTE_US)
+        if self.attribution_type == VIEW_THROUGH:
+            return f"view-through: message sent {minute} UTC"
+        return f"{self.channel} click at {minute} UTC"
 
 
-@dataclass
-class _ContactHistory:
-    """One contact's human clicks on one offer, sorted as the live queries order them."""
-
-    # (occurred_at in microseconds, click pk, channel, message pk)
-    rows: list[tuple[int, int, str, int]] = field(default_factory=list)
-    by_channel: dict[str, list[tuple[int, int, str, int]]] = field(default_factory=dict)
-    # The contact's first human click on the offer ever (only looked up for conversions
-    # that name a person: "no click" and "outside the window" differ by it).
-    first_click_us: int | None = None
-
-    def clicked_at_or_before(self, moment_us: int) -> bool:
-        return self.first_click_us is not None and self.first_click_us <= moment_us
-
-    def index(self) -> None:
-        self.rows.sort()
-        for row in self.rows:
-            self.by_channel.setdefault(row[2], []).append(row)
-
-    def candidates(self, *, earliest: int, latest: int) -> list[tuple[Any, ...]]:
-        """The four clicks the live candidate query returns for [earliest, latest]."""
-        found: dict[int, tuple[Any, ...]] = {}
-        first, last = _span(self.rows, earliest, latest)
-        if first < last:
-            found[self.rows[first][1]] = self.rows[first]
-            found[self.rows[last - 1][1]] = self.rows[last - 1]
-        for channel in ("sms", "email"):
-            rows = self.by_channel.get(channel, [])
-            first, last = _span(rows, earliest, latest)
-            if first < last:
-                found[rows[last - 1][1]] = rows[last - 1]
-        return list(found.values())
+@lru_cache(maxsize=65_536)
+def _minute_text(minute: int) -> str:
+    """A minute as the drill-down shows it, "2026-12-06 20:56": clicks crowd into few
+    minutes, so each is formatted once."""
+    return _moment(minute * MINUTE_US).isoformat(" ", "minutes")[:16]
 
 
 def _span(rows: Sequence[tuple[Any, ...]], earliest: int, latest: int) -> tuple[int, int]:
@@ -206,8 +211,12 @@ _STORED_SQL = _STORED_SELECT + "WHERE v.id = ANY(%s) ORDER BY v.id"
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A candidate click: (occurred_at in microseconds, click pk, channel, message pk).
+_Row = tuple[int, int, str, int]
+_NONE: list[_Row] = []
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
+MINUTE_US = 60_000_000
 
 
 def _moment(microseconds: int) -> datetime:
@@ -237,33 +246,24 @@ def _stored(rows: Iterable[tuple[Any, ...]]) -> list[StoredConversion]:
         offer_id,
         offer_network_id,
     ) in rows:
-        named = (
-            CandidateClick(
-                id=click_pk,
-                occurred_at=_moment(click_at),
-                channel=channel,
-                is_bot=is_bot,
-                is_preview=is_preview,
-            )
-            if click_pk is not None
-            else None
-        )
         stored.append(
             StoredConversion(
-                pk=pk,
-                network_id=network_id,
-                occurred_at=_moment(occurred_at),
-                received_at=_moment(received_at),
-                occurred_us=occurred_at,
-                status=status,
-                payout=payout,
-                stored_reason=reason,
-                has_click_id=has_click_id,
-                by_person=by_person,
-                named=named,
-                contact_id=stored_contact_id if by_person else contact_id,
-                offer_id=stored_offer_id if by_person else offer_id,
-                offer_network_id=offer_network_id,
+                pk,
+                network_id,
+                occurred_at,
+                received_at,
+                status,
+                payout,
+                reason,
+                has_click_id,
+                by_person,
+                click_pk,
+                click_at or 0,
+                channel or "",
+                not (is_bot or is_preview),
+                stored_contact_id if by_person else contact_id,
+                stored_offer_id if by_person else offer_id,
+                offer_network_id,
             )
         )
     return stored
@@ -347,6 +347,11 @@ def conversions_credit(
 
     `settings_by_offer[offer_id]` lists the configurations to decide under; every offer of
     these conversions' named clicks must be there (conversions without one need none).
+
+    The models are `attribution_decide`'s, taken here on the candidate rows themselves
+    (integer microseconds, each configuration's windows worked out once): a comparison
+    decides 300,000 times, and building `CandidateClick`s and datetimes for each cost more
+    than the decision. `tests/attribution/test_recredit.py` holds both to the live worker.
     """
     configurations = max((len(value) for value in settings_by_offer.values()), default=1)
     credits: dict[int, list[Credit]] = {}
@@ -359,68 +364,38 @@ def conversions_credit(
             needing.append(conversion)
     if not needing:
         return credits
-    histories = _histories(needing, settings_by_offer)
-    _first_clicks_attach(histories, [c for c in needing if c.by_person])
+    plans = {
+        offer_id: [_Plan.of(s) for s in values] for offer_id, values in settings_by_offer.items()
+    }
+    candidates = _candidates(needing, plans)
+    first_clicks = _first_clicks([c for c in needing if c.by_person])
     messages_sent = _view_through_messages(needing, settings_by_offer)
     for conversion in needing:
         assert conversion.offer_id is not None and conversion.contact_id is not None  # noqa: S101
-        history = histories.get((conversion.contact_id, conversion.offer_id), _ContactHistory())
-        row_of: dict[int, tuple[Any, ...]] = {}
-        known: dict[int, CandidateClick] = {}
-        # Configurations with the same click window see the same candidates: found once.
-        clicks_within: dict[int, list[CandidateClick]] = {}
+        moment = conversion.occurred_us
         per_configuration = []
-        for credit_settings in settings_by_offer[conversion.offer_id]:
-            windows = credit_settings.windows
-            clicks = clicks_within.get(windows.click_window_days)
-            if clicks is None:
-                rows = history.candidates(
-                    earliest=conversion.occurred_us - windows.click_window_days * DAY_US,
-                    latest=conversion.occurred_us,
-                )
-                row_of.update((row[1], row) for row in rows)
-                clicks = clicks_within[windows.click_window_days] = [
-                    _candidate(row, known) for row in rows
-                ]
-            if conversion.by_person:
-                decision = attribution_decide_person(
-                    model=credit_settings.attribution_model,
-                    clicks=clicks,
-                    windows=windows,
-                    occurred_at=conversion.occurred_at,
-                    received_at=conversion.received_at,
-                    clicked_before=bool(clicks)
-                    or history.clicked_at_or_before(conversion.occurred_us),
-                )
-            else:
-                decision = attribution_decide(
-                    model=credit_settings.attribution_model,
-                    named_click=conversion.named,
-                    clicks=clicks,
-                    windows=windows,
-                    occurred_at=conversion.occurred_at,
-                    received_at=conversion.received_at,
-                )
-            if decision.click_id is not None:
-                chosen = known[decision.click_id]
+        for plan in plans[conversion.offer_id]:
+            rows = candidates.get((conversion.pk, plan.click_us), _NONE)
+            chosen = plan.choose(rows, moment)
+            if chosen is not None:
                 per_configuration.append(
                     Credit(
-                        decision,
+                        Decision(chosen[1], ""),
                         CLICK_THROUGH,
-                        click_pk=decision.click_id,
-                        message_id=row_of[decision.click_id][3],
+                        click_pk=chosen[1],
+                        message_id=chosen[3],
                         contact_id=conversion.contact_id,
                         offer_id=conversion.offer_id,
-                        at=chosen.occurred_at,
-                        channel=chosen.channel,
+                        at_us=chosen[0],
+                        channel=chosen[2],
                     )
                 )
                 continue
             per_configuration.append(
                 _view_through(
-                    decision,
+                    _refusal(conversion, rows, first_clicks),
                     conversion=conversion,
-                    hours=credit_settings.view_window_hours,
+                    hours=plan.view_window_hours,
                     sent=messages_sent.get((conversion.contact_id, conversion.offer_id), []),
                 )
             )
@@ -428,77 +403,213 @@ def conversions_credit(
     return credits
 
 
-def _candidate(row: tuple[int, int, str, int], known: dict[int, CandidateClick]) -> CandidateClick:
-    """The history row as the decision takes it (made once per conversion and click)."""
-    found = known.get(row[1])
-    if found is None:
-        found = known[row[1]] = CandidateClick(
-            id=row[1], occurred_at=_moment(row[0]), channel=row[2]
+_MODEL_CODES = {FIRST_CLICK: 0, LAST_CLICK: 1, COOPERATIVE: 2}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A configuration's model and windows in microseconds (`OfferWindows` and the model
+    functions of `attribution_models`, worked out once for every conversion)."""
+
+    # 0 first click (also an unknown model, as `MODELS.get` falls back), 1 last, 2 cooperative
+    model: int
+    click_us: int
+    sms_us: int
+    email_us: int
+    view_window_hours: int
+
+    @classmethod
+    def of(cls, credit_settings: CreditSettings) -> _Plan:
+        windows = credit_settings.windows
+        return cls(
+            model=_MODEL_CODES.get(credit_settings.attribution_model, 0),
+            click_us=windows.click_window_days * DAY_US,
+            sms_us=_whole_us(windows.channel_window("sms")),
+            email_us=_whole_us(windows.channel_window("email")),
+            view_window_hours=credit_settings.view_window_hours,
         )
-    return found
+
+    def choose(self, rows: list[_Row], moment: int) -> _Row | None:
+        """The credited row of `rows` (the candidates, oldest first), as the model picks."""
+        if not rows:
+            return None
+        if self.model == 0:
+            return rows[0]
+        if self.model == 1:
+            return rows[-1]
+        for row in reversed(rows):
+            channel = row[2]
+            window = (
+                self.sms_us
+                if channel == "sms"
+                else self.email_us
+                if channel == "email"
+                else self.click_us
+            )
+            if moment - row[0] <= window:
+                return row
+        return None
+
+
+def _whole_us(span: timedelta) -> int:
+    return (span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds
+
+
+_FUTURE_TOLERANCE_US = _whole_us(FUTURE_TOLERANCE)
+_MAX_CONVERSION_AGE_US = _whole_us(MAX_CONVERSION_AGE)
+_REFUSALS = {
+    reason: Decision(None, reason)
+    for reason in (
+        REASON_OUTSIDE_WINDOW,
+        REASON_NO_CLICK,
+        REASON_BOT_CLICK,
+        REASON_CLICK_AFTER_CONVERSION,
+        REASON_FUTURE_TIME,
+        REASON_TOO_OLD,
+    )
+}
+
+
+def _timing_refusal(conversion: StoredConversion) -> Decision | None:
+    """The first refusals of `attribution_decide` and `attribution_decide_person`: a time
+    in the future or too old (the same comparisons, in microseconds)."""
+    if conversion.occurred_us > conversion.received_us + _FUTURE_TOLERANCE_US:
+        return _REFUSALS[REASON_FUTURE_TIME]
+    if conversion.occurred_us < conversion.received_us - _MAX_CONVERSION_AGE_US:
+        return _REFUSALS[REASON_TOO_OLD]
+    return None
+
+
+def _refusal(
+    conversion: StoredConversion,
+    rows: list[_Row],
+    first_clicks: dict[tuple[int | None, int | None], int],
+) -> Decision:
+    """Why no candidate was chosen, as `attribution_decide(_person)` says it (for a person:
+    whether they clicked the offer at all before T tells "outside the window" from "no
+    click")."""
+    if conversion.by_person:
+        first_click = first_clicks.get((conversion.contact_id, conversion.offer_id))
+        if rows or (first_click is not None and first_click <= conversion.occurred_us):
+            return _REFUSALS[REASON_OUTSIDE_WINDOW]
+        return _REFUSALS[REASON_NO_CLICK]
+    if not rows and not conversion.named_human:
+        return _REFUSALS[REASON_BOT_CLICK]
+    if not rows and conversion.named_us > conversion.occurred_us:
+        return _REFUSALS[REASON_CLICK_AFTER_CONVERSION]
+    return _REFUSALS[REASON_OUTSIDE_WINDOW]
 
 
 def _early_decision(conversion: StoredConversion) -> Decision | None:
-    """A decision that needs no candidate, exactly as the live worker takes it first."""
+    """A decision that needs no candidate, exactly as the live worker takes it first (the
+    refusals `attribution_decide` and `attribution_decide_person` make before they look
+    at any click)."""
     if conversion.by_person:
         if conversion.contact_id is None or conversion.offer_id is None:
             # The person or the offer was not known (the stored reason says which); only a
             # hash of the identifiers is kept, so they cannot be looked up again here.
             return Decision(None, conversion.stored_reason)
-        return None
+        return _timing_refusal(conversion)
     if not conversion.has_click_id:
         return Decision(None, REASON_NO_CLICK_ID)
     if conversion.stored_reason == REASON_OFFER_MISMATCH or (
-        conversion.named is not None and conversion.offer_network_id != conversion.network_id
+        conversion.named_pk is not None and conversion.offer_network_id != conversion.network_id
     ):
         # The postback named another offer than its click's: the stored row keeps no copy
         # of that field, so the stored reason stands.
         return Decision(None, REASON_OFFER_MISMATCH)
-    early = attribution_decide(
-        model="",
-        named_click=None,
-        clicks=[],
-        windows=OfferWindows(),
-        occurred_at=conversion.occurred_at,
-        received_at=conversion.received_at,
-    )
-    if conversion.named is None or early.reason != REASON_UNKNOWN_CLICK:
-        return early
+    timing = _timing_refusal(conversion)
+    if timing is not None:
+        return timing
+    if conversion.named_pk is None:
+        return Decision(None, REASON_UNKNOWN_CLICK)
     return None
 
 
-def _histories(
-    conversions: Sequence[StoredConversion], settings_by_offer: dict[int, list[CreditSettings]]
-) -> dict[tuple[int, int], _ContactHistory]:
-    """Every human click of these contacts on these offers that any window can reach."""
-    spans = _spans(
-        conversions,
-        lambda offer_id: max(s.click_window_days for s in settings_by_offer[offer_id]) * DAY_US,
-    )
-    histories: dict[tuple[int, int], _ContactHistory] = defaultdict(_ContactHistory)
+_CHANNEL_CODES = "CASE c.channel WHEN 'sms' THEN 1 WHEN 'email' THEN 2 ELSE 0 END"
+_CHANNELS = ("", "sms", "email")  # a click's channel is one of `Channel`'s
+
+
+def _candidates(
+    conversions: Sequence[StoredConversion], plans: dict[int, list[_Plan]]
+) -> dict[tuple[int, int], list[_Row]]:
+    """Per conversion and click window (microseconds), the candidate rows the live query
+    returns, oldest first: the earliest and the latest human click of the contact on the
+    offer within [T - window, T], and the latest of each channel there.
+
+    PostgreSQL finds them (one index range scan per conversion and window, aggregated in
+    place), so a comparison reads four rows per conversion instead of every click."""
+    wanted: list[list[int]] = [[], [], [], [], [], []]
+    for conversion in conversions:
+        assert conversion.offer_id is not None and conversion.contact_id is not None  # noqa: S101
+        for window in {plan.click_us for plan in plans[conversion.offer_id]}:
+            for column, value in zip(
+                wanted,
+                (
+                    conversion.pk,
+                    window,
+                    conversion.contact_id,
+                    conversion.offer_id,
+                    conversion.occurred_us - window,
+                    conversion.occurred_us,
+                ),
+                strict=True,
+            ):
+                column.append(value)
+    found: dict[tuple[int, int], list[_Row]] = {}
+    click = f"{_MICROSECONDS.format(column='c.occurred_at')}, c.id, c.message_id"
     with connection.cursor() as cursor:
-        # One index range scan per contact and offer, on the index the live query uses.
         cursor.execute(
             f"""
-            SELECT c.contact_id, c.offer_id, {_MICROSECONDS.format(column="c.occurred_at")},
-                   c.id, c.channel, c.message_id
-            FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
-                 AS wanted(contact, offer, lo, hi)
-            JOIN tracking_click c
-              ON c.contact_id = wanted.contact AND c.offer_id = wanted.offer
-             AND c.occurred_at BETWEEN {_FROM_MICROSECONDS.format(value="wanted.lo")}
-                                   AND {_FROM_MICROSECONDS.format(value="wanted.hi")}
-            WHERE NOT c.is_bot AND NOT c.is_preview
-            """,  # noqa: S608 (a constant expression only)
-            _columns(spans),
+            SELECT wanted.conversion, wanted.window_us,
+                   first[1], first[2], first[3], first[4], last[1], last[2], last[3], last[4],
+                   sms[1], sms[2], sms[3], email[1], email[2], email[3]
+            FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
+                        %s::bigint[], %s::bigint[])
+                 AS wanted(conversion, window_us, contact, offer, lo, hi)
+            CROSS JOIN LATERAL (
+                SELECT min(ARRAY[{click}, {_CHANNEL_CODES}]) AS first,
+                       max(ARRAY[{click}, {_CHANNEL_CODES}]) AS last,
+                       max(ARRAY[{click}]) FILTER (WHERE c.channel = 'sms') AS sms,
+                       max(ARRAY[{click}]) FILTER (WHERE c.channel = 'email') AS email
+                FROM tracking_click c
+                WHERE c.contact_id = wanted.contact AND c.offer_id = wanted.offer
+                  AND c.occurred_at BETWEEN {_FROM_MICROSECONDS.format(value="wanted.lo")}
+                                        AND {_FROM_MICROSECONDS.format(value="wanted.hi")}
+                  AND NOT c.is_bot AND NOT c.is_preview
+            ) AS picked
+            WHERE picked.first IS NOT NULL
+            """,  # noqa: S608 (constant expressions only)
+            [_array_text(column) for column in wanted],
         )
-        for contact_id, offer_id, occurred_at, click_pk, channel, message_id in cursor.fetchall():
-            histories[(contact_id, offer_id)].rows.append(
-                (occurred_at, click_pk, channel, message_id)
-            )
-    for history in histories.values():
-        history.index()
-    return histories
+        for (
+            conversion_pk,
+            window,
+            first_us,
+            first_pk,
+            first_message,
+            first_code,
+            last_us,
+            last_pk,
+            last_message,
+            last_code,
+            sms_us,
+            sms_pk,
+            sms_message,
+            email_us,
+            email_pk,
+            email_message,
+        ) in cursor.fetchall():
+            rows = {
+                first_pk: (first_us, first_pk, _CHANNELS[first_code], first_message),
+                last_pk: (last_us, last_pk, _CHANNELS[last_code], last_message),
+            }
+            if sms_pk is not None:
+                rows[sms_pk] = (sms_us, sms_pk, "sms", sms_message)
+            if email_pk is not None:
+                rows[email_pk] = (email_us, email_pk, "email", email_message)
+            found[(conversion_pk, window)] = sorted(rows.values())
+    return found
 
 
 def _spans(
@@ -522,22 +633,28 @@ def _spans(
     return spans
 
 
-def _columns(spans: dict[tuple[int, int], list[int]]) -> list[list[int]]:
-    """Contacts, offers, lower and upper bounds as four arrays (one `unnest` in SQL)."""
+def _columns(spans: dict[tuple[int, int], list[int]]) -> list[str]:
+    """Contacts, offers, lower and upper bounds as four arrays (one `unnest` in SQL), in
+    PostgreSQL's text form: psycopg's list dumper took seconds on 100,000 contacts."""
     return [
-        [contact for contact, _ in spans],
-        [offer for _, offer in spans],
-        [span[0] for span in spans.values()],
-        [span[1] for span in spans.values()],
+        _array_text(contact for contact, _ in spans),
+        _array_text(offer for _, offer in spans),
+        _array_text(span[0] for span in spans.values()),
+        _array_text(span[1] for span in spans.values()),
     ]
 
 
-def _first_clicks_attach(
-    histories: dict[tuple[int, int], _ContactHistory], conversions: Sequence[StoredConversion]
-) -> None:
+def _array_text(values: Iterable[int]) -> str:
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _first_clicks(
+    conversions: Sequence[StoredConversion],
+) -> dict[tuple[int | None, int | None], int]:
+    """Each of these contacts' first human click on the offer ever, in microseconds."""
     pairs = {(c.contact_id, c.offer_id) for c in conversions}
     if not pairs:
-        return
+        return {}
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -553,8 +670,7 @@ def _first_clicks_attach(
             """,  # noqa: S608 (a constant expression only)
             [[contact for contact, _ in pairs], [offer for _, offer in pairs]],
         )
-        for contact_id, offer_id, first_us in cursor.fetchall():
-            histories[(contact_id, offer_id)].first_click_us = first_us
+        return {(contact_id, offer_id): first_us for contact_id, offer_id, first_us in cursor}
 
 
 def _view_through_messages(
@@ -618,7 +734,7 @@ def _view_through(
         message_id=message_id,
         contact_id=conversion.contact_id,
         offer_id=conversion.offer_id,
-        at=sent_at,
+        at_us=_whole_us(sent_at - EPOCH),
     )
 
 
@@ -747,7 +863,7 @@ def _stored_model(
     """The model the live worker writes on the row: its offer's, once it knows the offer."""
     if credit.decision.reason in (REASON_OFFER_MISMATCH, REASON_NO_CLICK_ID, REASON_UNKNOWN_OFFER):
         return ""
-    if conversion.by_person or conversion.named is not None:
+    if conversion.by_person or conversion.named_pk is not None:
         return models_by_offer.get(conversion.offer_id or 0, "")
     return ""
 
