@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from tracking.services.clicks import (
 )
 from tracking.services.spool import (
     SPOOL_PREFIX,
+    SPOOL_SUFFIX,
     spool_file_is_finished,
     spool_files,
     spool_host,
@@ -367,9 +369,8 @@ def _forget_removed_files(*, directory: Path, offsets: dict[str, int]) -> None:
     """Offsets of this host's files that are gone (a crash between the unlink and the
     delete). Looked for on disk, under the lock: a file another drainer made and drained
     since our listing keeps its offset."""
-    prefix = _own_prefix()
-    stale = [
-        name for name in offsets if name.startswith(prefix) and not (directory / name).exists()
-    ]
+    # The whole name, not the prefix: host "web" must not take "web-2"'s files for its own.
+    own = re.compile(rf"{re.escape(_own_prefix())}[0-9]+-[^-]+-[0-9]+{re.escape(SPOOL_SUFFIX)}")
+    stale = [name for name in offsets if own.fullmatch(name) and not (directory / name).exists()]
     if stale:
         _offsets_delete(stale)
