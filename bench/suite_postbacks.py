@@ -12,6 +12,12 @@
    the wall time from worker start is reported as well. Baseline: the same worker
    with one task per postback, each decided in its own transaction
    (`POSTBACK_BATCH_SIZE=1`, `POSTBACK_COALESCE_WAKEUPS=false`), on 5,000.
+3. Intake with a worker beside it: the commit-only view and the intake again, each while
+   one Celery worker (as in 2) decides postbacks: a backlog of `BESIDE_BACKLOG` stored
+   before each run (so it is busy from the first request to the last in both), and then
+   what the run itself stores. Every request carries a new `txid` (a wrk script), so each
+   intake postback is a new conversion of a stored click. Both views have the same worker
+   beside them; the worker's rate in each run is reported too, to show it was busy in both.
 
 Seeding runs in a child process (`python -m bench.suite_postbacks seed-...`) with
 `INSERT ... SELECT generate_series` in the dedicated database `creditflow_bench_postbacks`.
@@ -22,7 +28,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -53,15 +62,45 @@ POSTBACKS = 100_000
 BASELINE_POSTBACKS = 5_000
 CONNECTIONS = 32
 DURATION = "8s"
+# Postbacks stored before each run with a worker beside it: more than one worker decides
+# in a run (about 1,300/s alone), so it never runs dry.
+BESIDE_BACKLOG = 30_000
+# A new conversion id on every request, unique across wrk's threads and runs.
+NEW_TXID_SCRIPT = """
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("thread_number", threads) end
+function init(args) sent = 0 end
+function request()
+  sent = sent + 1
+  return wrk.format(nil, wrk.path .. "&txid=RUN_NAME-" .. thread_number .. "-" .. sent)
+end
+"""
 
 
 def _postgres_url(database_url: str) -> str:
     return database_url.replace("postgres://", "postgresql://", 1)
 
 
-def _measure(server: GranianServer, path: str) -> WrkResult:
-    run_wrk(server.url(path), connections=CONNECTIONS, duration="2s")
-    result = run_wrk(server.url(path), connections=CONNECTIONS, duration=DURATION)
+def _measure(server: GranianServer, path: str, *, new_txid_as: str = "") -> WrkResult:
+    """Warm up 2 s, then measure; with `new_txid_as`, each request adds a new `txid`."""
+    scripts: list[Path] = []
+
+    def args(run: str) -> list[str] | None:
+        if not new_txid_as:
+            return None
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+            file.write(NEW_TXID_SCRIPT.replace("RUN_NAME", f"{new_txid_as}{run}"))
+        scripts.append(Path(file.name))
+        return ["-s", file.name]
+
+    try:
+        run_wrk(server.url(path), connections=CONNECTIONS, duration="2s", extra_args=args("w"))
+        result = run_wrk(
+            server.url(path), connections=CONNECTIONS, duration=DURATION, extra_args=args("m")
+        )
+    finally:
+        for script in scripts:
+            script.unlink(missing_ok=True)
     logger.info(
         "%s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, non-2xx %d, socket errors %d",
         path.split("?")[0],
@@ -87,12 +126,8 @@ def _forget_queues(env: dict[str, str]) -> None:
     redis_keys_delete(redis_url=env["REDIS_URL"], prefix=env["REDIS_KEY_PREFIX"])
 
 
-def _work_through(
-    env: dict[str, str], database_url: str, expected: int, *, concurrency: int = 1
-) -> dict[str, float]:
-    """Start one worker, wait until `expected` postbacks are processed, stop it."""
-    started = time.monotonic()
-    worker = ManagedProcess(
+def _worker(env: dict[str, str], *, concurrency: int = 1) -> ManagedProcess:
+    return ManagedProcess(
         [
             sys.executable,
             "-m",
@@ -109,7 +144,87 @@ def _work_through(
         ],
         env=env,
         name="bench-worker",
-    ).start()
+    )
+
+
+def _decided(database_url: str) -> int:
+    with psycopg.connect(_postgres_url(database_url), autocommit=True) as connection:
+        return int(
+            _one(
+                connection, "SELECT count(*) FROM attribution_postback WHERE status <> 'received'"
+            )[0]
+        )
+
+
+def _wait_until_deciding(env: dict[str, str], worker: ManagedProcess, database_url: str) -> None:
+    """Wake the worker and wait until it has decided some of the backlog (it may still be
+    starting). Woken again every 10 s: on a shared machine another bench run's cleanup may
+    delete every `creditflow-bench:` key, queued wake-up included."""
+    first = _decided(database_url)
+    deadline = time.monotonic() + 300
+    woken_at = 0.0
+    while _decided(database_url) == first:
+        if worker.exited():
+            raise RuntimeError(f"worker died:\n{worker.output()[-4000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError("the worker decided nothing of its backlog in 300 s")
+        if time.monotonic() - woken_at > 10:
+            _forget_queues(env)  # a stale wake-up key would keep the new wake-up off the queue
+            python_module(env, "bench.suite_postbacks", "enqueue", "wake")
+            woken_at = time.monotonic()
+        time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class BesideRun:
+    wrk: WrkResult
+    # Postbacks the worker decided per second while wrk ran (its backlog and the run's own).
+    worker_rate: float
+
+
+def _beside_a_worker(env: dict[str, str], database_url: str) -> dict[str, BesideRun]:
+    """The commit-only view and the intake, each with one worker deciding a backlog beside it."""
+    with psycopg.connect(_postgres_url(database_url), autocommit=True) as connection:
+        click_id = _one(
+            connection, "SELECT click_id FROM tracking_click WHERE NOT is_bot ORDER BY id LIMIT 1"
+        )[0]
+    measured: dict[str, BesideRun] = {}
+    worker = _worker(env)
+    with GranianServer(env=env, workers=2) as server:
+        worker.start()
+        try:
+            for name, path in (
+                # The same query: the rows the commit-only view stores are postbacks the
+                # worker decides like the intake's (they are not woken, the backlog's
+                # full batches chain into them).
+                (
+                    "commit_only",
+                    f"/bench/commit-only-postback/{SLUG}/?click_id={click_id}&payout=1",
+                ),
+                ("intake", f"/postback/{SLUG}/?token={TOKEN}&click_id={click_id}&payout=1"),
+            ):
+                python_module(
+                    env, "bench.suite_postbacks", "seed-postbacks", str(BESIDE_BACKLOG), name
+                )
+                _wait_until_deciding(env, worker, database_url)
+                decided_before, started = _decided(database_url), time.monotonic()
+                result = _measure(server, path, new_txid_as=f"{name}-")
+                rate = (_decided(database_url) - decided_before) / (time.monotonic() - started)
+                if worker.exited():
+                    raise RuntimeError(f"worker died:\n{worker.output()[-4000:]}")
+                logger.info("beside %s: the worker decided %.0f postbacks/s", name, rate)
+                measured[name] = BesideRun(wrk=result, worker_rate=rate)
+        finally:
+            worker.stop()
+    return measured
+
+
+def _work_through(
+    env: dict[str, str], database_url: str, expected: int, *, concurrency: int = 1
+) -> dict[str, float]:
+    """Start one worker, wait until `expected` postbacks are processed, stop it."""
+    started = time.monotonic()
+    worker = _worker(env, concurrency=concurrency).start()
     try:
         with psycopg.connect(_postgres_url(database_url), autocommit=True) as connection:
             deadline = time.monotonic() + 900
@@ -216,6 +331,10 @@ def run() -> list[Figure]:
         logger.info("one transaction per postback: %.0f postbacks/s", one_by_one["rate"])
         _forget_queues(env)
 
+        beside = _beside_a_worker(env, database_url)
+        _forget_queues(env)
+    intake_beside, commit_only_beside = beside["intake"].wrk, beside["commit_only"].wrk
+
     return [
         Figure(
             name="postback intake",
@@ -245,6 +364,29 @@ def run() -> list[Figure]:
             unit="ms",
             baseline=bare.p99_ms,
             baseline_name="bare Django JSON view",
+        ),
+        Figure(
+            name="postback intake, a worker deciding beside it",
+            value=intake_beside.requests_per_second,
+            unit="req/s",
+            baseline=commit_only_beside.requests_per_second,
+            baseline_name="the view that only commits the row, the same worker beside it",
+            target=">= 0.8",
+        ),
+        Figure(
+            name="postback intake p99, a worker deciding beside it",
+            value=intake_beside.p99_ms,
+            unit="ms",
+            baseline=commit_only_beside.p99_ms,
+            baseline_name="the view that only commits the row, the same worker beside it",
+            target="< 50 ms",
+        ),
+        Figure(
+            name="postbacks decided per second by the worker beside the intake",
+            value=beside["intake"].worker_rate,
+            unit="postbacks/s",
+            baseline=beside["commit_only"].worker_rate,
+            baseline_name="beside the view that only commits the row",
         ),
         Figure(
             name="conversions attributed per worker process (100k postbacks, 1M clicks)",

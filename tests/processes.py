@@ -44,7 +44,8 @@ class ManagedProcess(BaseManagedProcess):
         super().__init__(args, env=env or test_environment(), ready_text=ready_text)
 
 
-def celery_worker(*extra: str) -> ManagedProcess:
+def celery_worker(*extra: str, env: dict[str, str] | None = None) -> ManagedProcess:
+    """A worker of this run; `env` adds to (or overrides) `test_environment()`."""
     return ManagedProcess(
         [
             sys.executable,
@@ -63,6 +64,7 @@ def celery_worker(*extra: str) -> ManagedProcess:
             *extra,
         ],
         ready_text="ready.",
+        env={**test_environment(), **(env or {})},
     )
 
 

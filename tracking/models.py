@@ -326,3 +326,17 @@ class ClickSpoolOffset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name}@{self.offset}"
+
+
+class ClickSpoolWatermark(models.Model):
+    """How far one node's drainer has moved its spool: every click that node's redirect
+    wrote before `drained_before` (by its clock, less a second of slack for lines written
+    out of order) is in PostgreSQL. Published after each full pass, so a worker on any node
+    can tell whether a click of another node's spool may still be on its way."""
+
+    host = models.CharField(max_length=64, unique=True)
+    drained_before = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.host}<{self.drained_before.isoformat()}"

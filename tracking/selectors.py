@@ -11,10 +11,18 @@ from typing import Any
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import DatabaseError
-from django.db.models import OuterRef, Q, QuerySet
+from django.db.models import Min, OuterRef, Q, QuerySet
 
-from tracking.models import Click, ClickSpoolOffset, Contact, ContactAlias, ContactMerge, Link
-from tracking.services.spool import spool_files
+from tracking.models import (
+    Click,
+    ClickSpoolOffset,
+    ClickSpoolWatermark,
+    Contact,
+    ContactAlias,
+    ContactMerge,
+    Link,
+)
+from tracking.services.spool import spool_files, spool_host
 
 
 def link_target_get(*, code: str) -> dict[str, Any] | None:
@@ -117,12 +125,30 @@ def click_spool_pending_since(*, directory: Path) -> datetime | None:
     """The time of the oldest click still in the spool (not yet drained into PostgreSQL),
     less the slack above; None when everything is drained. A click at or after this time may
     not be visible yet; every one before it is. A first pending line that cannot be read (a
-    line being written) counts as pending since the file's first byte was written."""
+    line being written) counts as pending since the file's first byte was written.
+
+    `directory` is this node's spool, read line by line. Every other node's spool counts as
+    pending from its drainer's last published drain point on (it cannot be read from here)."""
+    oldest = _other_nodes_drained_before()
     paths = spool_files(directory=directory)
-    if not paths:
+    if paths:
+        oldest = _oldest_pending_line(paths, oldest)
+    if oldest is None:
         return None
+    return datetime.fromtimestamp(max(0.0, oldest - SPOOL_ORDER_SLACK_SECONDS), tz=UTC)
+
+
+def _other_nodes_drained_before() -> float | None:
+    drained_before = (
+        ClickSpoolWatermark.objects.exclude(host=spool_host())
+        .aggregate(oldest=Min("drained_before"))
+        .get("oldest")
+    )
+    return drained_before.timestamp() if drained_before is not None else None
+
+
+def _oldest_pending_line(paths: list[Path], oldest: float | None) -> float | None:
     offsets = _drained_offsets(paths)
-    oldest: float | None = None
     for path in paths:
         try:
             with path.open("rb") as file:
@@ -137,9 +163,7 @@ def click_spool_pending_since(*, directory: Path) -> datetime | None:
         except (ValueError, TypeError, IndexError, KeyError):
             moment = 0.0
         oldest = moment if oldest is None else min(oldest, moment)
-    if oldest is None:
-        return None
-    return datetime.fromtimestamp(max(0.0, oldest - SPOOL_ORDER_SLACK_SECONDS), tz=UTC)
+    return oldest
 
 
 def contact_list(

@@ -156,6 +156,9 @@ CONVERSION_IMPORT_MAX_BYTES = env.int("CONVERSION_IMPORT_MAX_BYTES", default=20 
 CONVERSION_IMPORT_MAX_ROWS = env.int("CONVERSION_IMPORT_MAX_ROWS", default=200_000)
 # Where the redirect appends clicks before a drainer moves them into PostgreSQL.
 CLICK_SPOOL_DIR = env.path("CLICK_SPOOL_DIR", default=BASE_DIR / ".run" / "click-spool")
+# The name of this node's spool (its files, its drainer's lock, its published drain point):
+# one per host, the host name unless set (containers on one machine may share a host name).
+CLICK_SPOOL_HOST = env.str("CLICK_SPOOL_HOST", default="")
 # A web process starts a new spool file after this many bytes.
 CLICK_SPOOL_ROTATE_BYTES = env.int("CLICK_SPOOL_ROTATE_BYTES", default=64 * 1024 * 1024)
 # How often `drain_clicks` looks for new clicks (a click is visible within 2 s).

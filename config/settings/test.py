@@ -34,7 +34,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECRET_KEY = "test-secret-key-not-for-production"
 
-CLICK_SPOOL_DIR = BASE_DIR / ".run" / f"test-{RUN_ID}" / "click-spool"  # noqa: F405
+# A test that plays several nodes gives each of their processes a spool of its own.
+CLICK_SPOOL_DIR = os.environ.get("CREDITFLOW_TEST_SPOOL_DIR") or (
+    BASE_DIR / ".run" / f"test-{RUN_ID}" / "click-spool"  # noqa: F405
+)
 # Every postback asks Redis whether a network changed: tests create networks with
 # factories (no invalidation) and remove this run's keys between tests.
 POSTBACK_NETWORK_CHECK_SECONDS = 0.0

@@ -33,10 +33,13 @@ class ApiServer:
     """`debug=True` serves as `make run` does (config/settings/local.py: DEBUG on, where Django
     answers its own HTML pages instead of the handlers in config/exceptions.py)."""
 
-    def __init__(self, *, workers: int = 1, debug: bool = False) -> None:
+    def __init__(
+        self, *, workers: int = 1, debug: bool = False, env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.workers = workers
         self.debug = debug
+        self.env = env or {}
         self.process: processes.ManagedProcess | None = None
 
     @property
@@ -60,7 +63,11 @@ class ApiServer:
                 "4",
                 "config.wsgi:application",
             ],
-            env={**processes.test_environment(), "DJANGO_DEBUG": "true" if self.debug else "false"},
+            env={
+                **processes.test_environment(),
+                "DJANGO_DEBUG": "true" if self.debug else "false",
+                **self.env,
+            },
         ).start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -12,13 +12,15 @@ import psutil
 import pytest
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
 from tests import processes
 from tests.processes import ManagedProcess
 from tests.tracking.helpers import drain, make_link
-from tracking.models import Click, ClickSpoolOffset, Link
+from tracking.models import Click, ClickSpoolOffset, ClickSpoolWatermark, Link
 from tracking.selectors import SPOOL_LINE_UNIX_TIME
 from tracking.services.clicks import SPOOL_LINE_FIELDS, SPOOL_LINE_VERSION
+from tracking.services.drain import clicks_drain, clicks_drain_retire
 from tracking.services.spool import spool_files, spool_host, spool_writer
 
 pytestmark = pytest.mark.usefixtures("spool_dir")
@@ -497,3 +499,56 @@ def test_text_with_copy_s_special_characters_is_stored_as_sent(spool_dir):
     # then
     stored = Click.objects.get()
     assert (stored.user_agent, stored.referrer) == (user_agent, "https://example.com/a\tb\\cd")
+
+
+@pytest.mark.django_db
+def test_a_node_named_like_the_start_of_another_leaves_the_others_files_alone(
+    client, spool_dir, settings, tmp_path
+):
+    # given: node "web-2" spooled and drained two clicks; its live file stays, with its offset
+    settings.CLICK_SPOOL_HOST = "web-2"
+    link = make_link()
+    click(client, link, 2)
+    assert clicks_drain(directory=spool_dir).inserted == 2
+
+    # when: node "web" drains its own (empty) spool, forgetting offsets of its removed files
+    settings.CLICK_SPOOL_HOST = "web"
+    clicks_drain(directory=tmp_path / "web-spool")
+
+    # then: web-2's next pass does not read its clicks again
+    settings.CLICK_SPOOL_HOST = "web-2"
+    assert clicks_drain(directory=spool_dir).lines == 0
+    assert Click.objects.filter(link=link).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_full_pass_publishes_how_far_the_node_has_drained(client, spool_dir):
+    # given
+    link = make_link()
+    click(client, link)
+    before = timezone.now()
+
+    # when
+    drain(spool_dir)
+
+    # then: every click written before the pass began is in PostgreSQL
+    point = ClickSpoolWatermark.objects.get(host=spool_host())
+    assert point.drained_before >= before
+    assert point.drained_before >= Click.objects.get(link=link).occurred_at
+
+
+@pytest.mark.django_db
+def test_a_stopping_drainer_withdraws_its_point_only_when_its_spool_is_empty(
+    client, spool_dir, tmp_path
+):
+    # given: a node whose web has a spool file open
+    click(client, make_link())
+    drain(spool_dir)
+
+    # when / then: it stays while the spool holds a file
+    assert clicks_drain_retire(directory=spool_dir) is False
+    assert ClickSpoolWatermark.objects.filter(host=spool_host()).exists()
+
+    # when / then: a node with no spool file at all is gone for the workers
+    assert clicks_drain_retire(directory=tmp_path / "empty") is True
+    assert not ClickSpoolWatermark.objects.filter(host=spool_host()).exists()

@@ -9,6 +9,10 @@ committed both or neither, so a restart neither loses nor repeats a click.
 
 A file no writer holds any more is removed once drained to its end; a partial
 line at the end of such a file was never acknowledged with a 302 and is dropped.
+
+A full pass publishes the time it began as this node's drain point
+(`ClickSpoolWatermark`): a worker on another node, which cannot read this spool, waits
+with a conversion by person until every node's drain point has passed its time.
 """
 
 from __future__ import annotations
@@ -16,14 +20,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import time
 import zlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 
+from tracking.models import ClickSpoolWatermark
 from tracking.services.clicks import (
     SPOOL_LINE_FIELDS,
     SPOOL_LINE_VERSION,
@@ -33,6 +41,7 @@ from tracking.services.clicks import (
 )
 from tracking.services.spool import (
     SPOOL_PREFIX,
+    SPOOL_SUFFIX,
     spool_file_is_finished,
     spool_files,
     spool_host,
@@ -152,8 +161,11 @@ def _wsgi_text(value: str) -> str:
 
 
 def clicks_drain(*, directory: Path) -> DrainReport:
-    """One pass over every spool file in `directory`."""
+    """One pass over every spool file in `directory`; a full pass publishes how far it got."""
     report = DrainReport()
+    # Before the listing: every line written before this moment is in a file listed below
+    # and below the size each file is read to.
+    started = time.time()
     files = []
     for path in spool_files(directory=directory):
         finished = spool_file_is_finished(path=path)
@@ -191,7 +203,31 @@ def clicks_drain(*, directory: Path) -> DrainReport:
         report.files_removed += len(removed)
     for temporary in spool_stale_temporary_files(directory=directory, older_than_seconds=600):
         temporary.unlink(missing_ok=True)
+    _watermark_publish(drained_before=started)
     return report
+
+
+def clicks_drain_retire(*, directory: Path) -> bool:
+    """Withdraw this node's published drain point when its spool holds no file at all
+    (no click waiting, no writer with a file open): workers stop waiting on a node that
+    is gone. With files left, it stays, and by-person conversions wait for them."""
+    if spool_files(directory=directory):
+        return False
+    ClickSpoolWatermark.objects.filter(host=spool_host()).delete()
+    return True
+
+
+def _watermark_publish(*, drained_before: float) -> None:
+    # Plain overwrite: after a failover two drainers of one node may publish out of order,
+    # and an older point only makes workers wait longer.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO tracking_clickspoolwatermark (host, drained_before, updated_at)"
+            " VALUES (%s, %s, now())"
+            " ON CONFLICT (host) DO UPDATE"
+            " SET drained_before = EXCLUDED.drained_before, updated_at = EXCLUDED.updated_at",
+            [spool_host(), datetime.fromtimestamp(drained_before, tz=UTC)],
+        )
 
 
 def _drain_batch(
@@ -333,9 +369,8 @@ def _forget_removed_files(*, directory: Path, offsets: dict[str, int]) -> None:
     """Offsets of this host's files that are gone (a crash between the unlink and the
     delete). Looked for on disk, under the lock: a file another drainer made and drained
     since our listing keeps its offset."""
-    prefix = _own_prefix()
-    stale = [
-        name for name in offsets if name.startswith(prefix) and not (directory / name).exists()
-    ]
+    # The whole name, not the prefix: host "web" must not take "web-2"'s files for its own.
+    own = re.compile(rf"{re.escape(_own_prefix())}[0-9]+-[^-]+-[0-9]+{re.escape(SPOOL_SUFFIX)}")
+    stale = [name for name in offsets if own.fullmatch(name) and not (directory / name).exists()]
     if stale:
         _offsets_delete(stale)

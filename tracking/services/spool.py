@@ -40,7 +40,9 @@ class SpoolWriteError(OSError):
 
 
 def spool_host() -> str:
-    return re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:64] or "host"
+    """This node's spool name: `CLICK_SPOOL_HOST`, else the host name."""
+    name = settings.CLICK_SPOOL_HOST or socket.gethostname()
+    return re.sub(r"[^A-Za-z0-9.-]", "-", name)[:64] or "host"
 
 
 class SpoolWriter:

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, close_old_connections, connection
 
-from tracking.services.drain import clicks_drain
+from tracking.services.drain import clicks_drain, clicks_drain_retire
 
 logger = logging.getLogger("tracking.drain_clicks")
 
@@ -66,7 +66,15 @@ class Command(BaseCommand):
                 )
             close_old_connections()
             time.sleep(interval)
-        logger.info("drain_clicks stopped")
+        try:
+            retired = clicks_drain_retire(directory=directory)
+        except DatabaseError:
+            logger.exception("could not withdraw the drain point; it stays")
+            retired = False
+        logger.info(
+            "drain_clicks stopped (%s)",
+            "spool empty: drain point withdrawn" if retired else "drain point kept",
+        )
 
     def _drain_until_empty(self, directory: Path) -> None:
         total_lines = total_inserted = 0
