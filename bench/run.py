@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -25,6 +26,8 @@ def main(argv: list[str]) -> None:
         path.stem.removeprefix("suite_") for path in Path(__file__).parent.glob("suite_*.py")
     )
     chosen = argv or available
+    # This run's Redis keys live under a prefix of its own (see bench.server.bench_redis_prefix).
+    os.environ["BENCH_RUN_PREFIX"] = f"creditflow-bench:{secrets.token_hex(4)}:"
     figures: list[Figure] = []
     failed: list[str] = []
     for name in chosen:
@@ -50,13 +53,14 @@ def main(argv: list[str]) -> None:
 
 
 def _remove_bench_leftovers() -> None:
-    """Suites run under key prefixes `creditflow-bench:<random>:`; their Redis keys and
-    Prometheus files are of no use once the table is written."""
+    """This run's suites ran under key prefixes `<BENCH_RUN_PREFIX><random>:`; their Redis keys
+    and Prometheus files are of no use once the table is written. Another run's keys on the
+    same Redis are left alone."""
     from bench.server import bench_environment
     from harness.services import redis_keys_delete
 
     redis_url = bench_environment(database_url="")["REDIS_URL"]
-    redis_keys_delete(redis_url=redis_url, prefix="creditflow-bench:")
+    redis_keys_delete(redis_url=redis_url, prefix=os.environ["BENCH_RUN_PREFIX"])
     metrics_root = Path(__file__).resolve().parent.parent / ".run" / "prometheus"
     for directory in metrics_root.glob("creditflow-bench-*"):
         shutil.rmtree(directory, ignore_errors=True)

@@ -91,6 +91,13 @@ def bench_database(name: str = BENCH_DATABASE) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def bench_redis_prefix() -> str:
+    """A fresh Redis key prefix under this bench run's own (`BENCH_RUN_PREFIX`, set by
+    `bench.run`), so a run's cleanup never deletes another run's queues on a shared Redis."""
+    run_prefix = os.environ.get("BENCH_RUN_PREFIX", "creditflow-bench:")
+    return f"{run_prefix}{secrets.token_hex(4)}:"
+
+
 def bench_environment(*, database_url: str, **extra: str) -> dict[str, str]:
     services = _services()
     env = dict(os.environ)
@@ -103,7 +110,7 @@ def bench_environment(*, database_url: str, **extra: str) -> dict[str, str]:
             "DATABASE_URL": database_url,
             "REDIS_URL": services.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
             # Our own key space on the shared Redis; nothing of anybody else is touched.
-            "REDIS_KEY_PREFIX": f"creditflow-bench:{secrets.token_hex(4)}:",
+            "REDIS_KEY_PREFIX": bench_redis_prefix(),
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }

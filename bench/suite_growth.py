@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import shutil
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from bench.server import (
     GranianServer,
     bench_database_name,
     bench_environment,
+    bench_redis_prefix,
     django_manage,
     python_module,
 )
@@ -180,7 +180,7 @@ def _attribution(env: dict[str, str], database_url: str, size: str) -> dict[str,
     from bench.suite_postbacks import _forget_queues, _work_through
 
     # Keys of its own: a wake-up key or queue left by an earlier round would hold this one up.
-    env = {**env, "REDIS_KEY_PREFIX": f"creditflow-bench:{secrets.token_hex(4)}:"}
+    env = {**env, "REDIS_KEY_PREFIX": bench_redis_prefix()}
     _child(env, "postbacks")
     python_module(env, "bench.suite_postbacks", "enqueue", "wake")
     measured = _work_through(env, database_url, POSTBACKS)
