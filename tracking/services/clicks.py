@@ -16,7 +16,7 @@ import re
 import secrets
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -313,19 +313,11 @@ def clicks_insert(*, clicks: Sequence[ClickInput]) -> int:
     # Own transactions, before the insert's: a month is created once, not rolled back
     # with a batch (and the DEFAULT partition would take the clicks anyway).
     click_partitions_ensure(months={month_of(click.occurred_at) for click in clicks})
-    rows = []
-    # Only a batch with a person's click from a public address can hold a scanner.
-    judged_by_behaviour = False
-    for position, click in enumerate(clicks):
-        agent, person = _agent_columns(
-            click.user_agent, click.referrer, click.method, click.purpose
-        )
-        judged_by_behaviour = judged_by_behaviour or (person and address_is_public(click.ip))
-        rows.append(
-            f"{position}\t{_copy_text(click.click_id)}\t{click.occurred_at.isoformat()}"
-            f"\t{click.link_id}\t{_copy_text(click.ip) if click.ip else _COPY_NULL}"
-            f"\t{agent}\t{'t' if click.is_imported else 'f'}\n"
-        )
+    rows, judged_by_behaviour = _staged_rows(
+        clicks,
+        time_text=lambda click: click.occurred_at.isoformat(),
+        imported=lambda click: click.is_imported,
+    )
     return _insert_staged(rows=rows, judged_by_behaviour=judged_by_behaviour)
 
 
@@ -340,6 +332,23 @@ def clicks_insert_spooled(*, clicks: Sequence[SpooledClick]) -> int:
     if len(months) > 1:
         months = {month_of(datetime.fromtimestamp(click.unix_time, tz=UTC)) for click in clicks}
     click_partitions_ensure(months=months)
+    rows, judged_by_behaviour = _staged_rows(
+        clicks,
+        time_text=lambda click: _unix_time_text(click.unix_time),
+        imported=lambda click: False,
+    )
+    return _insert_staged(rows=rows, judged_by_behaviour=judged_by_behaviour)
+
+
+def _staged_rows(
+    clicks: Sequence[Any],
+    *,
+    time_text: Callable[[Any], str],
+    imported: Callable[[Any], bool],
+) -> tuple[list[str], bool]:
+    """The staging table's COPY text rows of `clicks` (a `ClickInput` or a `SpooledClick`:
+    only their time is read differently), and whether the batch can hold a scanner: only a
+    person's click from a public address can."""
     rows = []
     judged_by_behaviour = False
     for position, click in enumerate(clicks):
@@ -348,11 +357,11 @@ def clicks_insert_spooled(*, clicks: Sequence[SpooledClick]) -> int:
         )
         judged_by_behaviour = judged_by_behaviour or (person and address_is_public(click.ip))
         rows.append(
-            f"{position}\t{_copy_text(click.click_id)}\t{_unix_time_text(click.unix_time)}"
+            f"{position}\t{_copy_text(click.click_id)}\t{time_text(click)}"
             f"\t{click.link_id}\t{_copy_text(click.ip) if click.ip else _COPY_NULL}"
-            f"\t{agent}\tf\n"
+            f"\t{agent}\t{'t' if imported(click) else 'f'}\n"
         )
-    return _insert_staged(rows=rows, judged_by_behaviour=judged_by_behaviour)
+    return rows, judged_by_behaviour
 
 
 def _insert_staged(*, rows: list[str], judged_by_behaviour: bool) -> int:
