@@ -88,6 +88,18 @@ def run() -> list[Figure]:
 REPORT_DIMENSIONS = ("message", "creative", "campaign", "offer", "network")
 PAGE_ORDERS = ("-revenue", "-clicks", "epc", "key")
 API_ORDERINGS = ("day", "-revenue", "-clicks", "sends", "-key")
+# Deep pages of the API by message (100 rows each): (days of the range, ending on DAY;
+# ordering; offset). One day of the 90 stored is where walking one index in the metric's
+# order skipped the other 89 days first (sends at offset 1,000: close to a second).
+API_DEEP_PAGES = (
+    (1, "sends", 1_000),
+    (1, "clicks", 1_000),
+    (1, "-revenue", 10_000),
+    (1, "key", 10_000),
+    (7, "-clicks", 10_000),
+    (REPORT_DAYS, "-revenue", 10_000),
+    (REPORT_DAYS, "clicks", 100_000),
+)
 
 
 def _report_figures(measured: dict[str, float]) -> list[Figure]:
@@ -123,7 +135,24 @@ def _report_figures(measured: dict[str, float]) -> list[Figure]:
                         target="< 300 ms",
                     )
                 )
+    for days, ordering, offset in API_DEEP_PAGES:
+        name = _deep_page_name(days, ordering, offset)
+        if name in measured:
+            figures.append(
+                Figure(
+                    name=f"rollups: report API, {days} day{'s' if days > 1 else ''} of "
+                    f"{REPORT_DAYS}, by message, ordered by {ordering}, 100 rows at offset "
+                    f"{offset:,}",
+                    value=measured[name],
+                    unit="ms",
+                    target="< 300 ms",
+                )
+            )
     return figures
+
+
+def _deep_page_name(days: int, ordering: str, offset: int) -> str:
+    return f"api_deep_{days}d_{ordering}_{offset}_ms"
 
 
 def _report_measure(client: Any, *, start: str, end: str) -> dict[str, float]:
@@ -145,6 +174,20 @@ def _report_measure(client: Any, *, start: str, end: str) -> dict[str, float]:
             measured[f"api_{dimension}_{ordering}_ms"] = _timed(
                 _getter(client, "/api/v1/reports/daily/", params), repeat=3
             )
+    for days, ordering, offset in API_DEEP_PAGES:
+        if offset >= MESSAGES * days:
+            continue  # past the last row at BENCH_SMOKE sizes
+        params = {
+            "dimension": "message",
+            "start": (date.fromisoformat(end) - timedelta(days=days - 1)).isoformat(),
+            "end": end,
+            "ordering": ordering,
+            "page_size": "100",
+            "page": str(offset // 100 + 1),
+        }
+        measured[_deep_page_name(days, ordering, offset)] = _timed(
+            _getter(client, "/api/v1/reports/daily/", params), repeat=3
+        )
     return measured
 
 

@@ -18,6 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from attribution.models import Network, Offer
+from reports.cells import cells_page
 from reports.models import DailyRollup, DailyTotal, Dimension, RollupWatermark
 from reports.periods import period_parts_sql
 from tracking.models import Campaign, Creative, Message, message_name
@@ -323,11 +324,14 @@ API_ORDERINGS = ("day", "key", *SUMMED)
 
 
 class CountedRows:
-    """Rollup rows whose count is known without `COUNT(*)`: Django's paginator asks `count()`
-    and slices; the count comes from the per-day totals (see DailyTotal)."""
+    """The range's cells in one API ordering, read a page at a time (reports.cells), whose
+    count is known without `COUNT(*)`: Django's paginator asks `count()` and slices; the
+    count comes from the per-day totals (see DailyTotal)."""
 
-    def __init__(self, rows: QuerySet[DailyRollup], count: int) -> None:
-        self.rows = rows
+    def __init__(self, *, query: ReportQuery, column: str, descending: bool, count: int) -> None:
+        self.query = query
+        self.column = column
+        self.descending = descending
         self._count = count
 
     def count(self) -> int:
@@ -337,34 +341,46 @@ class CountedRows:
         return self._count
 
     def __getitem__(self, index: slice) -> list[DailyRollup]:
-        return list(self.rows[index])
+        offset = index.start or 0
+        stop = self._count if index.stop is None else index.stop
+        return cells_page(
+            dimension=self.query.dimension,
+            start=self.query.start,
+            end=self.query.end,
+            column=self.column,
+            descending=self.descending,
+            limit=stop - offset,
+            offset=offset,
+        )
 
 
 def report_rows_by_day_and_key(
     *, query: ReportQuery, ordering: str = "day"
 ) -> QuerySet[DailyRollup] | CountedRows:
     """The stored cells of the range for the API (paginated by the caller), sorted on the
-    server by `ordering` (an API_ORDERINGS name, `-` for descending)."""
+    server by `ordering` (an API_ORDERINGS name, `-` for descending): by day, then key; by
+    key, then day; or by a metric, then day, then key."""
     column = ordering.removeprefix("-")
     if column not in API_ORDERINGS:
         raise ReportInputError(
             f"Cannot order by {column!r}: choose one of {', '.join(API_ORDERINGS)}"
             " (a leading - for descending)."
         )
-    sign = "-" if ordering.startswith("-") else ""
-    if column == "day":
-        order = [f"{sign}day", f"{sign}key"]
-    elif column == "key":
-        order = [f"{sign}key", f"{sign}day"]
-    else:
-        order = [f"{sign}{column}", f"{sign}day", f"{sign}key"]
-    rows = _rollups(query).order_by(*order)
+    descending = ordering.startswith("-")
     if query.key is not None:
-        return rows  # one key's days: counting them is cheap
+        # One key's days: counting and sorting them is cheap.
+        sign = "-" if descending else ""
+        if column == "day":
+            order = [f"{sign}day", f"{sign}key"]
+        elif column == "key":
+            order = [f"{sign}key", f"{sign}day"]
+        else:
+            order = [f"{sign}{column}", f"{sign}day", f"{sign}key"]
+        return _rollups(query).order_by(*order)
     keys = DailyTotal.objects.filter(
         dimension=query.dimension, day__gte=query.start, day__lte=query.end
     ).aggregate(keys=Sum("keys"))["keys"]
-    return CountedRows(rows, keys or 0)
+    return CountedRows(query=query, column=column, descending=descending, count=keys or 0)
 
 
 def report_rows_as_dicts(*, dimension: str, rows: Iterable[DailyRollup]) -> list[dict[str, Any]]:

@@ -4,7 +4,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from reports.models import DailyTotal
+from reports.models import DailyRollup, DailyTotal
+from reports.selectors import API_ORDERINGS
 from reports.services import rollup_recompute_range
 from tests.factories import CreativeFactory, OfferFactory
 from tests.reports.helpers import clicks_made, conversion_credited, message_sent
@@ -73,6 +74,94 @@ def test_ordering_by_key_descending(api_client, three_days_of_messages):
     # then
     keys = [row["key"] for row in body["results"]]
     assert keys == sorted(keys, reverse=True)
+
+
+def _documented_order(rows, ordering):
+    """The API's order, computed here: by day then key, by key then day, or by the metric
+    then day then key; a leading - reverses all of it."""
+    column = ordering.removeprefix("-")
+
+    def sort_key(row):
+        if column == "day":
+            return (row.day, row.key)
+        if column == "key":
+            return (row.key, row.day)
+        return (getattr(row, column), row.day, row.key)
+
+    ordered = sorted(rows, key=sort_key, reverse=ordering.startswith("-"))
+    return [(row.day.isoformat(), row.key) for row in ordered]
+
+
+def test_every_ordering_pages_through_every_cell_once_in_the_documented_order(
+    api_client, three_days_of_messages
+):
+    # given: many ties (one send each, the same clicks on each day, no view-through)
+    cells = list(DailyRollup.objects.filter(dimension="message"))
+    assert len(cells) == 15
+
+    for ordering in [f"{sign}{name}" for name in API_ORDERINGS for sign in ("", "-")]:
+        # when: pages of 4, and the whole range in one page
+        pages = [
+            get(api_client, ordering=ordering, page_size="4", page=str(n)) for n in (1, 2, 3, 4)
+        ]
+        whole = get(api_client, ordering=ordering, page_size="100")
+
+        # then
+        paged = [(row["day"], row["key"]) for page in pages for row in page["results"]]
+        expected = _documented_order(cells, ordering)
+        assert paged == expected, ordering
+        assert [(row["day"], row["key"]) for row in whole["results"]] == expected, ordering
+
+
+def test_a_range_wider_than_the_stored_days_pages_the_same_cells(
+    api_client, three_days_of_messages
+):
+    # given: the last day's cells alone, and days without rows around the three
+    last_day = [
+        row
+        for row in DailyRollup.objects.filter(dimension="message")
+        if row.day == DAY + timedelta(days=2)
+    ]
+    everything = list(DailyRollup.objects.filter(dimension="message"))
+
+    # when
+    one_day = get(
+        api_client,
+        ordering="-clicks",
+        start=(DAY + timedelta(days=2)).isoformat(),
+        end=(DAY + timedelta(days=2)).isoformat(),
+        page_size="2",
+        page="2",
+    )
+    wide = get(api_client, ordering="sends", start="2026-01-01", end="2026-12-31", page_size="100")
+
+    # then
+    assert [(row["day"], row["key"]) for row in one_day["results"]] == _documented_order(
+        last_day, "-clicks"
+    )[2:4]
+    assert one_day["count"] == 5
+    assert [(row["day"], row["key"]) for row in wide["results"]] == _documented_order(
+        everything, "sends"
+    )
+    assert wide["count"] == 15
+
+
+def test_a_page_past_the_last_answers_404(api_client, three_days_of_messages):
+    # when
+    response = api_client.get(
+        API_URL,
+        {
+            "dimension": "message",
+            "start": DAY.isoformat(),
+            "end": (DAY + timedelta(days=2)).isoformat(),
+            "ordering": "-revenue",
+            "page_size": "10",
+            "page": "3",
+        },
+    )
+
+    # then
+    assert response.status_code == 404
 
 
 @pytest.mark.parametrize("ordering", ["name", "-epc", "day,key", "--day"])
