@@ -265,12 +265,15 @@ def test_a_named_click_outside_its_window_falls_back_to_view_through(client):
 
 def test_report_rows_count_view_through_apart(client, api_client, admin_client_logged_in):
     # given: one click-through and one view-through conversion of the same offer, today
+    # (sends and click never before midnight: a run just after it keeps them on one day)
     now = timezone.now()
+    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    sent_at, clicked_at = (max(now - timedelta(hours=h), midnight) for h in (3, 2))
     offer = OfferFactory.create(view_window_hours=24, payout=Decimal("10"))
     ann = ContactFactory.create(email="ann@example.com")
     bob = ContactFactory.create(email="bob@example.com")
-    clicked(sent(offer, ann, at=now - timedelta(hours=3)), at=now - timedelta(hours=2))
-    sent(offer, bob, at=now - timedelta(hours=3))
+    clicked(sent(offer, ann, at=sent_at), at=clicked_at)
+    sent(offer, bob, at=sent_at)
     decided(send(client, offer.network, email="ann@example.com", offer=offer.pk, payout="10"))
     decided(send(client, offer.network, email="bob@example.com", offer=offer.pk, payout="4"))
     # when
