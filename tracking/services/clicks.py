@@ -108,22 +108,25 @@ def click_record(*, link_id: int, method: str, meta: Mapping[str, str]) -> str:
         or meta.get("HTTP_X_MOZ")
         or ""
     )
-    # One JSON array per line, in SPOOL_LINE_FIELDS order (a list encodes faster than a dict).
-    line = _encode_line(
-        [
-            SPOOL_LINE_VERSION,
-            click_id,
-            time.time(),
-            link_id,
-            ip_truncate(client_ip_get(meta=meta)),
-            meta.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
-            meta.get("HTTP_REFERER", "")[:REFERRER_MAX],
-            method,
-            purpose[:PURPOSE_MAX],
-        ]
+    # One JSON array per line, in SPOOL_LINE_FIELDS order, as `_encode_line` of the list
+    # writes it: the click id (URL-safe), the time (a float's repr, as JSON has it) and the
+    # link id need no escaping, and the texts repeat from click to click, so their JSON is
+    # cached. Encoding the whole list cost a third of the click's own time.
+    line = (
+        f'[{SPOOL_LINE_VERSION},"{click_id}",{time.time()!r},{int(link_id)},'
+        f"{_json_text(ip_truncate(client_ip_get(meta=meta)))},"
+        f"{_json_text(meta.get('HTTP_USER_AGENT', '')[:USER_AGENT_MAX])},"
+        f"{_json_text(meta.get('HTTP_REFERER', '')[:REFERRER_MAX])},"
+        f"{_json_text(method)},{_json_text(purpose[:PURPOSE_MAX])}]\n"
     )
-    spool_writer.append(f"{line}\n".encode("ascii"))
+    spool_writer.append(line.encode("ascii"))
     return click_id
+
+
+@lru_cache(maxsize=4096)
+def _json_text(value: str | None) -> str:
+    """A text (or None) as JSON, ASCII only."""
+    return _encode_line(value)
 
 
 @dataclass(frozen=True)
