@@ -8,6 +8,12 @@ with sessions and CSRF unless it is marked here, next to its path.
 `hot_path_matcher()` turns the URLconf into one compiled regex when the process starts:
 a path is hot when the first top-level route Django would try that matches it is marked,
 the same order the resolver uses. One regex match per request, as before.
+
+`hot_routes_resolver()` is a resolver of the marked routes alone, in their order: for a path
+the matcher calls hot, the first route Django would pick is a marked one, so it resolves the
+same, without trying every route in front of it first (the short-link catch-all is the
+project's last route: resolving `/<code>` through the whole URLconf cost about as much as
+writing its click).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from django.urls import URLPattern, URLResolver
+from django.urls.resolvers import RegexPattern
 
 Route = TypeVar("Route", URLPattern, URLResolver)
 
@@ -73,3 +80,8 @@ def hot_path_matcher(
         # The usual case (no unmarked route between the marked ones): one lookahead.
         return re.compile(f"/{hot[0][0]}(?:{'|'.join(route for _, route in hot)})").match
     return re.compile(f"/(?:{'|'.join(shadow + route for shadow, route in hot)})").match
+
+
+def hot_routes_resolver(urlpatterns: Sequence[URLPattern | URLResolver]) -> URLResolver:
+    """A root resolver (`^/`, as `get_resolver()`) of the marked top-level routes only."""
+    return URLResolver(RegexPattern(r"^/"), [route for route in urlpatterns if is_hot_path(route)])

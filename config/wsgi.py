@@ -18,15 +18,34 @@ from typing import Any
 import django
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
-from django.urls import get_resolver
+from django.http import HttpRequest
+from django.urls import Resolver404, ResolverMatch, URLResolver, get_resolver
 
-from config.hot_paths import hot_path_matcher
+from config.hot_paths import hot_path_matcher, hot_routes_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 
 class HotPathHandler(WSGIHandler):
-    """Django's own handler, built with `HOT_PATH_MIDDLEWARE` instead of `MIDDLEWARE`."""
+    """Django's own handler, built with `HOT_PATH_MIDDLEWARE` instead of `MIDDLEWARE`, that
+    resolves among the marked routes alone (`hot_routes_resolver`): it only ever serves
+    paths the matcher found to be theirs."""
+
+    def __init__(self, hot_resolver: URLResolver) -> None:
+        super().__init__()
+        self.hot_resolver = hot_resolver
+
+    def resolve_request(self, request: HttpRequest) -> ResolverMatch:
+        if hasattr(request, "urlconf"):
+            # A middleware chose another URLconf for this request: Django's own way.
+            return super().resolve_request(request)
+        try:
+            resolver_match = self.hot_resolver.resolve(request.path_info)
+        except Resolver404:
+            # A converter that refused the value: whatever the whole URLconf makes of it.
+            return super().resolve_request(request)
+        request.resolver_match = resolver_match
+        return resolver_match
 
     def load_middleware(self, is_async: bool = False) -> None:
         # Django reads the list from settings while it builds the chain, once, when the
@@ -45,8 +64,9 @@ StartResponse = Callable[..., Any]
 def make_application() -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     django.setup(set_prefix=False)
     full = WSGIHandler()
-    hot = HotPathHandler()
-    hot_path = hot_path_matcher(get_resolver().url_patterns, reserved=[settings.STATIC_URL])
+    routes = get_resolver().url_patterns
+    hot = HotPathHandler(hot_routes_resolver(routes))
+    hot_path = hot_path_matcher(routes, reserved=[settings.STATIC_URL])
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         handler = hot if hot_path(environ.get("PATH_INFO", "")) else full

@@ -5,7 +5,7 @@ import re
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, get_resolver, include, path, re_path
 
-from config.hot_paths import hot_path, hot_path_matcher, is_hot_path
+from config.hot_paths import hot_path, hot_path_matcher, hot_routes_resolver, is_hot_path
 
 SAMPLES = {
     "int": "7",
@@ -99,3 +99,21 @@ def test_no_marked_route_means_no_short_stack():
     matcher = hot_path_matcher([path("<str:code>", _view)])
 
     assert not matcher("/anything")
+
+
+def test_the_short_stack_resolves_each_of_its_paths_to_the_route_the_whole_urlconf_picks():
+    # given
+    patterns = get_resolver().url_patterns
+    matcher = hot_path_matcher(patterns, reserved=["/static/"])
+    hot_resolver = hot_routes_resolver(patterns)
+    paths = [p for p in _sample_paths(patterns) if matcher(p)]
+    paths += ["/Ab3dE5gH", "/postback/acme/", "/x-_9"]
+
+    # when
+    picked = {p: hot_resolver.resolve(p) for p in paths}
+
+    # then
+    whole = {p: get_resolver().resolve(p) for p in paths}
+    assert {p: (m.func, m.route, m.kwargs) for p, m in picked.items()} == {
+        p: (m.func, m.route, m.kwargs) for p, m in whole.items()
+    }

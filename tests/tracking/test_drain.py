@@ -152,6 +152,31 @@ def test_draining_twice_adds_nothing(client, spool_dir):
 
 
 @pytest.mark.django_db
+def test_lines_read_again_store_only_the_clicks_not_stored_yet(client, spool_dir):
+    # given: three clicks drained, their lines written again with two new ones after them
+    link = make_link()
+    click(client, link, 3)
+    stored = spooled_bytes(spool_dir)
+    writer = FakeWriter(spool_dir)
+    writer.write(stored)
+    writer.exit()
+    drain(spool_dir)
+    click(client, link, 2)
+    fresh = spooled_bytes(spool_dir)
+    writer = FakeWriter(spool_dir, name="000002")
+    writer.write(stored + fresh)
+    writer.exit()
+
+    # when
+    drain(spool_dir)
+
+    # then: each click once, none of the lines rejected
+    assert Click.objects.count() == 5
+    assert Click.objects.values("click_id").distinct().count() == 5
+    assert not (spool_dir / "rejected").exists()
+
+
+@pytest.mark.django_db
 def test_clicks_of_a_link_that_no_longer_exists_do_not_block_the_others(client, spool_dir):
     # given: a spooled click whose link is gone (a rolled back send), then a good one
     doomed = make_link()

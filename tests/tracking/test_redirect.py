@@ -113,6 +113,29 @@ def test_click_keeps_truncated_address_agent_referrer_and_method(client, spool_d
 
 
 @pytest.mark.django_db
+def test_texts_with_quotes_backslashes_and_non_ascii_reach_the_click_unchanged(client, spool_dir):
+    # given: what WSGI hands over (latin-1 of the UTF-8 bytes sent), with JSON's special cases
+    sent_agent = 'Agent "quoted" \\ back\tslash é ✓'
+    sent_referrer = 'https://mail.example.net/?q="x"&y=\\'
+    link = make_link()
+
+    # when
+    client.get(
+        f"/{link.code}",
+        REMOTE_ADDR="198.51.100.77",
+        HTTP_USER_AGENT=sent_agent.encode().decode("latin-1"),
+        HTTP_REFERER=sent_referrer,
+        HTTP_SEC_PURPOSE="prefetch",
+    )
+    drain(spool_dir)
+
+    # then
+    stored = Click.objects.get()
+    assert (stored.user_agent, stored.referrer) == (sent_agent, sent_referrer)
+    assert stored.is_preview
+
+
+@pytest.mark.django_db
 def test_head_request_redirects_and_counts_as_a_preview(client, spool_dir):
     # given
     link = make_link()

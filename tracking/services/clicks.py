@@ -24,7 +24,7 @@ from ipaddress import ip_address, ip_network
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from config.client_ip import client_ip_get
 from tracking.selectors import link_ids_by_code
@@ -108,22 +108,25 @@ def click_record(*, link_id: int, method: str, meta: Mapping[str, str]) -> str:
         or meta.get("HTTP_X_MOZ")
         or ""
     )
-    # One JSON array per line, in SPOOL_LINE_FIELDS order (a list encodes faster than a dict).
-    line = _encode_line(
-        [
-            SPOOL_LINE_VERSION,
-            click_id,
-            time.time(),
-            link_id,
-            ip_truncate(client_ip_get(meta=meta)),
-            meta.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
-            meta.get("HTTP_REFERER", "")[:REFERRER_MAX],
-            method,
-            purpose[:PURPOSE_MAX],
-        ]
+    # One JSON array per line, in SPOOL_LINE_FIELDS order, as `_encode_line` of the list
+    # writes it: the click id (URL-safe), the time (a float's repr, as JSON has it) and the
+    # link id need no escaping, and the texts repeat from click to click, so their JSON is
+    # cached. Encoding the whole list cost a third of the click's own time.
+    line = (
+        f'[{SPOOL_LINE_VERSION},"{click_id}",{time.time()!r},{int(link_id)},'
+        f"{_json_text(ip_truncate(client_ip_get(meta=meta)))},"
+        f"{_json_text(meta.get('HTTP_USER_AGENT', '')[:USER_AGENT_MAX])},"
+        f"{_json_text(meta.get('HTTP_REFERER', '')[:REFERRER_MAX])},"
+        f"{_json_text(method)},{_json_text(purpose[:PURPOSE_MAX])}]\n"
     )
-    spool_writer.append(f"{line}\n".encode("ascii"))
+    spool_writer.append(line.encode("ascii"))
     return click_id
+
+
+@lru_cache(maxsize=4096)
+def _json_text(value: str | None) -> str:
+    """A text (or None) as JSON, ASCII only."""
+    return _encode_line(value)
 
 
 @dataclass(frozen=True)
@@ -218,16 +221,26 @@ FROM (
 JOIN tracking_link AS link ON link.id = incoming.link_id
 JOIN tracking_message AS message ON message.id = link.message_id
 ORDER BY incoming.position
-ON CONFLICT (click_id, occurred_at) DO NOTHING
 """
 
 # Prepared once per database session, planned once: planning it took about a millisecond a
 # batch with a few months of partitions, and grows with every month kept. A prepared
 # statement outlives a rolled back transaction (the staging table it names does not, and
 # is made again before the next EXECUTE: PostgreSQL analyses the statement again then).
+#
+# Two forms: the plain insert, and the same with `ON CONFLICT DO NOTHING` for a batch that
+# holds a click already stored (a spool line read again). Clicks and offsets commit together,
+# so that is rare; ON CONFLICT on every batch looked each click up in the unique index before
+# inserting it (speculative insertion), about a tenth of PostgreSQL's time per stored click.
 _PREPARED_NAME = "click_insert"
-_PREPARE_SQL = f"PREPARE {_PREPARED_NAME} (interval) AS {_INSERT_SQL}"
+_IDEMPOTENT_NAME = "click_insert_idempotent"
+_PREPARE_SQL = (
+    f"PREPARE {_PREPARED_NAME} (interval) AS {_INSERT_SQL};"
+    f" PREPARE {_IDEMPOTENT_NAME} (interval) AS {_INSERT_SQL}"
+    " ON CONFLICT (click_id, occurred_at) DO NOTHING"
+)
 _EXECUTE_SQL = f"EXECUTE {_PREPARED_NAME} (%s)"
+_EXECUTE_IDEMPOTENT_SQL = f"EXECUTE {_IDEMPOTENT_NAME} (%s)"
 # The driver connections (one per database session) the insert is prepared on.
 _prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -375,7 +388,13 @@ def _insert_staged(*, rows: list[str], judged_by_behaviour: bool) -> int:
             _prepared_on.add(driver_connection)
         with cursor.copy(_COPY_SQL) as copy:
             copy.write("".join(rows))
-        cursor.execute(_EXECUTE_SQL, [settings.CLICK_DUPLICATE_WINDOW])  # type: ignore[list-item]
+        window = settings.CLICK_DUPLICATE_WINDOW
+        try:
+            # A savepoint: a click already stored fails the plain insert, not the batch.
+            with transaction.atomic():
+                cursor.execute(_EXECUTE_SQL, [window])  # type: ignore[list-item]
+        except IntegrityError:
+            cursor.execute(_EXECUTE_IDEMPOTENT_SQL, [window])  # type: ignore[list-item]
         inserted: int = cursor.rowcount
         if judged_by_behaviour:
             clicks_flag_scanners(cursor=cursor)

