@@ -13,11 +13,12 @@
    with one task per postback, each decided in its own transaction
    (`POSTBACK_BATCH_SIZE=1`, `POSTBACK_COALESCE_WAKEUPS=false`), on 5,000.
 3. Intake with a worker beside it: the commit-only view and the intake again, each while
-   one Celery worker (as in 2) decides postbacks: a backlog of `BESIDE_BACKLOG` stored
-   before each run (so it is busy from the first request to the last in both), and then
-   what the run itself stores. Every request carries a new `txid` (a wrk script), so each
-   intake postback is a new conversion of a stored click. Both views have the same worker
-   beside them; the worker's rate in each run is reported too, to show it was busy in both.
+   one Celery worker (as in 2; niced by `WORKER_NICE`, as under `make run`) decides
+   postbacks: a backlog of `BESIDE_BACKLOG` stored before each run (so it is busy from
+   the first request to the last in both), and then what the run itself stores. Every
+   request carries a new `txid` (a wrk script), so each intake postback is a new
+   conversion of a stored click. Both views have the same worker beside them; the
+   worker's rate in each run is reported too, to show it was busy in both.
 
 Seeding runs in a child process (`python -m bench.suite_postbacks seed-...`) with
 `INSERT ... SELECT generate_series` in the dedicated database `creditflow_bench_postbacks`.

@@ -56,3 +56,15 @@ def _forget_request_id(task: Task | None = None, state: str | None = None, **_: 
         metrics.task_finished(
             task=task.name, state=state or "UNKNOWN", seconds=time.monotonic() - started_at
         )
+
+
+@signals.worker_init.connect
+def _yield_the_cpu_to_the_web(**_: Any) -> None:
+    """Deciding postbacks is throughput work that catches up when the web is idle; the
+    intake's answers wait for the CPU. The pool's processes, forked after this, inherit
+    the niceness (`WORKER_NICE`)."""
+    from django.conf import settings
+
+    from config.priority import process_lower_priority
+
+    process_lower_priority(settings.WORKER_NICE, what="worker")

@@ -319,6 +319,9 @@ CELERY_BEAT_SCHEDULE["reports-drop-old-clicks"] = {
     "schedule": crontab(hour=4, minute=23),
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The niceness of Celery workers (0-19, config/celery_app.py): under load the web's requests
+# get the CPU first, and a worker deciding postbacks catches up in what the web leaves.
+WORKER_NICE = env.int("WORKER_NICE", default=10)
 
 LOGGING = build_logging(
     log_format=env.str("LOG_FORMAT", default="plain"), level=env.str("LOG_LEVEL", default="INFO")

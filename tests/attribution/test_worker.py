@@ -4,7 +4,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 import redis
@@ -151,3 +153,22 @@ def test_the_sweeper_recovers_postbacks_whose_queue_was_wiped(client):
         worker.stop()
     assert Conversion.objects.count() == 5
     assert ConversionEvent.objects.count() == 5
+
+
+def test_the_running_worker_yields_the_cpu_to_the_web():
+    # given / when: a worker started in a session of its own, as honcho and systemd start it
+    worker = celery_worker().start()
+    try:
+        assert worker.process is not None
+        root = psutil.Process(worker.process.pid)
+        pool = root.children(recursive=True)
+        niceness = {process.nice() for process in [root, *pool]}
+        autogroup = Path(f"/proc/{root.pid}/autogroup").read_text()
+    finally:
+        worker.stop()
+
+    # then: WORKER_NICE, for the worker and its pool, and for its session's share of the
+    # CPU (with autogrouping the scheduler shares the CPU between sessions first)
+    assert pool
+    assert niceness == {10}
+    assert autogroup.split()[-1] == "10"
