@@ -104,10 +104,14 @@ facts AS (
            count(*) FILTER (WHERE v.status IN ('approved', 'pending') AND v.view_through),
            COALESCE(sum(v.payout) FILTER (
                WHERE v.status IN ('approved', 'pending') AND v.view_through), 0)
+    -- The day's conversions first, on their own (OFFSET 0): joined flat, the planner may
+    -- read every conversion ever stored in message order (an index scan for a merge join)
+    -- and filter on the day after, which grows with the table.
     FROM (SELECT *, attribution_type IS NOT DISTINCT FROM 'view_through' AS view_through
-          FROM attribution_conversion) v
+          FROM attribution_conversion
+          WHERE occurred_at >= %(lo)s AND occurred_at < %(hi)s
+          OFFSET 0) v
     LEFT JOIN tracking_message m ON m.id = v.message_id
-    WHERE v.occurred_at >= %(lo)s AND v.occurred_at < %(hi)s
     GROUP BY 1, 2, 3, 4, 5
 )
 SELECT CASE WHEN GROUPING(message_id) = 0 THEN 'message'
@@ -273,6 +277,9 @@ def rollup_recompute_day(*, day: date) -> int:
             [ADVISORY_LOCK_NAMESPACE + 2, month_start(day).toordinal()],
         )
         cursor.execute("DROP TABLE IF EXISTS pg_temp.rollup_day_new, pg_temp.rollup_day_change")
+        # Stale statistics (a table that grew since its last ANALYZE) plan a day's statement
+        # past jit_above_cost: compiling it then took longer than the rest of the recompute.
+        cursor.execute("SET LOCAL jit = off")
         lo, hi = _day_bounds(day)
         cursor.execute(_RECOMPUTE_SQL, {"lo": lo, "hi": hi})
         cursor.execute(_CHANGES_SQL, {"day": day, "dimensions": _DIMENSIONS})
