@@ -20,9 +20,10 @@ logger = logging.getLogger(__name__)
 PROC = Path("/proc")
 
 
-def process_lower_priority(niceness: int, *, what: str) -> None:
+def process_lower_priority(niceness: int, *, what: str, session: bool = True) -> None:
     """Run at `niceness` (0-19) unless already nicer, and so does this process's session
-    when it is this process's own (processes forked later inherit both)."""
+    when it is this process's own and `session` is asked for (processes forked later
+    inherit both)."""
     target = max(0, min(19, niceness))
     try:
         if target > os.getpriority(os.PRIO_PROCESS, 0):
@@ -30,7 +31,7 @@ def process_lower_priority(niceness: int, *, what: str) -> None:
     except OSError:
         logger.warning("could not set the %s's niceness to %d", what, target, exc_info=True)
     autogroup = PROC / "self" / "autogroup"
-    if not autogroup.exists() or not _alone_in_session():
+    if not session or not autogroup.exists() or not _alone_in_session():
         return
     try:
         # "/autogroup-123 nice 0"

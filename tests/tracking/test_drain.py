@@ -501,11 +501,14 @@ def test_the_running_drainer_yields_the_cpu_to_the_web(spool_dir):
     try:
         assert process.process is not None
         niceness = psutil.Process(process.process.pid).nice()
+        autogroup = Path(f"/proc/{process.process.pid}/autogroup").read_text()
     finally:
         process.stop()
 
-    # then: CLICK_DRAIN_NICE
+    # then: CLICK_DRAIN_NICE, while its session keeps its share of the CPU (niced with its
+    # autogroup, it fell behind a saturated web)
     assert niceness == 10
+    assert autogroup.split()[-1] == "0"
 
 
 @pytest.mark.django_db

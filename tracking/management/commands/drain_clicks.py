@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import signal
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, close_old_connections, connection
 
+from config.priority import process_lower_priority
 from tracking.services.drain import clicks_drain, clicks_drain_retire
 
 logger = logging.getLogger("tracking.drain_clicks")
@@ -38,7 +38,12 @@ class Command(BaseCommand):
         if options["once"]:
             self._drain_until_empty(directory)
             return
-        _lower_priority(settings.CLICK_DRAIN_NICE)
+        # On a host the web shares, a drain pass that preempts a web worker holding its GIL
+        # stalls every request of that worker; niced, the drainer runs in what the web leaves
+        # and its passes take more clicks at once. Its session keeps its share of the CPU
+        # (unlike the workers'): niced with it, the drainer fell behind a saturated web and
+        # clicks took more than 2 s to show (README, "What a stored click costs").
+        process_lower_priority(settings.CLICK_DRAIN_NICE, what="drainer", session=False)
         # Every pass leaves a batch's parsed lines to the cyclic collector, which then walks
         # all of Django's long-lived objects in each full collection: frozen, they are skipped
         # (drainer CPU per click 8.0 -> 7.0 µs, mean of three 60-pass runs each).
@@ -95,16 +100,3 @@ class Command(BaseCommand):
                 raise TimeoutError("another drainer kept the spool lock for a minute")
             time.sleep(0.05)
         logger.info("drained %d lines: %d clicks new", total_lines, total_inserted)
-
-
-def _lower_priority(niceness: int) -> None:
-    """Run at `niceness` (0-19) unless already nicer. On a host the web shares, a drain pass
-    that preempts a web worker holding its GIL stalls every request of that worker; niced,
-    the drainer runs in what the web leaves and its passes take more clicks at once."""
-    target = max(0, min(19, niceness))
-    try:
-        current = os.getpriority(os.PRIO_PROCESS, 0)
-        if target > current:
-            os.setpriority(os.PRIO_PROCESS, 0, target)
-    except OSError:
-        logger.warning("could not set the drainer's niceness to %d", target, exc_info=True)
