@@ -32,6 +32,7 @@ from bench.server import (
     django_manage,
     python_module,
 )
+from bench.sustained import DatabaseBackendsCpu, process_cpu_seconds
 
 logger = logging.getLogger("bench")
 
@@ -44,52 +45,13 @@ VARIANTS: dict[str, dict[str, str]] = {
 }
 
 
-def _tree_cpu(pid: int) -> dict[int, float]:
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return {}
-    found = {}
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        found[process.pid] = times.user + times.system
-    return found
-
-
-def _backends_cpu(connection: psycopg.Connection[Any], database: str) -> dict[int, float]:
-    """CPU seconds of the bench database's backends (the web's and the worker's)."""
-    rows = connection.execute(
-        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-        [database],
-    ).fetchall()
-    found = {}
-    for (pid,) in rows:
-        try:
-            times = psutil.Process(pid).cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        found[pid] = times.user + times.system
-    return found
-
-
-def _delta(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
-
-
 def _one_variant(
-    env: dict[str, str], database_url: str, database: str, click_id: str, variant: str
+    env: dict[str, str], database_url: str, click_id: str, variant: str
 ) -> list[dict[str, Any]]:
     env = {**env, **VARIANTS[variant]}
     worker = suite._worker(env)
     rows = []
-    with (
-        GranianServer(env=env, workers=2) as server,
-        psycopg.connect(suite._postgres_url(database_url), autocommit=True) as connection,
-    ):
+    with GranianServer(env=env, workers=2) as server:
         worker.start()
         try:
             for name, path in (
@@ -109,11 +71,13 @@ def _one_variant(
                 if server.process is None or worker.process is None:
                     raise RuntimeError("the server or the worker is not running")
                 decided_before, started = suite._decided(database_url), time.monotonic()
-                web0, worker0 = _tree_cpu(server.process.pid), _tree_cpu(worker.process.pid)
-                pg0 = _backends_cpu(connection, database)
+                web0 = process_cpu_seconds(server.process.pid)
+                worker0 = process_cpu_seconds(worker.process.pid)
+                backends = DatabaseBackendsCpu(suite._postgres_url(database_url)).start()
                 result = suite._measure(server, path, new_txid_as=f"{variant}-{name}-")
-                web1, worker1 = _tree_cpu(server.process.pid), _tree_cpu(worker.process.pid)
-                pg1 = _backends_cpu(connection, database)
+                web_cpu = process_cpu_seconds(server.process.pid) - web0
+                worker_cpu = process_cpu_seconds(worker.process.pid) - worker0
+                pg_cpu = backends.stop()
                 seconds = time.monotonic() - started
                 decided = suite._decided(database_url) - decided_before
                 # wrk's warm-up (2 s) is inside the CPU span: count its requests too.
@@ -127,12 +91,12 @@ def _one_variant(
                     "p99": result.p99_ms,
                     "worker_rate": round(decided / seconds, 1),
                     "worker_nice": nice,
-                    "web_us_per_req": round(_delta(web0, web1) / requests * 1e6, 1),
-                    "worker_cpu_s": round(_delta(worker0, worker1), 2),
-                    "worker_us_per_decided": round(_delta(worker0, worker1) / decided * 1e6, 1)
+                    "web_us_per_req": round(web_cpu / requests * 1e6, 1),
+                    "worker_cpu_s": round(worker_cpu, 2),
+                    "worker_us_per_decided": round(worker_cpu / decided * 1e6, 1)
                     if decided
                     else None,
-                    "pg_cpu_s": round(_delta(pg0, pg1), 2),
+                    "pg_cpu_s": round(pg_cpu, 2),
                     "span_s": round(seconds, 2),
                     "load": os.getloadavg()[0],
                 }
@@ -152,7 +116,6 @@ def main() -> None:
     parser.add_argument("--variants", default="nice0,nice10")
     arguments = parser.parse_args()
     variants = arguments.variants.split(",")
-    database = suite.DATABASE + os.environ.get("BENCH_DB_SUFFIX", "")
     with bench_database(suite.DATABASE) as database_url:
         env = bench_environment(database_url=database_url, DJANGO_SETTINGS_MODULE=suite.SETTINGS)
         django_manage(env, "migrate", "--noinput")
@@ -166,7 +129,7 @@ def main() -> None:
         for round_number in range(arguments.rounds):
             order = variants if round_number % 2 == 0 else variants[::-1]
             for variant in order:
-                _one_variant(env, database_url, database, click_id, variant)
+                _one_variant(env, database_url, click_id, variant)
 
 
 if __name__ == "__main__":
