@@ -162,8 +162,7 @@ class ContactDetailApi(generics.RetrieveAPIView[Contact]):
             requested = int(self.kwargs["pk"])
         except (TypeError, ValueError) as error:
             raise Http404 from error
-        survivor = contact_survivor_id(contact_id=requested) if 0 < requested < 2**63 else None
-        contact = self.get_queryset().filter(pk=survivor).first() if survivor else None
+        contact = _contact_now(requested) if 0 < requested < 2**63 else None
         if contact is None:
             raise Http404
         return contact
@@ -203,8 +202,25 @@ class ContactIdentifyApi(APIView):
                 },
                 status=status.HTTP_409_CONFLICT,
             )
-        contact = contact_list().get(pk=contact_id)
+        # A request merging an overlapping pair may have merged this contact into an older
+        # one since ours committed: the answer is the person as they are now.
+        contact = _contact_now(contact_id)
+        if contact is None:
+            raise AssertionError(f"contact {contact_id} is gone and was merged into none")
         return Response(ContactSerializer(contact, context={"request": request}).data)
+
+
+def _contact_now(contact_id: int) -> Contact | None:
+    """The contact this id names now (itself or the one it was merged into), or None.
+    Looked up again when a merge moves it between the two reads."""
+    for _ in range(3):
+        survivor = contact_survivor_id(contact_id=contact_id)
+        if survivor is None:
+            return None
+        contact = contact_list().filter(pk=survivor).first()
+        if contact is not None:
+            return contact
+    return None
 
 
 def _identify(spec: ContactSpec, user_id: int | None) -> tuple[int, int | None]:
