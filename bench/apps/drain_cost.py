@@ -14,7 +14,6 @@ import argparse
 import fcntl
 import json
 import os
-import secrets
 import shutil
 import sys
 import tempfile
@@ -50,7 +49,7 @@ def main() -> None:
     from django.db import connection
 
     from tracking.models import Click, Link
-    from tracking.services.clicks import SPOOL_LINE_VERSION
+    from tracking.services.clicks import SPOOL_LINE_VERSION, click_id_generate
     from tracking.services.drain import clicks_drain
     from tracking.services.spool import spool_host
 
@@ -70,7 +69,7 @@ def main() -> None:
                 json.dumps(
                     [
                         SPOOL_LINE_VERSION,
-                        secrets.token_urlsafe(16),
+                        click_id_generate(now),
                         now,
                         link_id,
                         arguments.ip,

@@ -1,11 +1,10 @@
 """Reference points for the redirect benchmark; never routed in the real project."""
 
-import secrets
-
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 
 from tracking.models import Click, Link
+from tracking.services.clicks import click_id_generate
 
 
 def bare_redirect(request: HttpRequest) -> HttpResponse:
@@ -20,7 +19,7 @@ def naive_redirect(request: HttpRequest, code: str) -> HttpResponse:
         raise Http404
     message = link.message
     click = Click.objects.create(
-        click_id=secrets.token_urlsafe(16),
+        click_id=click_id_generate(),
         occurred_at=timezone.now(),
         link=link,
         message=message,

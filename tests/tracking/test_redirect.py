@@ -1,3 +1,4 @@
+import re
 import time
 from typing import cast
 from urllib.parse import parse_qs, urlsplit
@@ -80,6 +81,29 @@ def test_each_click_gets_its_own_click_id(client, spool_dir):
     assert len(set(click_ids)) == 5
     drain(spool_dir)
     assert sorted(Click.objects.values_list("click_id", flat=True)) == sorted(click_ids)
+
+
+@pytest.mark.django_db
+def test_click_ids_start_with_their_time_and_end_with_random_characters(client, spool_dir):
+    # given
+    link = make_link()
+
+    # when
+    click_ids = []
+    for _ in range(3):
+        location = client.get(f"/{link.code}")["Location"]
+        click_ids.append(parse_qs(urlsplit(location).query)["cid"][0])
+        time.sleep(0.002)
+
+    # then: 11 hex digits of the click's time in milliseconds, then 16 URL-safe characters
+    assert click_ids == sorted(click_ids)
+    drain(spool_dir)
+    for click_id in click_ids:
+        assert re.fullmatch(r"[0-9a-f]{11}[A-Za-z0-9_-]{16}", click_id)
+        click = Click.objects.get(click_id=click_id)
+        # the stored time is rounded to the microsecond: it may cross a millisecond
+        assert abs(int(click_id[:11], 16) - click.occurred_at.timestamp() * 1000) < 1.001
+    assert len({click_id[11:] for click_id in click_ids}) == 3
 
 
 @pytest.mark.django_db

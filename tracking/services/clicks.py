@@ -38,7 +38,13 @@ logger = logging.getLogger(__name__)
 USER_AGENT_MAX = 512
 REFERRER_MAX = 512
 PURPOSE_MAX = 64
-CLICK_ID_BYTES = 16  # 22 URL-safe characters
+# A click id is the time in milliseconds as 11 hex digits, then 96 random bits as 16
+# URL-safe characters (27 in all). Ids of one moment sort together, so the unique index on
+# click ids takes each new one at its right-hand edge (a few hot pages) instead of on a random
+# page of the month's partition: one random page write fewer per stored click, and no
+# full-page image of it in the WAL after each checkpoint. The random part is what makes an
+# id unguessable; the time part tells the network nothing it did not see when the click came.
+CLICK_ID_RANDOM_BYTES = 12
 SPOOL_LINE_VERSION = 1
 SPOOL_LINE_FIELDS = (
     "version",
@@ -59,8 +65,11 @@ CLICK_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _encode_line = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 
-def click_id_generate() -> str:
-    return secrets.token_urlsafe(CLICK_ID_BYTES)
+def click_id_generate(unix_time: float | None = None) -> str:
+    """A new click id for a click at `unix_time` (now when not given); `click_record`
+    builds the same inline."""
+    now = time.time() if unix_time is None else unix_time
+    return f"{int(now * 1000):011x}{secrets.token_urlsafe(CLICK_ID_RANDOM_BYTES)}"
 
 
 @lru_cache(maxsize=65_536)
@@ -99,7 +108,9 @@ def click_record(*, link_id: int, method: str, meta: Mapping[str, str]) -> str:
 
     Raises `SpoolWriteError` when the line is not durably in the spool.
     """
-    click_id = secrets.token_urlsafe(CLICK_ID_BYTES)
+    now = time.time()
+    # click_id_generate(now) inlined, like purpose_header() below.
+    click_id = f"{int(now * 1000):011x}{secrets.token_urlsafe(CLICK_ID_RANDOM_BYTES)}"
     # purpose_header() inlined: a function call is a tenth of a microsecond on the hot path.
     purpose = (
         meta.get("HTTP_SEC_PURPOSE")
@@ -113,7 +124,7 @@ def click_record(*, link_id: int, method: str, meta: Mapping[str, str]) -> str:
     # link id need no escaping, and the texts repeat from click to click, so their JSON is
     # cached. Encoding the whole list cost a third of the click's own time.
     line = (
-        f'[{SPOOL_LINE_VERSION},"{click_id}",{time.time()!r},{int(link_id)},'
+        f'[{SPOOL_LINE_VERSION},"{click_id}",{now!r},{int(link_id)},'
         f"{_json_text(ip_truncate(client_ip_get(meta=meta)))},"
         f"{_json_text(meta.get('HTTP_USER_AGENT', '')[:USER_AGENT_MAX])},"
         f"{_json_text(meta.get('HTTP_REFERER', '')[:REFERRER_MAX])},"
