@@ -13,11 +13,22 @@ import os
 import secrets
 import shutil
 import sys
+import time
 from pathlib import Path
+
+import psutil
+import psycopg
 
 from bench.figures import Figure, markdown_table, write_results
 
 logger = logging.getLogger("bench")
+
+# Before each suite the machine must settle: what the previous suite left behind (PostgreSQL
+# writing back its dirty pages, the kernel flushing files, a process still exiting) otherwise
+# lands on the next suite's figures. Quiet means below this share of the machine's CPU over a
+# few seconds; after SETTLE_TIMEOUT the suite runs anyway, and the log says so.
+SETTLE_BUSY_PERCENT = 10.0
+SETTLE_TIMEOUT = 120.0
 
 
 def main(argv: list[str]) -> None:
@@ -33,6 +44,7 @@ def main(argv: list[str]) -> None:
     for name in chosen:
         logger.info("suite %s", name)
         module = importlib.import_module(f"bench.suite_{name}")
+        _settle()
         try:
             figures.extend(module.run())
         except Exception:
@@ -50,6 +62,28 @@ def main(argv: list[str]) -> None:
     _remove_bench_leftovers()
     if failed:
         sys.exit(f"suites failed: {', '.join(failed)}")
+
+
+def _settle() -> None:
+    """A checkpoint, a sync, then wait until the machine is quiet (see SETTLE_BUSY_PERCENT)."""
+    from bench.server import server_admin_url
+
+    started = time.monotonic()
+    try:
+        with psycopg.connect(server_admin_url(), autocommit=True) as connection:
+            connection.execute("CHECKPOINT")
+    except psycopg.Error as error:
+        logger.warning("settle: no checkpoint (%s)", error)
+    os.sync()
+    busy = psutil.cpu_percent(interval=2)
+    while busy >= SETTLE_BUSY_PERCENT and time.monotonic() - started < SETTLE_TIMEOUT:
+        busy = psutil.cpu_percent(interval=2)
+    logger.info(
+        "settle: %.0f s, machine %.0f%% busy%s",
+        time.monotonic() - started,
+        busy,
+        "" if busy < SETTLE_BUSY_PERCENT else " (not quiet: the suite runs anyway)",
+    )
 
 
 def _remove_bench_leftovers() -> None:

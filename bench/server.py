@@ -71,6 +71,14 @@ def bench_database_name(name: str) -> str:
     return name + os.environ.get("BENCH_DB_SUFFIX", "")
 
 
+def server_admin_url() -> str:
+    """The `postgres` database of the server the dev database is on (psycopg's spelling)."""
+    server_url = _services().get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/creditflow")
+    return _database_url_with_name(server_url, "postgres").replace(
+        "postgres://", "postgresql://", 1
+    )
+
+
 @contextmanager
 def bench_database(name: str = BENCH_DATABASE) -> Iterator[str]:
     """A fresh database on the same server as the dev one; dropped again afterwards."""
@@ -78,9 +86,7 @@ def bench_database(name: str = BENCH_DATABASE) -> Iterator[str]:
 
     name = bench_database_name(name)
     server_url = _services().get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/creditflow")
-    admin_url = _database_url_with_name(server_url, "postgres").replace(
-        "postgres://", "postgresql://", 1
-    )
+    admin_url = server_admin_url()
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
