@@ -2,7 +2,8 @@
 (1,000,000 clicks on one day, 20,000 messages and contacts) and again after 20M clicks of
 history (`BENCH_HISTORY_CLICKS`) were added in the twelve months before it:
 
-- the drain rate (`clicks_drain`, in process) and one day's rollup recompute;
+- the drain rate (`clicks_drain`, in process; best of three drains of 50,000 clicks, each
+  on a day of its own) and one day's rollup recompute;
 - conversions attributed per worker process: 100,000 postbacks naming clicks of the seeded
   day, one Celery worker as in the postbacks suite (`_work_through`);
 - the sustained redirect (drainer running, as in the redirect suite) against the bare 302.
@@ -45,6 +46,7 @@ SMOKE = os.environ.get("BENCH_SMOKE") == "1"
 KEEP = os.environ.get("BENCH_GROWTH_KEEP") == "1"
 HISTORY_CLICKS = int(os.environ.get("BENCH_HISTORY_CLICKS", 120_000 if SMOKE else 20_000_000))
 DRAIN_CLICKS = 5_000 if SMOKE else 50_000
+DRAIN_ROUNDS = 1 if SMOKE else 3
 POSTBACKS = 5_000 if SMOKE else 100_000
 NAN = float("nan")
 # The redirect's own link, on the first seeded message: its clicks are counted apart.
@@ -250,13 +252,20 @@ def _step_measure(size: str, run: int) -> dict[str, Any]:
         cursor.execute("CHECKPOINT")
     # Warm-up: the first batch of a process compiles the flag rules and fills its caches.
     drain_rate(clicks=min(DRAIN_CLICKS, 1000), day=DAY + timedelta(days=3), seed=3)
-    return {
-        f"recompute_{size}_ms": _timed(lambda: rollup_recompute_day(day=DAY)),
-        # Each run drains a day of its own: the duplicate check sees no earlier run's clicks.
-        f"drain_{size}_per_s": drain_rate(
-            clicks=DRAIN_CLICKS, day=DAY + timedelta(days=4 + run), seed=run
-        ),
-    }
+    recompute_ms = _timed(lambda: rollup_recompute_day(day=DAY))
+    # Each drain has a day of its own (the duplicate check sees no earlier drain's clicks);
+    # the best of DRAIN_ROUNDS counts, as elsewhere in the bench: a burst of other work on
+    # the machine during one drain says nothing about the table.
+    rates = [
+        drain_rate(
+            clicks=DRAIN_CLICKS,
+            day=DAY + timedelta(days=4 + DRAIN_ROUNDS * run + number),
+            seed=DRAIN_ROUNDS * run + number,
+        )
+        for number in range(DRAIN_ROUNDS)
+    ]
+    logger.info("growth %s: drain rates %s clicks/s", size, [round(rate) for rate in rates])
+    return {f"recompute_{size}_ms": recompute_ms, f"drain_{size}_per_s": max(rates)}
 
 
 def _step_load() -> dict[str, Any]:
