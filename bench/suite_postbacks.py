@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 import psycopg
 
 from bench.figures import Figure
@@ -48,6 +47,7 @@ from bench.server import (
     python_module,
     run_wrk,
 )
+from bench.sustained import process_cpu_seconds
 from harness.processes import ManagedProcess
 from harness.services import redis_keys_delete
 
@@ -254,7 +254,7 @@ def _work_through(
                 FROM attribution_postback WHERE status <> 'received'
                 """,
             )
-        cpu = _cpu_seconds(worker.process.pid if worker.process else 0)
+        cpu = process_cpu_seconds(worker.process.pid) if worker.process else float("nan")
     finally:
         worker.stop()
     span = (last - first).total_seconds()
@@ -266,23 +266,6 @@ def _work_through(
         # shared machine.
         "cpu": cpu,
     }
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds of a process and its children so far."""
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return float("nan")
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def run() -> list[Figure]:
