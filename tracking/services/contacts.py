@@ -10,13 +10,10 @@ the contact its own channel's address names and the conflict is recorded.
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
@@ -29,6 +26,7 @@ from tracking.services.merges import (
     contacts_lock,
     contacts_merge_locked,
 )
+from tracking.services.phones import PHONE_INVALID, phone_e164
 
 EXTERNAL_ID_MAX_LENGTH = 128
 EMAIL_MAX_LENGTH = 254
@@ -43,75 +41,11 @@ class ContactSpec:
     external_id: str | None = None
 
 
-_PHONE_UNPARSABLE = "Enter a phone number in international format, e.g. +12015550123."
-_PHONE_INVALID = "This phone number does not exist."
-
-
-_E164_SHAPE = re.compile(r"\+([1-9][0-9]{2,19})")
-
-
-def _phone_parse_e164_shape(phone: str) -> phonenumbers.PhoneNumber | None:
-    """What `phonenumbers.parse(phone, None)` returns for a string that is already
-    `+` and ASCII digits, without its general-purpose scanning (two thirds of the cost
-    of a bulk upload's phones); None when this shortcut cannot be sure.
-
-    It follows `parse` step by step: the country code is the first 1-3 digits that are
-    one (codes are prefix-free); the rest is the national number, leading zeros kept the
-    way `parse` keeps them. `parse` may strip a national prefix from that rest, so when
-    the region's prefix pattern matches, `parse` itself decides.
-    """
-    match = _E164_SHAPE.fullmatch(phone)
-    if match is None:
-        return None
-    digits = match[1]
-    for length in (1, 2, 3):
-        country_code = int(digits[:length])
-        if country_code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-            break
-    else:
-        return None
-    national = digits[length:]
-    if not 2 <= len(national) <= 17:  # parse's _MIN_LENGTH_FOR_NSN and _MAX_LENGTH_FOR_NSN
-        return None
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
-        country_code, phonenumbers.region_code_for_country_code(country_code)
-    )
-    if metadata is None:
-        return None
-    prefix = metadata.national_prefix_for_parsing
-    if prefix and re.match(prefix, national):
-        return None
-    number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
-    if len(national) > 1 and national[0] == "0":
-        number.italian_leading_zero = True
-        zeros = 1
-        while zeros < len(national) - 1 and national[zeros] == "0":
-            zeros += 1
-        if zeros != 1:
-            number.number_of_leading_zeros = zeros
-    return number
-
-
-@functools.lru_cache(maxsize=65_536)
-def _phone_e164(phone: str) -> tuple[str | None, str | None]:
-    """(E.164, None) or (None, error). Cached: parsing is the dearest step of a bulk
-    upload, the answer depends only on the string, and uploads repeat numbers."""
-    parsed = _phone_parse_e164_shape(phone)
-    if parsed is None:
-        try:
-            parsed = phonenumbers.parse(phone, None)
-        except phonenumbers.NumberParseException:
-            return None, _PHONE_UNPARSABLE
-    if not phonenumbers.is_valid_number(parsed):
-        return None, _PHONE_INVALID
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), None
-
-
 def contact_normalize_phone(*, phone: str) -> str:
     """`phone` in E.164, or a ValidationError. Numbers must carry their country code."""
-    normalized, error = _phone_e164(phone)
+    normalized, error = phone_e164(phone)
     if normalized is None:
-        raise ValidationError(error or _PHONE_INVALID, code="invalid")
+        raise ValidationError(error or PHONE_INVALID, code="invalid")
     return normalized
 
 
