@@ -10,13 +10,14 @@ the contact its own channel's address names and the conflict is recorded.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tracking.models import Contact, ContactAlias, IdentitySource
@@ -27,6 +28,7 @@ from tracking.services.merges import (
     contacts_merge_locked,
 )
 from tracking.services.phones import PHONE_INVALID, phone_e164
+from tracking.services.rows import array_cursor
 
 EXTERNAL_ID_MAX_LENGTH = 128
 EMAIL_MAX_LENGTH = 254
@@ -111,18 +113,20 @@ class _Groups:
         self.parent: dict[tuple[str, str], tuple[str, str]] = {}
 
     def find(self, key: tuple[str, str]) -> tuple[str, str]:
-        self.parent.setdefault(key, key)
+        """The root of `key`'s group; an identifier never united with another is its own."""
+        parent = self.parent
         root = key
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[key] != root:
-            self.parent[key], key = root, self.parent[key]
+        while (up := parent.get(root, root)) != root:
+            root = up
+        while key != root:
+            parent[key], key = root, parent[key]
         return root
 
     def union(self, keys: Sequence[tuple[str, str]]) -> None:
         roots = [self.find(key) for key in keys]
         for root in roots[1:]:
-            self.parent[root] = roots[0]
+            if root != roots[0]:
+                self.parent[root] = roots[0]
 
 
 class _Row(NamedTuple):
@@ -156,50 +160,58 @@ def _lookup(keys: set[tuple[str, str]]) -> tuple[dict[tuple[str, str], int], dic
         by_kind[kind].append(value)
     table = Contact._meta.db_table
     aliases = ContactAlias._meta.db_table
-    with connection.cursor() as cursor:
+    with array_cursor() as cursor:
         cursor.execute(
             # A UNION, not an OR of a subquery: each half keeps its own index scans.
             f"SELECT id, phone, email, external_id FROM {table} "  # noqa: S608
-            "WHERE phone = ANY(%s::text[]) OR email = ANY(%s::text[])"
-            " OR external_id = ANY(%s::text[])"
+            "WHERE phone = ANY(%b::text[]) OR email = ANY(%b::text[])"
+            " OR external_id = ANY(%b::text[])"
             f" UNION SELECT c.id, c.phone, c.email, c.external_id FROM {table} c"
             f" JOIN {aliases} a ON a.contact_id = c.id WHERE"
-            " (a.kind = 'phone' AND a.value = ANY(%s::text[]))"
-            " OR (a.kind = 'email' AND a.value = ANY(%s::text[]))"
-            " OR (a.kind = 'external_id' AND a.value = ANY(%s::text[]))",
+            " (a.kind = 'phone' AND a.value = ANY(%b::text[]))"
+            " OR (a.kind = 'email' AND a.value = ANY(%b::text[]))"
+            " OR (a.kind = 'external_id' AND a.value = ANY(%b::text[]))",
             [by_kind["phone"], by_kind["email"], by_kind["external_id"]] * 2,
         )
         rows = {row.id: row for row in map(_Row._make, cursor.fetchall())}
-        found = {key: row.id for key, row in _by_key(rows.values()).items() if key in keys}
-        if len(found) < len(keys) and ContactAlias.objects.exists():
-            for kind, value, contact_id in ContactAlias.objects.filter(
-                contact_id__in=list(rows)
-            ).values_list("kind", "value", "contact_id"):
-                if (kind, value) in keys:
-                    found.setdefault((kind, value), contact_id)
+    found = {key: row.id for key, row in _by_key(rows.values()).items() if key in keys}
+    if len(found) < len(keys) and ContactAlias.objects.exists():
+        for kind, value, contact_id in ContactAlias.objects.filter(
+            contact_id__in=list(rows)
+        ).values_list("kind", "value", "contact_id"):
+            if (kind, value) in keys:
+                found.setdefault((kind, value), contact_id)
     return found, rows
 
 
-def _insert_ignoring_conflicts(rows: list[dict[str, str | None]]) -> dict[tuple[str, str], _Row]:
-    """One `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING` for all new contacts,
-    returning the rows it inserted: a person inserted meanwhile by a concurrent call is
-    not among them and is found by the lookup that follows."""
+def _insert_ignoring_conflicts(rows: list[dict[str, str | None]]) -> dict[tuple[str, str], int]:
+    """One `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING` for all new contacts;
+    the id of each identifier it inserted. A person inserted meanwhile by a concurrent call
+    is not among them and is found by a lookup that follows."""
     table = Contact._meta.db_table
-    now = timezone.now()
-    with connection.cursor() as cursor:
+    with array_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (phone, email, external_id, created_at) "  # noqa: S608
-            "SELECT phone, email, external_id, %s FROM unnest(%s::text[], %s::text[], %s::text[])"
+            "SELECT phone, email, external_id, %s FROM unnest(%b::text[], %b::text[], %b::text[])"
             " AS new (phone, email, external_id) ON CONFLICT DO NOTHING"
             " RETURNING id, phone, email, external_id",
             [
-                now,
+                timezone.now(),
                 [row["phone"] for row in rows],
                 [row["email"] for row in rows],
                 [row["external_id"] for row in rows],
             ],
         )
-        return _by_key(map(_Row._make, cursor.fetchall()))
+        inserted = cursor.fetchall()
+    ids: dict[tuple[str, str], int] = {}
+    for contact_id, phone, email, external_id in inserted:
+        if phone:
+            ids["phone", phone] = contact_id
+        if email:
+            ids["email", email] = contact_id
+        if external_id:
+            ids["external_id", external_id] = contact_id
+    return ids
 
 
 @dataclass
@@ -227,57 +239,52 @@ def contact_resolve_bulk(
     Call inside a transaction. Set-based for the usual case (identifiers that name
     at most one contact and agree with it): one lookup, one insert of the new
     contacts (conflicts ignored, so a concurrent insert of the same person is not
-    an error), one update filling identifiers known contacts lacked, one lookup to
-    map every identifier to its id. Specs that merge contacts or conflict, or that
-    a concurrent call raced, are then resolved one by one (`contact_resolve_one`).
+    an error; it answers their ids), one update filling identifiers known contacts
+    lacked, one lookup again for every identifier but those just inserted. Specs that
+    merge contacts or conflict, or that a concurrent call raced, are then resolved one
+    by one (`contact_resolve_one`).
     """
+    spec_keys = [_keys(spec) for spec in specs]
     groups = _Groups()
-    all_keys: set[tuple[str, str]] = set()
-    for spec in specs:
-        keys = _keys(spec)
-        all_keys.update(keys)
-        groups.union(keys)
+    for keys in spec_keys:
+        if len(keys) > 1:
+            groups.union(keys)
+    all_keys = {key for keys in spec_keys for key in keys}
     found, rows = _lookup(all_keys)
 
     # Each group of identifiers given together: the contacts they name, the values they add.
-    named: dict[tuple[str, str], set[int]] = {}
-    new_values: dict[tuple[str, str], dict[str, set[str]]] = {}
+    members: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
     for key in all_keys:
-        root = groups.find(key)
-        named.setdefault(root, set())
-        new_values.setdefault(root, {"phone": set(), "email": set(), "external_id": set()})
-        if key in found:
-            named[root].add(found[key])
-        else:
-            new_values[root][key[0]].add(key[1])
-
+        members[groups.find(key)].append(key)
     slow_roots: set[tuple[str, str]] = set()
     to_create: list[dict[str, str | None]] = []
     to_fill: list[Contact] = []
-    for root, contact_ids in named.items():
-        adding = new_values[root]
-        if len(contact_ids) > 1 or any(len(values) > 1 for values in adding.values()):
+    for root, keys in members.items():
+        contact_ids = {found[key] for key in keys if key in found}
+        new_keys = [key for key in keys if key not in found]
+        adding = dict(new_keys)
+        if len(contact_ids) > 1 or len(adding) < len(new_keys):  # or two values of a kind
             slow_roots.add(root)
             continue
         if not contact_ids:
-            to_create.append({kind: next(iter(values), None) for kind, values in adding.items()})
+            to_create.append({kind: adding.get(kind) for kind in _KINDS})
+            continue
+        if not adding:
             continue
         row = rows[next(iter(contact_ids))]
-        fills = {kind: next(iter(values)) for kind, values in adding.items() if values}
-        if any(getattr(row, kind) is not None for kind in fills):
+        if any(getattr(row, kind) is not None for kind in adding):
             slow_roots.add(root)  # a new value of a kind the contact has: a conflict
-        elif fills:
+        else:
             to_fill.append(
                 Contact(
                     id=row.id,
-                    phone=fills.get("phone", row.phone),
-                    email=fills.get("email", row.email),
-                    external_id=fills.get("external_id", row.external_id),
+                    phone=adding.get("phone", row.phone),
+                    email=adding.get("email", row.email),
+                    external_id=adding.get("external_id", row.external_id),
                 )
             )
 
-    if to_create:
-        _insert_ignoring_conflicts(to_create)
+    ids_by_key = _insert_ignoring_conflicts(to_create) if to_create else {}
     if to_fill:
         try:
             with transaction.atomic():
@@ -286,16 +293,20 @@ def contact_resolve_bulk(
                 )
         except IntegrityError:
             # A concurrent call took one of these identifiers for another contact.
-            slow_roots.update(groups.find(_keys(spec)[0]) for spec in specs)
+            slow_roots.update(members)
 
-    fast_keys = {key for key in all_keys if groups.find(key) not in slow_roots}
-    ids_by_key, _ = _lookup(fast_keys)
+    # Contacts this transaction inserted are its own until it commits; the others could
+    # have been merged by a concurrent call since the first lookup.
+    again = {
+        key for key in all_keys if key not in ids_by_key and groups.find(key) not in slow_roots
+    }
+    if again:
+        ids_by_key.update(_lookup(again)[0])
     resolution = ContactResolution(ids=[0] * len(specs))
     slow: list[int] = []
-    for index, spec in enumerate(specs):
-        keys = _keys(spec)
+    for index, keys in enumerate(spec_keys):
         ids = {ids_by_key.get(key) for key in keys}
-        if groups.find(keys[0]) in slow_roots or len(ids) != 1 or None in ids:
+        if (slow_roots and groups.find(keys[0]) in slow_roots) or len(ids) != 1 or None in ids:
             slow.append(index)
         else:
             resolution.ids[index] = ids.pop() or 0
@@ -352,7 +363,7 @@ def contact_resolve_one(
         if not locked:
             inserted = _insert_ignoring_conflicts([{kind: given.get(kind) for kind in _KINDS}])
             if inserted:
-                return next(iter(inserted.values())).id, None
+                return next(iter(inserted.values())), None
             continue  # a concurrent call created them first
         survivor = contacts_merge_locked(
             contacts=locked, source=source, requested_by_id=requested_by_id
@@ -394,7 +405,7 @@ def _conflict_target(
     inserted = _insert_ignoring_conflicts(
         [{name: key[1] if name == key[0] else None for name in _KINDS}]
     )
-    return next(iter(inserted.values())).id if inserted else None
+    return next(iter(inserted.values())) if inserted else None
 
 
 def contact_find(*, kind: str, value: str) -> Contact | None:

@@ -7,11 +7,10 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
 from django.utils import timezone
 
 from tracking.models import Link, Message
-from tracking.services.rows import row_instance
+from tracking.services.rows import array_cursor, row_instance
 
 # URL-safe and unambiguous when read aloud or copied by hand: no 0/O/o, 1/l/I.
 LINK_CODE_ALPHABET = "23456789abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -67,7 +66,7 @@ def link_create_bulk(*, wanted: list[tuple[Message, int]]) -> dict[int, list[Lin
     message_ids = [message.pk for message, count in wanted for _ in range(count)]
     pending = list(zip(message_ids, link_codes_generate(count=len(message_ids)), strict=True))
     by_message: dict[int, list[Link]] = defaultdict(list)
-    with connection.cursor() as cursor:
+    with array_cursor() as cursor:
         while pending:
             redraw: list[int] = []
             batch: dict[str, int] = {}
@@ -78,7 +77,7 @@ def link_create_bulk(*, wanted: list[tuple[Message, int]]) -> dict[int, list[Lin
                     batch[code] = message_id
             cursor.execute(
                 f"INSERT INTO {table} (message_id, code, created_at) "  # noqa: S608
-                "SELECT message_id, code, %s FROM unnest(%s::bigint[], %s::text[])"
+                "SELECT message_id, code, %s FROM unnest(%b::bigint[], %b::text[])"
                 " WITH ORDINALITY AS new (message_id, code, position) ORDER BY position "
                 "ON CONFLICT (code) DO NOTHING RETURNING id, message_id, code",
                 [now, list(batch.values()), list(batch)],

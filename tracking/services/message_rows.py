@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import connection
 from django.utils import timezone
 
 from tracking.models import Message
+from tracking.services.rows import array_cursor
 
 BATCH_SIZE = 5000
 
@@ -22,7 +22,7 @@ def message_insert_bulk(*, messages: list[Message]) -> None:
     """
     table = Message._meta.db_table
     now = timezone.now()
-    with connection.cursor() as cursor:
+    with array_cursor() as cursor:
         for start in range(0, len(messages), BATCH_SIZE):
             batch = messages[start : start + BATCH_SIZE]
             time_numbers: dict[datetime, int] = {}
@@ -33,9 +33,9 @@ def message_insert_bulk(*, messages: list[Message]) -> None:
                 "(contact_id, campaign_id, creative_id, offer_id, channel, sent_at, external_id,"
                 " created_at) "
                 "SELECT contact_id, campaign_id, creative_id, offer_id, channel,"
-                " (%s::timestamptz[])[sent_at_number], external_id, %s "
-                "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[],"
-                " %s::int[], %s::text[]) WITH ORDINALITY AS new (contact_id, campaign_id,"
+                " (%b::timestamptz[])[sent_at_number], external_id, %s "
+                "FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], %b::text[],"
+                " %b::int[], %b::text[]) WITH ORDINALITY AS new (contact_id, campaign_id,"
                 " creative_id, offer_id, channel, sent_at_number, external_id, position) "
                 "ORDER BY position RETURNING id",
                 [

@@ -1,10 +1,14 @@
-"""Model instances for rows this app inserts with its own SQL."""
+"""Model instances for rows this app inserts with its own SQL, and the cursor it sends
+large arrays through."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, models
+import psycopg
+from django.db import DEFAULT_DB_ALIAS, connection, models
 from django.db.models.base import ModelState
 
 _Model = TypeVar("_Model", bound=models.Model)
@@ -23,3 +27,14 @@ def row_instance(model: type[_Model], values: dict[str, Any], **related: models.
     state.fields_cache = related
     instance._state = state
     return instance
+
+
+@contextmanager
+def array_cursor() -> Iterator[psycopg.Cursor[Any]]:
+    """A psycopg cursor on Django's connection (the same transaction) that binds its
+    parameters on the server, so an array given as `%b` travels in binary: adapting ten
+    thousand ids or phones that way costs about a quarter of the text literal Django's
+    client-side binding writes. Errors are Django's, as from `connection.cursor()`."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
