@@ -1,8 +1,9 @@
-"""Model instances for rows this app inserts with its own SQL, and the cursor it sends
-large arrays through."""
+"""Model instances for rows this app inserts with its own SQL, the cursor it sends
+large arrays through, and the garbage collector held off while it builds them."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -38,3 +39,23 @@ def array_cursor() -> Iterator[psycopg.Cursor[Any]]:
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         yield cursor
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off for one bulk call, and resumed after.
+
+    Ten thousand messages allocate a few hundred thousand objects that live until the call
+    returns (specs, rows, results); meanwhile the collector made two or three full passes
+    over the whole process (about 220k objects, 70-130 ms each): a third of the call's
+    CPU, finding nothing, since none of those objects forms a cycle. The caller that
+    paused it resumes it, so a nested call, or a process that runs without it, keeps it
+    as it was.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
