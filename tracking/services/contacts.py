@@ -188,12 +188,31 @@ def _insert_ignoring_conflicts(rows: list[dict[str, str | None]]) -> dict[tuple[
     """One `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING` for all new contacts;
     the id of each identifier it inserted. A person inserted meanwhile by a concurrent call
     is not among them and is found by a lookup that follows."""
+    return _insert(rows, ignoring_conflicts=True)
+
+
+def _insert_new(rows: list[dict[str, str | None]]) -> dict[tuple[str, str], int]:
+    """`_insert_ignoring_conflicts`, trying a plain insert first (in a savepoint): the one
+    that may skip a conflict probes every unique index before it writes a row and confirms
+    each row in the WAL, about a third more work for ten thousand contacts. A concurrent
+    call that took one of the identifiers sends it down the ignoring way."""
+    try:
+        with transaction.atomic():
+            return _insert(rows, ignoring_conflicts=False)
+    except IntegrityError:
+        return _insert(rows, ignoring_conflicts=True)
+
+
+def _insert(
+    rows: list[dict[str, str | None]], *, ignoring_conflicts: bool
+) -> dict[tuple[str, str], int]:
     table = Contact._meta.db_table
     with array_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (phone, email, external_id, created_at) "  # noqa: S608
             "SELECT phone, email, external_id, %s FROM unnest(%b::text[], %b::text[], %b::text[])"
-            " AS new (phone, email, external_id) ON CONFLICT DO NOTHING"
+            " AS new (phone, email, external_id)"
+            f"{' ON CONFLICT DO NOTHING' if ignoring_conflicts else ''}"
             " RETURNING id, phone, email, external_id",
             [
                 timezone.now(),
@@ -284,7 +303,7 @@ def contact_resolve_bulk(
                 )
             )
 
-    ids_by_key = _insert_ignoring_conflicts(to_create) if to_create else {}
+    ids_by_key = _insert_new(to_create) if to_create else {}
     if to_fill:
         try:
             with transaction.atomic():
