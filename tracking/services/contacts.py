@@ -92,7 +92,10 @@ def contact_spec_normalize(*, spec: ContactSpec) -> ContactSpec:
         raise ValidationError(errors)
     if phone is None and email is None and not external_id:
         raise ValidationError("Give a phone, an email or an external_id.", code="required")
-    return ContactSpec(phone=phone, email=email, external_id=external_id or None)
+    external_id = external_id or None
+    if (phone, email, external_id) == (spec.phone, spec.email, spec.external_id):
+        return spec  # clean already: a frozen dataclass costs more to build than to compare
+    return ContactSpec(phone=phone, email=email, external_id=external_id)
 
 
 def _keys(spec: ContactSpec) -> list[tuple[str, str]]:
@@ -279,6 +282,9 @@ def contact_resolve_bulk(
     to_create: list[dict[str, str | None]] = []
     to_fill: list[Contact] = []
     for root, keys in members.items():
+        if len(keys) == 1 and root not in found:  # the usual case: one new identifier
+            to_create.append({kind: root[1] if kind == root[0] else None for kind in _KINDS})
+            continue
         contact_ids = {found[key] for key in keys if key in found}
         new_keys = [key for key in keys if key not in found]
         adding = dict(new_keys)
@@ -324,6 +330,13 @@ def contact_resolve_bulk(
     resolution = ContactResolution(ids=[0] * len(specs))
     slow: list[int] = []
     for index, keys in enumerate(spec_keys):
+        if len(keys) == 1 and not slow_roots:
+            contact_id = ids_by_key.get(keys[0])
+            if contact_id is None:
+                slow.append(index)
+            else:
+                resolution.ids[index] = contact_id
+            continue
         ids = {ids_by_key.get(key) for key in keys}
         if (slow_roots and groups.find(keys[0]) in slow_roots) or len(ids) != 1 or None in ids:
             slow.append(index)
