@@ -48,6 +48,25 @@ def _description(desc: PhoneNumberDesc | None) -> _Description | None:
     )
 
 
+def _any_of(descs: list[PhoneNumberDesc | None]) -> tuple[_Description, ...]:
+    """Descriptions that match what any of `descs` matches, one per set of lengths: the
+    patterns of a set joined as alternatives, so a number is tried once per set (one
+    regex for all ten types of a US number, not ten). The metadata's patterns have no
+    backreferences or inline flags, so `(?:a)|(?:b)` matches in full what `a` or `b` does.
+    """
+    patterns: dict[frozenset[int], list[str]] = {}
+    for desc in descs:
+        if desc is not None and desc.national_number_pattern:
+            lengths = frozenset(desc.possible_length)
+            patterns.setdefault(lengths, []).append(desc.national_number_pattern)
+    return tuple(
+        _Description(
+            lengths=lengths, pattern=re.compile("|".join(f"(?:{each})" for each in alternatives))
+        )
+        for lengths, alternatives in patterns.items()
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Region:
     """What makes a national number valid in one region: `_number_type_helper` answering
@@ -55,8 +74,8 @@ class _Region:
 
     leading_digits: re.Pattern[str] | None
     general: _Description | None
-    # Every number type `_number_type_helper` tries; mobile only where it is not fixed
-    # line's pattern (it is tried only after fixed line then).
+    # Every number type `_number_type_helper` tries (mobile only where it is not fixed
+    # line's pattern: it is tried only after fixed line then), joined by `_any_of`.
     types: tuple[_Description, ...]
     # `is_valid_number_for_region` refuses a region of another country code.
     country_code_agrees: bool
@@ -84,9 +103,7 @@ def _region(metadata: PhoneMetadata, *, country_code_agrees: bool) -> _Region:
     return _Region(
         leading_digits=re.compile(metadata.leading_digits) if metadata.leading_digits else None,
         general=_description(metadata.general_desc),
-        types=tuple(
-            compiled for compiled in map(_description, descriptions) if compiled is not None
-        ),
+        types=_any_of(descriptions),
         country_code_agrees=country_code_agrees,
     )
 
