@@ -269,6 +269,29 @@ def test_a_colliding_code_is_drawn_again(catalog, monkeypatch):
 
 
 @pytest.mark.django_db
+@override_settings(LINK_CODE_LENGTH=7)
+def test_a_colliding_code_in_a_large_call_is_drawn_again(catalog, monkeypatch):
+    # given: a hundred messages, the first code drawn for them already taken
+    _, offer = catalog
+    taken = LinkFactory.create(code="TAKEN77")
+    fresh = [f"FRESH{number:02d}" for number in range(100)]
+    draws = iter(["TAKEN77", *fresh])
+    monkeypatch.setattr(
+        "tracking.services.links.link_codes_generate",
+        lambda *, count: [next(draws) for _ in range(count)],
+    )
+
+    # when
+    results = message_create_bulk(items=[spec(offer, number) for number in range(100)])
+
+    # then: every message has one link of its own, and the taken code stays where it was
+    codes = [result.links[0].code for result in results]
+    assert sorted(codes) == fresh
+    assert Link.objects.filter(code__in=codes).count() == 100
+    assert Link.objects.get(code="TAKEN77").message_id == taken.message_id
+
+
+@pytest.mark.django_db
 def test_ten_thousand_messages_are_created_set_based(catalog, django_assert_max_num_queries):
     # given
     _, offer = catalog

@@ -28,7 +28,7 @@ from tracking.services.merges import (
     contacts_merge_locked,
 )
 from tracking.services.phones import PHONE_INVALID, phone_e164
-from tracking.services.rows import array_cursor
+from tracking.services.rows import PLAIN_INSERT_MIN_ROWS, array_cursor
 
 EXTERNAL_ID_MAX_LENGTH = 128
 EMAIL_MAX_LENGTH = 254
@@ -195,15 +195,18 @@ def _insert_ignoring_conflicts(rows: list[dict[str, str | None]]) -> dict[tuple[
 
 
 def _insert_new(rows: list[dict[str, str | None]]) -> dict[tuple[str, str], int]:
-    """`_insert_ignoring_conflicts`, trying a plain insert first (in a savepoint): the one
-    that may skip a conflict probes every unique index before it writes a row and confirms
-    each row in the WAL, about a third more work for ten thousand contacts. A concurrent
-    call that took one of the identifiers sends it down the ignoring way."""
-    try:
-        with transaction.atomic():
-            return _insert(rows, ignoring_conflicts=False)
-    except IntegrityError:
-        return _insert(rows, ignoring_conflicts=True)
+    """`_insert_ignoring_conflicts`, trying a plain insert first (in a savepoint) for a
+    large set: the one that may skip a conflict probes every unique index before it writes
+    a row and confirms each row in the WAL, about a third more work for ten thousand
+    contacts. A concurrent call that took one of the identifiers sends it down the
+    ignoring way."""
+    if len(rows) >= PLAIN_INSERT_MIN_ROWS:
+        try:
+            with transaction.atomic():
+                return _insert(rows, ignoring_conflicts=False)
+        except IntegrityError:
+            pass
+    return _insert(rows, ignoring_conflicts=True)
 
 
 def _insert(

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tracking.models import Link, Message
-from tracking.services.rows import array_cursor, row_instance
+from tracking.services.rows import PLAIN_INSERT_MIN_ROWS, array_cursor, row_instance
 
 # URL-safe and unambiguous when read aloud or copied by hand: no 0/O/o, 1/l/I.
 LINK_CODE_ALPHABET = "23456789abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -59,18 +59,18 @@ def link_short_url(*, code: str) -> str:
 def link_create_bulk(*, wanted: list[tuple[Message, int]]) -> dict[int, list[Link]]:
     """`count` links for each stored message, by message id, with fresh random codes.
 
-    The first insert is a plain one, in a savepoint: an insert that skips conflicts probes
-    the code's index before writing each row and confirms each row in the WAL (about a
-    third more work for ten thousand links), and a code already taken is rare. When one is
-    (by a stored link, or by a concurrent call), the inserts skip conflicting codes and
-    return the rows they did insert, so a collision costs another round for the colliding
-    links only.
+    The first insert of a large set is a plain one, in a savepoint: an insert that skips
+    conflicts probes the code's index before writing each row and confirms each row in the
+    WAL (about a third more work for ten thousand links), and a code already taken is
+    rare. When one is (by a stored link, or by a concurrent call), the inserts skip
+    conflicting codes and return the rows they did insert, so a collision costs another
+    round for the colliding links only.
     """
     now = timezone.now()
     message_ids = [message.pk for message, count in wanted for _ in range(count)]
     pending = list(zip(message_ids, link_codes_generate(count=len(message_ids)), strict=True))
     by_message: dict[int, list[Link]] = defaultdict(list)
-    plain_first = True
+    plain_first = len(pending) >= PLAIN_INSERT_MIN_ROWS
     while pending:
         redraw: list[int] = []
         batch: dict[str, int] = {}
