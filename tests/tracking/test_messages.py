@@ -269,6 +269,29 @@ def test_a_colliding_code_is_drawn_again(catalog, monkeypatch):
 
 
 @pytest.mark.django_db
+@override_settings(LINK_CODE_LENGTH=7)
+def test_a_colliding_code_in_a_large_call_is_drawn_again(catalog, monkeypatch):
+    # given: a hundred messages, the first code drawn for them already taken
+    _, offer = catalog
+    taken = LinkFactory.create(code="TAKEN77")
+    fresh = [f"FRESH{number:02d}" for number in range(100)]
+    draws = iter(["TAKEN77", *fresh])
+    monkeypatch.setattr(
+        "tracking.services.links.link_codes_generate",
+        lambda *, count: [next(draws) for _ in range(count)],
+    )
+
+    # when
+    results = message_create_bulk(items=[spec(offer, number) for number in range(100)])
+
+    # then: every message has one link of its own, and the taken code stays where it was
+    codes = [result.links[0].code for result in results]
+    assert sorted(codes) == fresh
+    assert Link.objects.filter(code__in=codes).count() == 100
+    assert Link.objects.get(code="TAKEN77").message_id == taken.message_id
+
+
+@pytest.mark.django_db
 def test_ten_thousand_messages_are_created_set_based(catalog, django_assert_max_num_queries):
     # given
     _, offer = catalog
@@ -307,7 +330,8 @@ def test_ten_thousand_messages_are_created_set_based(catalog, django_assert_max_
 
 def test_phones_given_in_e164_are_normalised_exactly_as_phonenumbers_parses_them():
     # given: every region's example numbers as E.164, and with a national prefix,
-    # a zero or a digit too many or too few after the country code
+    # a zero or a digit too many or too few after the country code, or one of its
+    # first digits changed (where regions sharing a country code and number types differ)
     given = set()
     for region in phonenumbers.SUPPORTED_REGIONS:
         metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
@@ -317,12 +341,18 @@ def test_phones_given_in_e164_are_normalised_exactly_as_phonenumbers_parses_them
             if example is None:
                 continue
             national = phonenumbers.national_significant_number(example)
+            changed = [
+                national[:position] + str((int(national[position]) + step) % 10)
+                for position in range(min(3, len(national)))
+                for step in (1, 5)
+            ]
             for variant in (
                 national,
                 prefix + national,
                 "0" + national,
                 national[:-1],
                 national + "7",
+                *(start + national[len(start) :] for start in changed),
             ):
                 given.add(f"+{example.country_code}{variant}")
 
@@ -342,7 +372,7 @@ def test_phones_given_in_e164_are_normalised_exactly_as_phonenumbers_parses_them
     mismatches = [phone for phone in sorted(given) if normalised(phone) != expected(phone)]
 
     # then
-    assert len(given) > 2000
+    assert len(given) > 9000
     assert mismatches == []
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import connection
 from django.utils import timezone
 
 from tracking.models import Message
+from tracking.services.rows import array_cursor
 
 BATCH_SIZE = 5000
 
@@ -17,36 +17,44 @@ def message_insert_bulk(*, messages: list[Message]) -> None:
 
     PostgreSQL returns the rows of an `INSERT ... SELECT` in the order the select
     produced them, which for `unnest ... WITH ORDINALITY ORDER BY` is ours.
-    Send times go as their distinct values plus an index per row: a bulk send has a
-    handful of times, and adapting ten thousand datetimes cost more than the insert.
+    What a bulk send repeats (campaign, creative, offer, channel, send time) goes as its
+    distinct combinations plus one number per row: a send has a handful of them, and
+    adapting five arrays of ten thousand values cost more than building the numbers.
     """
     table = Message._meta.db_table
     now = timezone.now()
-    with connection.cursor() as cursor:
+    with array_cursor() as cursor:
         for start in range(0, len(messages), BATCH_SIZE):
             batch = messages[start : start + BATCH_SIZE]
-            time_numbers: dict[datetime, int] = {}
-            for message in batch:
-                time_numbers.setdefault(message.sent_at, len(time_numbers) + 1)
+            numbers: dict[tuple[int, int, int, str, datetime], int] = {}
+            row_numbers = [
+                numbers.setdefault(
+                    (
+                        message.campaign_id,
+                        message.creative_id,
+                        message.offer_id,
+                        message.channel,
+                        message.sent_at,
+                    ),
+                    len(numbers) + 1,
+                )
+                for message in batch
+            ]
             cursor.execute(
                 f"INSERT INTO {table} "  # noqa: S608
                 "(contact_id, campaign_id, creative_id, offer_id, channel, sent_at, external_id,"
                 " created_at) "
-                "SELECT contact_id, campaign_id, creative_id, offer_id, channel,"
-                " (%s::timestamptz[])[sent_at_number], external_id, %s "
-                "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[],"
-                " %s::int[], %s::text[]) WITH ORDINALITY AS new (contact_id, campaign_id,"
-                " creative_id, offer_id, channel, sent_at_number, external_id, position) "
+                "SELECT contact_id, (%b::bigint[])[number], (%b::bigint[])[number],"
+                " (%b::bigint[])[number], (%b::text[])[number], (%b::timestamptz[])[number],"
+                " external_id, %s "
+                "FROM unnest(%b::bigint[], %b::int[], %b::text[]) WITH ORDINALITY"
+                " AS new (contact_id, number, external_id, position) "
                 "ORDER BY position RETURNING id",
                 [
-                    list(time_numbers),
+                    *(list(values) for values in zip(*numbers, strict=True)),
                     now,
                     [message.contact_id for message in batch],
-                    [message.campaign_id for message in batch],
-                    [message.creative_id for message in batch],
-                    [message.offer_id for message in batch],
-                    [message.channel for message in batch],
-                    [time_numbers[message.sent_at] for message in batch],
+                    row_numbers,
                     [message.external_id for message in batch],
                 ],
             )

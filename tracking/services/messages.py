@@ -36,7 +36,7 @@ from tracking.services.contacts import (
 )
 from tracking.services.links import LINKS_PER_MESSAGE_MAX, link_create_bulk
 from tracking.services.message_rows import message_insert_bulk
-from tracking.services.rows import row_instance
+from tracking.services.rows import collector_paused, row_instance
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def message_create_bulk(
         )
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            with transaction.atomic():
+            with collector_paused(), transaction.atomic():
                 return _create_bulk(items, requested_by_id)
         except (IntegrityError, OperationalError) as error:
             # A deadlock between two calls merging the same contacts: one is retried.
