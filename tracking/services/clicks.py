@@ -342,7 +342,12 @@ def clicks_insert(*, clicks: Sequence[ClickInput]) -> int:
         time_text=lambda click: click.occurred_at.isoformat(),
         imported=lambda click: click.is_imported,
     )
-    return _insert_staged(rows=rows, judged_by_behaviour=judged_by_behaviour)
+    return _insert_staged(
+        rows=rows,
+        judged_by_behaviour=judged_by_behaviour,
+        first=min(click.occurred_at for click in clicks),
+        last=max(click.occurred_at for click in clicks),
+    )
 
 
 def clicks_insert_spooled(*, clicks: Sequence[SpooledClick]) -> int:
@@ -361,7 +366,12 @@ def clicks_insert_spooled(*, clicks: Sequence[SpooledClick]) -> int:
         time_text=lambda click: _unix_time_text(click.unix_time),
         imported=lambda click: False,
     )
-    return _insert_staged(rows=rows, judged_by_behaviour=judged_by_behaviour)
+    return _insert_staged(
+        rows=rows,
+        judged_by_behaviour=judged_by_behaviour,
+        first=datetime.fromtimestamp(first, tz=UTC),
+        last=datetime.fromtimestamp(last, tz=UTC),
+    )
 
 
 def _staged_rows(
@@ -388,7 +398,9 @@ def _staged_rows(
     return rows, judged_by_behaviour
 
 
-def _insert_staged(*, rows: list[str], judged_by_behaviour: bool) -> int:
+def _insert_staged(
+    *, rows: list[str], judged_by_behaviour: bool, first: datetime, last: datetime
+) -> int:
     """Stage the COPY text rows and insert them: three round trips."""
     # Errors raised by COPY come from the driver's cursor: as Django's, like the others.
     with connection.wrap_database_errors, connection.cursor() as cursor:
@@ -408,7 +420,7 @@ def _insert_staged(*, rows: list[str], judged_by_behaviour: bool) -> int:
             cursor.execute(_EXECUTE_IDEMPOTENT_SQL, [window])  # type: ignore[list-item]
         inserted: int = cursor.rowcount
         if judged_by_behaviour:
-            clicks_flag_scanners(cursor=cursor)
+            clicks_flag_scanners(cursor=cursor, first=first, last=last)
     return inserted
 
 

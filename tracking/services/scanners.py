@@ -28,7 +28,7 @@ A person who taps later, outside these windows, stays a person. Bots stay bots.
 from __future__ import annotations
 
 import csv
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from ipaddress import ip_network
 from pathlib import Path
@@ -70,6 +70,7 @@ SET is_preview = TRUE, flag_reason = 'behaviour:scanner-network:' || network.ven
 FROM ({_CANDIDATES}) AS candidate,
     unnest(%(networks)s::cidr[], %(vendors)s::text[]) AS network(range, vendor)
 WHERE c.click_id = candidate.click_id AND c.occurred_at = candidate.occurred_at
+  AND c.occurred_at >= %(first)s AND c.occurred_at <= %(last)s
   AND candidate.ip <<= network.range AND NOT c.is_preview
 """  # noqa: S608 (constant fragments only)
 
@@ -78,6 +79,7 @@ UPDATE tracking_click AS c
 SET is_preview = TRUE, flag_reason = 'behaviour:soon-after-send'
 FROM ({_CANDIDATES}) AS candidate
 WHERE c.click_id = candidate.click_id AND c.occurred_at = candidate.occurred_at
+  AND c.occurred_at >= %(first)s AND c.occurred_at <= %(last)s
   AND candidate.channel = ANY(%(channels)s)
   AND candidate.occurred_at > candidate.sent_at - %(window)s
   AND candidate.occurred_at < candidate.sent_at + %(window)s
@@ -98,6 +100,7 @@ nearby AS (
         WHERE other.link_id = link.id
           AND other.occurred_at >= candidate.occurred_at - %(window)s
           AND other.occurred_at <= candidate.occurred_at + %(window)s
+          AND other.occurred_at >= %(low)s AND other.occurred_at <= %(high)s
           AND NOT other.is_bot
         -- Kept a subquery of its own (OFFSET 0): joined flat, the planner read every
         -- click the link ever had, in every month's partition, and filtered on time
@@ -113,6 +116,7 @@ UPDATE tracking_click AS c
 SET is_preview = TRUE, flag_reason = 'behaviour:message-links-burst'
 FROM nearby JOIN bursting USING (candidate_id)
 WHERE c.id = nearby.id AND c.occurred_at = nearby.occurred_at AND NOT c.is_preview
+  AND c.occurred_at >= %(low)s AND c.occurred_at <= %(high)s
 """  # noqa: S608 (constant fragments only)
 
 # One range scan around the batch; clicks of one (address, agent) counted per window-long
@@ -133,6 +137,7 @@ nearby AS (
       AND other.occurred_at <= (SELECT max(last_at) FROM pairs) + %(window)s
       AND other.occurred_at >= pairs.first_at - %(window)s
       AND other.occurred_at <= pairs.last_at + %(window)s
+      AND other.occurred_at >= %(low)s AND other.occurred_at <= %(high)s
       AND NOT other.is_bot
 ),
 bucketed AS (
@@ -155,11 +160,13 @@ UPDATE tracking_click AS c
 SET is_preview = TRUE, flag_reason = 'behaviour:shared-address'
 FROM crowded
 WHERE c.id = crowded.id AND c.occurred_at = crowded.occurred_at
+  AND c.occurred_at >= %(low)s AND c.occurred_at <= %(high)s
   AND NOT c.is_bot AND NOT c.is_preview
 """  # noqa: S608 (constant fragments only)
 
 
 _LOCAL = [ip_network(network) for network in _LOCAL_NETWORKS]
+_BOUND_SLACK = timedelta(seconds=1)
 
 
 @lru_cache(maxsize=65_536)
@@ -193,31 +200,55 @@ def scanner_networks() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(networks), tuple(vendors)
 
 
-def clicks_flag_scanners(*, cursor: CursorWrapper) -> None:
-    """Flag the scanners among the clicks just inserted from `click_incoming`."""
+def clicks_flag_scanners(*, cursor: CursorWrapper, first: datetime, last: datetime) -> None:
+    """Flag the scanners among the clicks just inserted from `click_incoming`, whose times
+    lie from `first` to `last`.
+
+    Each statement also bounds the clicks it reads and changes by constant times (the
+    batch's, widened by the statement's window): the planner then leaves out the months
+    outside them, where a bound that comes from the staged rows is only known when the
+    statement runs, and every month of the click table was planned each batch. A second
+    of slack each way: the times given and the times stored may round apart.
+    """
+    first, last = first - _BOUND_SLACK, last + _BOUND_SLACK
     networks, vendors = scanner_networks()
     if networks:
-        _execute(cursor, _SCANNER_NETWORK_SQL, networks=list(networks), vendors=list(vendors))
+        _execute(
+            cursor,
+            _SCANNER_NETWORK_SQL,
+            first=first,
+            last=last,
+            networks=list(networks),
+            vendors=list(vendors),
+        )
     after_send = settings.CLICK_SCANNER_AFTER_SEND_SECONDS
     if after_send > 0 and settings.CLICK_SCANNER_AFTER_SEND_CHANNELS:
         _execute(
             cursor,
             _SOON_AFTER_SEND_SQL,
+            first=first,
+            last=last,
             window=timedelta(seconds=after_send),
             channels=list(settings.CLICK_SCANNER_AFTER_SEND_CHANNELS),
         )
     if settings.CLICK_SCANNER_BURST_LINKS > 1:
+        window = timedelta(seconds=settings.CLICK_SCANNER_BURST_SECONDS)
         _execute(
             cursor,
             _BURST_SQL,
-            window=timedelta(seconds=settings.CLICK_SCANNER_BURST_SECONDS),
+            low=first - window,
+            high=last + window,
+            window=window,
             links=settings.CLICK_SCANNER_BURST_LINKS,
         )
     if settings.CLICK_SCANNER_SHARED_ADDRESS_CONTACTS > 1:
+        window = timedelta(seconds=settings.CLICK_SCANNER_SHARED_ADDRESS_SECONDS)
         _execute(
             cursor,
             _SHARED_ADDRESS_SQL,
-            window=timedelta(seconds=settings.CLICK_SCANNER_SHARED_ADDRESS_SECONDS),
+            low=first - window,
+            high=last + window,
+            window=window,
             seconds=settings.CLICK_SCANNER_SHARED_ADDRESS_SECONDS,
             contacts=settings.CLICK_SCANNER_SHARED_ADDRESS_CONTACTS,
         )
