@@ -183,6 +183,17 @@ class BesideRun:
     worker_rate: float
 
 
+def beside_paths(click_id: str) -> tuple[tuple[str, str], ...]:
+    """(name, path) of the commit-only view and the intake, measured beside a worker.
+
+    The same query: the rows the commit-only view stores are postbacks the worker decides
+    like the intake's (they are not woken, the backlog's full batches chain into them)."""
+    return (
+        ("commit_only", f"/bench/commit-only-postback/{SLUG}/?click_id={click_id}&payout=1"),
+        ("intake", f"/postback/{SLUG}/?token={TOKEN}&click_id={click_id}&payout=1"),
+    )
+
+
 def _beside_a_worker(env: dict[str, str], database_url: str) -> dict[str, BesideRun]:
     """The commit-only view and the intake, each with one worker deciding a backlog beside it."""
     with psycopg.connect(_postgres_url(database_url), autocommit=True) as connection:
@@ -194,16 +205,7 @@ def _beside_a_worker(env: dict[str, str], database_url: str) -> dict[str, Beside
     with GranianServer(env=env, workers=2) as server:
         worker.start()
         try:
-            for name, path in (
-                # The same query: the rows the commit-only view stores are postbacks the
-                # worker decides like the intake's (they are not woken, the backlog's
-                # full batches chain into them).
-                (
-                    "commit_only",
-                    f"/bench/commit-only-postback/{SLUG}/?click_id={click_id}&payout=1",
-                ),
-                ("intake", f"/postback/{SLUG}/?token={TOKEN}&click_id={click_id}&payout=1"),
-            ):
+            for name, path in beside_paths(click_id):
                 python_module(
                     env, "bench.suite_postbacks", "seed-postbacks", str(BESIDE_BACKLOG), name
                 )

@@ -54,16 +54,7 @@ def _one_variant(
     with GranianServer(env=env, workers=2) as server:
         worker.start()
         try:
-            for name, path in (
-                (
-                    "commit_only",
-                    f"/bench/commit-only-postback/{suite.SLUG}/?click_id={click_id}&payout=1",
-                ),
-                (
-                    "intake",
-                    f"/postback/{suite.SLUG}/?token={suite.TOKEN}&click_id={click_id}&payout=1",
-                ),
-            ):
+            for name, path in suite.beside_paths(click_id):
                 python_module(
                     env, "bench.suite_postbacks", "seed-postbacks", str(suite.BESIDE_BACKLOG), name
                 )
