@@ -298,6 +298,12 @@ class WrkResult:
     output: str
 
 
+def wrk_best(results: list[WrkResult]) -> WrkResult:
+    """The round with the highest rate: of rounds alternating with their baseline's, the
+    one least slowed by other work on the machine."""
+    return max(results, key=lambda result: result.requests_per_second)
+
+
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 

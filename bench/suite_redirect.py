@@ -36,6 +36,7 @@ from bench.server import (
     django_manage,
     python_module,
     run_wrk,
+    wrk_best,
 )
 from bench.sustained import (
     DatabaseBackendsCpu,
@@ -81,10 +82,6 @@ def _measure(server: GranianServer, path: str, *, errors_allowed: bool = False) 
     if measured.non_2xx_3xx and not errors_allowed:
         raise RuntimeError(f"{path} answered something else than 3xx:\n{measured.output}")
     return measured
-
-
-def _best(results: list[WrkResult]) -> WrkResult:
-    return max(results, key=lambda result: result.requests_per_second)
 
 
 def _spooled_lines(directory: Path) -> int:
@@ -187,11 +184,11 @@ def run() -> list[Figure]:
                 # machine's speed drifts over the minutes between the burst and the sustained
                 # rounds (in one full run the bare 302 fell from 15.1k to 10.5k req/s). The
                 # strictest reading, against the best bare of the whole suite, is shown too.
-                bare = _best(bare_runs)
-                bare_sustained = _best(sustained.bare_runs)
-                bare_any = _best(bare_runs + sustained.bare_runs)
-                ours = _best(ours_runs)
-                held = _best(sustained.runs)
+                bare = wrk_best(bare_runs)
+                bare_sustained = wrk_best(sustained.bare_runs)
+                bare_any = wrk_best(bare_runs + sustained.bare_runs)
+                ours = wrk_best(ours_runs)
+                held = wrk_best(sustained.runs)
             # The server is gone: its spool files are finished and can be drained to the end.
             spooled = _spooled_lines(spool)
             django_manage(env, "drain_clicks", "--once", "--spool-dir", str(spool))
