@@ -3,7 +3,7 @@
 1. Intake: `/postback/<slug>/` against a bare Django view answering the same JSON, and
    against a Django view that only commits the raw row (as the intake does) before
    answering: what the contract's "committed before the answer" costs by itself. All
-   three in one granian server (production settings and threads, 2 workers),
+   three in one granian server (production settings, the Procfile's workers and threads),
    `wrk -t2 -c32 -d8s`, in `ROUNDS` rounds whose order alternates, the best round of
    each (this machine's speed drifts within minutes, as in the redirect suite). Every
    intake request stores its raw row and wakes a worker.
@@ -207,7 +207,7 @@ def _beside_a_worker(env: dict[str, str], database_url: str) -> dict[str, Beside
         )[0]
     runs: dict[str, list[BesideRun]] = {}
     worker = _worker(env)
-    with GranianServer(env=env, workers=2) as server:
+    with GranianServer(env=env) as server:
         worker.start()
         try:
             for round_number in range(ROUNDS):

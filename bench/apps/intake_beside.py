@@ -51,7 +51,7 @@ def _one_variant(
     env = {**env, **VARIANTS[variant]}
     worker = suite._worker(env)
     rows = []
-    with GranianServer(env=env, workers=2) as server:
+    with GranianServer(env=env) as server:
         worker.start()
         try:
             for name, path in suite.beside_paths(click_id):
