@@ -37,6 +37,7 @@ from bench.server import (
     bench_redis_prefix,
     django_manage,
     python_module,
+    wrk_best,
 )
 
 logger = logging.getLogger("bench.growth")
@@ -193,7 +194,7 @@ def _attribution(env: dict[str, str], database_url: str, size: str) -> dict[str,
 
 def _redirect(env: dict[str, str], database_url: str, size: str) -> dict[str, float]:
     """The redirect suite's sustained rounds (drainer running) against its own link."""
-    from bench.suite_redirect import NO_ROTATION, _best, _sustained
+    from bench.suite_redirect import NO_ROTATION, _sustained
 
     link_id = int(_child(env, "redirect-link")["link_id"])
     spool = Path(tempfile.mkdtemp(prefix="bench-growth-spool-"))
@@ -211,7 +212,7 @@ def _redirect(env: dict[str, str], database_url: str, size: str) -> dict[str, fl
     finally:
         shutil.rmtree(spool, ignore_errors=True)
         _child(env, "redirect-link-remove")
-    held, bare = _best(sustained.runs), _best(sustained.bare_runs)
+    held, bare = wrk_best(sustained.runs), wrk_best(sustained.bare_runs)
     logger.info(
         "growth redirect %s: sustained %.0f req/s (p99 %.1f ms), bare %.0f req/s",
         size,
