@@ -22,6 +22,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from reports.charts import chart_build
@@ -67,6 +68,7 @@ PLACES = {
     "epc": 4,
     "revenue_per_send": 4,
 }
+QUANTUMS = {name: Decimal(1).scaleb(-places) for name, places in PLACES.items()}
 
 
 def _page_number(request: HttpRequest) -> int:
@@ -109,8 +111,13 @@ def daily_report_view(request: HttpRequest) -> HttpResponse:
         context["error"] = str(error)
         return TemplateResponse(request, "admin/reports/daily_report.html", context, status=400)
     rows, key_count = report_rows_by_key(query=query, order=order, offset=(page - 1) * TABLE_LIMIT)
+    key_link = (
+        "?"
+        + urlencode({"dimension": query.dimension, "start": query.start, "end": query.end})
+        + "&key="
+    )
     for row in rows:
-        row.cells = _cells_html(row)
+        row.html = _row_html(row, key_link=key_link)
     series = report_series(query=query)
     base = {"dimension": query.dimension, "start": query.start, "end": query.end}
     if query.key is not None:
@@ -132,9 +139,6 @@ def daily_report_view(request: HttpRequest) -> HttpResponse:
             ),
             "headers": _headers(base, order),
             "page": page,
-            "key_link": "?"
-            + urlencode({"dimension": query.dimension, "start": query.start, "end": query.end})
-            + "&key=",
             "first_shown": (page - 1) * TABLE_LIMIT + 1,
             "previous_url": (
                 "?" + urlencode({**base, "o": order, "p": page - 1}) if page > 1 else ""
@@ -204,16 +208,28 @@ def _csv_lines(dimension: str, header: list[str], rows: Iterable[ReportRow]) -> 
         )
 
 
-def _cells_html(row: ReportRow) -> SafeString:
-    """A row's number cells, formatted here: 500 rows of 14 template variables and filters
-    took longer to render than the query that fetched them. Numbers need no escaping."""
+def _row_html(row: ReportRow, *, key_link: str) -> SafeString:
+    """A row of the table, formatted here: 500 rows of the name's link and 14 number cells
+    took longer to render as template variables and filters than the queries that fetched
+    them. Numbers need no escaping; the name and links are escaped as the template would."""
+    key = row.key
+    name: str = escape(row.name)
+    if row.admin_url:
+        name = f'<a href="{escape(row.admin_url)}">{name}</a>'
     cells = []
-    for name, _ in COLUMNS:
-        value = row.values[name]
-        if name in PLACES:
-            value = Decimal(value).quantize(Decimal(1).scaleb(-PLACES[name]), ROUND_HALF_UP)
+    for column, _ in COLUMNS:
+        value = row.values[column]
+        if column in PLACES:
+            value = Decimal(value).quantize(QUANTUMS[column], ROUND_HALF_UP)
         cells.append(f'<td class="number">{value}</td>')
-    return mark_safe("".join(cells))  # noqa: S308 - numbers only
+    return mark_safe(  # noqa: S308 - escaped above, numbers only
+        f'<tr data-key="{key}">\n'
+        f"        <td>{name}\n"
+        f'            <a class="report-note" href="{escape(key_link)}{key}" title="Only this one">'
+        f"#{key}</a></td>\n"
+        f"        {''.join(cells)}\n"
+        "      </tr>"
+    )
 
 
 def _csv_safe(text: str) -> str:

@@ -11,6 +11,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
 WIDTH = 960
 PANEL_HEIGHT = 110
 PANEL_GAP = 34
@@ -40,6 +43,18 @@ class ChartPanel:
     @property
     def polyline(self) -> str:
         return " ".join(f"{point.x:.1f},{point.y:.1f}" for point in self.points)
+
+    @property
+    def circles(self) -> SafeString:
+        """One dot a day with its value as a tooltip, formatted here: 90 days of three
+        panels took longer as template variables and filters than the rest of the chart."""
+        return mark_safe(  # noqa: S308 - numbers, dates and our own class names, escaped
+            "".join(
+                f'<circle class="{escape(self.css_class)}" cx="{point.x:.1f}" cy="{point.y:.1f}"'
+                f' r="2.5"><title>{point.day:%Y-%m-%d}: {escape(point.label)}</title></circle>'
+                for point in self.points
+            )
+        )
 
     @property
     def title_y(self) -> float:

@@ -76,7 +76,7 @@ class ReportRow:
     name: str = ""
     admin_url: str = ""
     values: dict[str, Any] = field(default_factory=dict)
-    cells: str = ""  # the page's formatted number cells
+    html: str = ""  # the page's table row, formatted by the view
 
     def __getattr__(self, name: str) -> Any:
         # Lets templates and serializers read `row.clicks` like a model field.
@@ -436,34 +436,35 @@ def report_key_name(*, dimension: str, key: int) -> str:
 
 def report_key_names(*, dimension: str, keys: Sequence[int]) -> dict[int, str]:
     """The display name of each key of a dimension (message, offer, ...), in one query."""
+    named = _names_found(dimension, keys)
+    return {key: named.get(key, f"#{key} (deleted)") for key in keys}
+
+
+def _names_found(dimension: str, keys: Iterable[int]) -> dict[int, str]:
+    """The display name of each key that still names a row (deleted ones are left out)."""
     model = DIMENSION_MODELS[dimension]
     if model is Message:
         # A report can name 100,000 messages: one array parameter (an IN list of that many
         # parameters costs seconds to bind) in PostgreSQL's text form (psycopg's list dumper
-        # takes a second for 150,000 ids), and no model instances.
+        # takes a second for 150,000 ids), and no model instances (500 of them cost more
+        # than the query).
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT id, channel FROM tracking_message WHERE id = ANY(%s::bigint[])",
                 ["{" + ",".join(map(str, set(keys))) + "}"],
             )
-            named = {pk: message_name(pk=pk, channel=channel) for pk, channel in cursor.fetchall()}
-        return {key: named.get(key, f"#{key} (deleted)") for key in keys}
+            return {pk: message_name(pk=pk, channel=channel) for pk, channel in cursor.fetchall()}
     objects: QuerySet[Any] = model._default_manager.all()
     if model is Creative:
         objects = objects.select_related("campaign")
-    found = objects.in_bulk(set(keys))
-    return {key: str(found[key]) if key in found else f"#{key} (deleted)" for key in keys}
+    return {pk: str(found) for pk, found in objects.in_bulk(set(keys)).items()}
 
 
 def _names_attach(
     dimension: str, rows: Sequence[ReportRow], *, with_admin_urls: bool = True
 ) -> None:
-    model = DIMENSION_MODELS[dimension]
-    objects: QuerySet[Any] = model._default_manager.all()
-    if model is Creative:
-        objects = objects.select_related("campaign")
-    by_id = objects.in_bulk({row.key for row in rows})
-    opts = model._meta
+    named = _names_found(dimension, {row.key for row in rows})
+    opts = DIMENSION_MODELS[dimension]._meta
     # One reverse() for all rows (500 of them cost more than the query).
     change_url = ""
     if with_admin_urls:
@@ -474,9 +475,9 @@ def _names_attach(
         except NoReverseMatch:
             change_url = ""
     for row in rows:
-        found = by_id.get(row.key)
-        row.name = str(found) if found is not None else f"#{row.key} (deleted)"
-        if change_url and found is not None:
+        name = named.get(row.key)
+        row.name = f"#{row.key} (deleted)" if name is None else name
+        if change_url and name is not None:
             row.admin_url = f"{change_url}/{row.key}/change/"
 
 

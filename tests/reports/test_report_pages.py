@@ -360,3 +360,34 @@ def test_report_page_and_csv_show_the_top_rows_and_say_how_many_there_are(
     keys = [int(line["key"]) for line in csv.DictReader(io.StringIO(export.content.decode()))]
     assert keys == [row.key for row in page.context["rows"]]
     assert keys[0] == TABLE_LIMIT + 2
+
+
+def test_report_page_rows_escape_names_link_each_key_and_mark_deleted_ones(
+    admin_client_logged_in, two_offers
+):
+    # given: an offer whose name holds markup, and rows of an offer deleted since
+    from reports.models import DailyRollup
+
+    offer_a, _ = two_offers
+    offer_a.name = '<b>Alpha & "Co"</b>'
+    offer_a.save()
+    DailyRollup.objects.create(day=DAY, dimension="offer", key=987654, clicks=1)
+
+    # when
+    response = admin_client_logged_in.get(REPORT_URL, report_params(o="key"))
+
+    # then: the name shows as text, linked to its admin page and to its own report
+    html = response.content.decode()
+    assert "<b>Alpha" not in html
+    assert (
+        f'<a href="/admin/attribution/offer/{offer_a.pk}/change/">'
+        "&lt;b&gt;Alpha &amp; &quot;Co&quot;&lt;/b&gt;</a>"
+    ) in html
+    only_this_one = (
+        f"?dimension=offer&amp;start={DAY}&amp;end={DAY + timedelta(days=1)}&amp;key={offer_a.pk}"
+    )
+    assert f'href="{only_this_one}" title="Only this one">#{offer_a.pk}</a>' in html
+    assert '<tr data-key="987654">\n        <td>#987654 (deleted)\n' in html
+    assert "/attribution/offer/987654/change/" not in html
+    # and each day of the chart names its value
+    assert f"<title>{DAY}: 4</title>" in html
