@@ -124,34 +124,45 @@ def period_parts_sql(
     metrics: Sequence[str],
     keys: Sequence[int] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """A subquery of (key, sign, days, *metrics) rows whose signed sums per key are that key's
-    sums over the range: the daily rows of its day parts, the period rows of the others.
-    Only `key`'s rows when given, and only those of `keys` when given."""
-    columns = "".join(f", r.{name}" for name in metrics)
+    """A subquery of (key, days, *metrics) rows whose sums per key are that key's sums over
+    the range: the daily rows of its day parts, the period rows of the others, negated in a
+    subtracted part. Only `key`'s rows when given, and only those of `keys` when given.
+
+    The rows carry their sign rather than a column to multiply by: `sign * revenue` cast
+    the sign to numeric and multiplied once a row (100,000 rows for a 90-day ranking of
+    20,000 keys), about a tenth of that ranking's CPU time by revenue."""
     only_key = " AND r.key = %(key)s" if key is not None else ""
     if keys is not None:
-        only_key += " AND r.key = ANY(%(keys)s)"
-    params: dict[str, Any] = {"dimension": dimension, "key": key, "keys": list(keys or ())}
+        # One array in PostgreSQL's text form: psycopg's list dumper costs more, and picks
+        # smallint[] or bigint[] by the values.
+        only_key += " AND r.key = ANY(%(keys)s::bigint[])"
+    params: dict[str, Any] = {
+        "dimension": dimension,
+        "key": key,
+        "keys": "{" + ",".join(map(str, keys or ())) + "}",
+    }
     # One branch a part, each an index range scan (a join to a list of parts is planned as a
     # scan of every row of the dimension).
     branches = []
     for number, part in enumerate(period_plan(start=start, end=end)):
         params[f"start_{number}"] = part.start
-        sign = "1" if part.sign > 0 else "-1"
+        minus = "" if part.sign > 0 else "-"
+        columns = "".join(f", {minus}r.{name} AS {name}" for name in metrics)
         if part.period == DAY:
             branches.append(
-                f"SELECT r.key, {sign} AS sign, 1 AS days{columns} FROM reports_dailyrollup r"  # noqa: S608
+                f"SELECT r.key, {minus}1 AS days{columns} FROM reports_dailyrollup r"  # noqa: S608
                 f" WHERE r.dimension = %(dimension)s AND r.day = %(start_{number})s{only_key}"
             )
         else:
             params[f"period_{number}"] = part.period
             branches.append(
-                f"SELECT r.key, {sign} AS sign, r.days{columns} FROM reports_periodrollup r"  # noqa: S608
+                f"SELECT r.key, {minus}r.days AS days{columns} FROM reports_periodrollup r"  # noqa: S608
                 f" WHERE r.dimension = %(dimension)s AND r.period = %(period_{number})s"
                 f" AND r.start = %(start_{number})s{only_key}"
             )
     if not branches:
+        columns = "".join(f", r.{name}" for name in metrics)
         branches.append(
-            f"SELECT r.key, 1 AS sign, 1 AS days{columns} FROM reports_dailyrollup r WHERE false"  # noqa: S608
+            f"SELECT r.key, 1 AS days{columns} FROM reports_dailyrollup r WHERE false"  # noqa: S608
         )
     return "\nUNION ALL\n".join(branches), params

@@ -222,7 +222,7 @@ def _rows_by_key(
     parts, params = period_parts_sql(
         dimension=query.dimension, start=query.start, end=query.end, key=query.key, metrics=SUMMED
     )
-    sums = ", ".join(f"sum(sign * {name}) AS {name}" for name in SUMMED)
+    sums = ", ".join(f"sum({name}) AS {name}" for name in SUMMED)
     direction = "DESC" if descending else "ASC"
     sort = _RATIO_ORDER.get(column, column)
     sql = f"""
@@ -231,7 +231,7 @@ def _rows_by_key(
             SELECT key, {sums} FROM ({parts}) AS parts
             GROUP BY key
             -- A key whose only rows were in subtracted parts has no day in the range.
-            HAVING sum(sign * days) > 0
+            HAVING sum(days) > 0
         ) AS by_key
         ORDER BY {sort} {direction}, key OFFSET %(offset)s
     """  # noqa: S608 - column names and fixed expressions only
@@ -276,14 +276,14 @@ def _page_by_key(
     parts, params = period_parts_sql(
         dimension=query.dimension, start=query.start, end=query.end, key=query.key, metrics=needed
     )
-    sums = "".join(f", sum(sign * {name}) AS {name}" for name in needed)
+    sums = "".join(f", sum({name}) AS {name}" for name in needed)
     rank_sql = f"""
         SELECT key, count(*) OVER () AS key_count
         FROM (
             SELECT key{sums} FROM ({parts}) AS parts
             GROUP BY key
             -- A key whose only rows were in subtracted parts has no day in the range.
-            HAVING sum(sign * days) > 0
+            HAVING sum(days) > 0
         ) AS by_key
         ORDER BY {sort} {direction}, key LIMIT %(limit)s OFFSET %(offset)s
     """  # noqa: S608 - column names and fixed expressions only
@@ -307,7 +307,7 @@ def _page_by_key(
             metrics=SUMMED,
             keys=keys,
         )
-        all_sums = ", ".join(f"sum(sign * {name})" for name in SUMMED)
+        all_sums = ", ".join(f"sum({name})" for name in SUMMED)
         cursor.execute(
             f"SELECT key, {all_sums} FROM ({parts}) AS parts GROUP BY key",  # noqa: S608
             params,
