@@ -12,6 +12,7 @@ import json
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -97,8 +98,24 @@ def history_load(*, clicks: int, before: date, months: int = 12) -> None:
     click_partitions_forget()
 
 
-def drain_rate(*, clicks: int, day: date, seed: int) -> float:
-    """Clicks per second through `clicks_drain` for a spool file of `clicks` lines on `day`."""
+@dataclass(frozen=True)
+class DrainMeasured:
+    """One drain: clicks per second, and CPU per click of this process (the drainer) and of
+    its PostgreSQL backend. The CPU says what the drain cost whatever else the machine did;
+    the rate also counts the time spent waiting for a core."""
+
+    per_second: float
+    drainer_cpu_us: float
+    backend_cpu_us: float
+
+    @property
+    def cpu_us(self) -> float:
+        return self.drainer_cpu_us + self.backend_cpu_us
+
+
+def drain_measure(*, clicks: int, day: date, seed: int) -> DrainMeasured:
+    """`clicks_drain` of a spool file of `clicks` lines on `day`, measured."""
+    import psutil
     from django.db import connection
 
     from tracking.services.clicks import SPOOL_LINE_VERSION, click_id_generate
@@ -127,10 +144,21 @@ def drain_rate(*, clicks: int, day: date, seed: int) -> float:
     directory = Path(tempfile.mkdtemp(prefix="bench-drain-"))
     spool = directory / f"clicks-{spool_host()}-1-bench{seed}-000001.log"
     spool.write_text("\n".join(lines) + "\n")
+    connection.ensure_connection()
+    backend = psutil.Process(connection.connection.info.backend_pid)
+    backend_before, drainer_before = sum(backend.cpu_times()[:2]), time.process_time()
     started = time.perf_counter()
     report = clicks_drain(directory=directory)
     elapsed = time.perf_counter() - started
+    drainer_cpu, backend_cpu = (
+        time.process_time() - drainer_before,
+        sum(backend.cpu_times()[:2]) - backend_before,
+    )
     if report.inserted != clicks:
         raise RuntimeError(f"drain stored {report.inserted} of {clicks} clicks")
     shutil.rmtree(directory, ignore_errors=True)
-    return clicks / elapsed
+    return DrainMeasured(
+        per_second=clicks / elapsed,
+        drainer_cpu_us=drainer_cpu * 1e6 / clicks,
+        backend_cpu_us=backend_cpu * 1e6 / clicks,
+    )
