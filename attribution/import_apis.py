@@ -49,7 +49,7 @@ class CsvBodyParser(BaseParser):
         limit = settings.CONVERSION_IMPORT_MAX_BYTES
         request = (parser_context or {}).get("request")
         length = request.META.get("CONTENT_LENGTH") if request is not None else None
-        if length and str(length).isdigit() and int(length) > limit:
+        if length and str(length).isascii() and str(length).isdigit() and int(length) > limit:
             drain(stream)
             raise _too_large()
         data = bytes(stream.read(limit + 1))

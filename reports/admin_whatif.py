@@ -243,9 +243,11 @@ class ComparisonAdmin(admin.ModelAdmin):
         comparison = self.get_object(request, object_id)
         if comparison is None or not self.has_view_permission(request, comparison):
             raise Http404
-        key = request.GET.get("key")
+        key = request.GET.get("key") or ""
+        digits = key.removeprefix("-")
         moves = comparison_moves(
-            comparison=comparison, key=int(key) if key and key.lstrip("-").isdigit() else None
+            comparison=comparison,
+            key=int(key) if digits.isascii() and digits.isdigit() and len(digits) < 19 else None,
         )
         page = Paginator(moves, 50).get_page(request.GET.get("page"))
         names = [str(c["name"]) for c in comparison.configurations]

@@ -215,7 +215,9 @@ class ContactAdmin(LargeTableAdmin):
             Q(aliases__value=term)
             | Q(
                 pk__in=ContactMerge.objects.filter(
-                    merged_contact_id=int(term) if term.isdigit() and len(term) < 19 else -1
+                    merged_contact_id=int(term)
+                    if term.isascii() and term.isdigit() and len(term) < 19
+                    else -1
                 ).values("survivor_id")
             )
         )

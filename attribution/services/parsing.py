@@ -301,7 +301,7 @@ def _offer_id(fields: Mapping[str, Any], names: FieldNames) -> int | None:
         return None
     name, value = found
     text = _as_text(name, value)
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise PostbackInvalid(f"{name} must be a whole number")
     return int(text)
 

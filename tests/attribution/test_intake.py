@@ -204,6 +204,8 @@ def test_the_same_postback_twice_is_accepted_twice(client, network):
         ({"click_id": "c1", "currency": "dollars"}, "currency"),
         ({"click_id": "x" * 300}, "click_id"),
         ({"txid": "never-seen"}, "click_id"),
+        # Digits to str.isdigit() that int() refuses (superscript one): was a 500.
+        ({"email": "a@example.com", "offer_id": "\u00b9"}, "offer_id"),
     ],
 )
 def test_a_malformed_postback_is_400_naming_the_field_and_kept_invalid(

@@ -341,6 +341,16 @@ def test_junk_addresses_are_dropped_not_stored(junk):
     assert stored is None or ip_address(stored)
 
 
+@pytest.mark.parametrize("junk", ["\u00b9.2.3.4", "1.\u0662.3.4", "\uff11.2.3.4"])
+def test_addresses_with_digits_int_refuses_or_other_scripts_are_dropped(junk):
+    # when: digits to str.isdigit() (superscript, Arabic-Indic, fullwidth); the first raised
+    # ValueError out of ip_truncate (a forwarded address reaches it from the request)
+    stored = ip_truncate(junk)
+
+    # then
+    assert stored is None
+
+
 # --- The API's JSON and form parsers, at every write endpoint -------------------------------
 
 API_WRITES = [

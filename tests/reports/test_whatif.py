@@ -372,6 +372,10 @@ def test_the_admin_compares_shows_the_shift_and_exports_it(admin_client_logged_i
     by_key = {line.split(",")[0]: line.split(",") for line in lines}
     assert by_key[str(sms.message_id)][2:] == ["1", "30.0000", "0.0000", "0", "0.0000", "-30.0000"]
     assert client.get("/admin/reports/comparison/").status_code == 200
+    # a key that is no number (superscript one, two minus signs, past bigint) is no filter:
+    # each was a 500
+    for key in ("\u00b9", "--5", "9" * 30):
+        assert client.get(response["Location"], {"key": key}).status_code == 200
 
 
 @pytest.mark.django_db

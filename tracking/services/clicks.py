@@ -76,7 +76,9 @@ def click_id_generate(unix_time: float | None = None) -> str:
 def ip_truncate(value: str) -> str | None:
     """/24 of an IPv4 address, /48 of an IPv6 one; None for anything else."""
     parts = value.split(".")
-    if len(parts) == 4 and all(part.isdigit() and len(part) <= 3 for part in parts):
+    if len(parts) == 4 and all(
+        part.isascii() and part.isdigit() and len(part) <= 3 for part in parts
+    ):
         if all(int(part) <= 255 for part in parts):
             return f"{int(parts[0])}.{int(parts[1])}.{int(parts[2])}.0"
         return None
