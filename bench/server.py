@@ -14,6 +14,7 @@ which only adds the bench URLs), with a random secret key and no HTTPS redirect.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -69,6 +70,29 @@ def _database_url_with_name(url: str, name: str) -> str:
 def bench_database_name(name: str) -> str:
     """`name` with `BENCH_DB_SUFFIX` appended, so two bench runs can share a server."""
     return name + os.environ.get("BENCH_DB_SUFFIX", "")
+
+
+def kept_state(database_url: str, table: str) -> dict[str, Any] | None:
+    """The figures a kept bench database was left with (in `table`, by `kept_state_save`),
+    or None when there is none to reuse: no database, no table, no row."""
+    import psycopg
+
+    try:
+        with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as db:
+            row = db.execute(f"SELECT state FROM {table}").fetchone()  # noqa: S608
+    except psycopg.Error:
+        return None
+    return json.loads(row[0]) if row else None
+
+
+def kept_state_save(database_url: str, table: str, state: dict[str, Any]) -> None:
+    """Keep `state` in `table` of the bench database, replacing what was there."""
+    import psycopg
+
+    with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as db:
+        db.execute(f"CREATE TABLE IF NOT EXISTS {table} (state text)")
+        db.execute(f"DELETE FROM {table}")  # noqa: S608
+        db.execute(f"INSERT INTO {table} VALUES (%s)", [json.dumps(state)])  # noqa: S608
 
 
 def server_admin_url() -> str:

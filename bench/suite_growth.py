@@ -38,6 +38,8 @@ from bench.server import (
     bench_environment,
     bench_redis_prefix,
     django_manage,
+    kept_state,
+    kept_state_save,
     python_module,
     wrk_best,
 )
@@ -56,6 +58,8 @@ NAN = float("nan")
 REDIRECT_CODE = "growthRedirect2"
 # The attribution rounds' postbacks and conversions, removed before each round.
 CONVERSION_PREFIX = "growth-"
+# Where a kept database holds the figures measured before its history was loaded.
+STATE_TABLE = "bench_growth_state"
 
 
 def run() -> list[Figure]:
@@ -63,7 +67,7 @@ def run() -> list[Figure]:
 
     name = bench_database_name(DATABASE)
     admin_url, database_url = _urls(name)
-    state = _kept_state(database_url) if KEEP else None
+    state = kept_state(database_url, STATE_TABLE) if KEEP else None
     if state is None or state.get("history_clicks") != HISTORY_CLICKS:
         state = {}
         with psycopg.connect(admin_url, autocommit=True) as admin:
@@ -81,12 +85,12 @@ def run() -> list[Figure]:
             state.update(_redirect(env, database_url, "small"))
             state.update(_child(env, "load", timeout=3600))
             state["history_clicks"] = HISTORY_CLICKS
-            _state_save(database_url, state)
+            kept_state_save(database_url, STATE_TABLE, state)
         state.update(_child(env, "large", str(state.get("runs", 0))))
         state.update(_attribution(env, database_url, "large"))
         state.update(_redirect(env, database_url, "large"))
         state["runs"] = state.get("runs", 0) + 1
-        _state_save(database_url, state)
+        kept_state_save(database_url, STATE_TABLE, state)
     finally:
         if not KEEP:
             # The seeded database takes several GB: not left behind after the run.
@@ -157,23 +161,6 @@ def _urls(name: str) -> tuple[str, str]:
 
 def _postgres_url(database_url: str) -> str:
     return database_url.replace("postgres://", "postgresql://", 1)
-
-
-def _kept_state(database_url: str) -> dict[str, Any] | None:
-    """The figures a kept database was left with, or None when there is none to reuse."""
-    try:
-        with psycopg.connect(_postgres_url(database_url)) as connection:
-            row = connection.execute("SELECT state FROM bench_growth_state").fetchone()
-    except psycopg.Error:
-        return None
-    return json.loads(row[0]) if row else None
-
-
-def _state_save(database_url: str, state: dict[str, Any]) -> None:
-    with psycopg.connect(_postgres_url(database_url)) as connection:
-        connection.execute("CREATE TABLE IF NOT EXISTS bench_growth_state (state text)")
-        connection.execute("DELETE FROM bench_growth_state")
-        connection.execute("INSERT INTO bench_growth_state VALUES (%s)", [json.dumps(state)])
 
 
 def _child(env: dict[str, str], *args: str, timeout: float = 900) -> dict[str, Any]:

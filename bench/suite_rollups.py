@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from bench.figures import Figure
+from bench.server import kept_state, kept_state_save
 
 logger = logging.getLogger("bench.rollups")
 
@@ -43,8 +44,8 @@ CREATIVES_PER_CAMPAIGN = 10
 REPORT_DAYS = 90
 REPEAT = 3
 KEEP = os.environ.get("BENCH_ROLLUPS_KEEP") == "1"
-# Where a kept database holds the figures measured while it was seeded.
-KEPT_STATE_TABLE = "bench_rollups_state"
+# Where a kept database holds the figures measured while it was seeded (smoke sizes apart).
+KEPT_STATE_TABLE = "bench_rollups_state_smoke" if SMOKE else "bench_rollups_state"
 
 
 def run() -> list[Figure]:
@@ -215,32 +216,6 @@ def _database_url_for_bench() -> str:
     url = env.str("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/creditflow")
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
-
-
-def _kept_state(url: str) -> dict[str, float] | None:
-    """The recompute figures of a kept, fully seeded database; None when there is none."""
-    import psycopg
-
-    try:
-        with psycopg.connect(url) as connection:
-            found = connection.execute(
-                f"SELECT state FROM {KEPT_STATE_TABLE} WHERE smoke = %s",  # noqa: S608
-                [SMOKE],
-            ).fetchone()
-    except psycopg.Error:
-        return None
-    return json.loads(found[0]) if found else None
-
-
-def _kept_state_save(state: dict[str, float]) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TABLE {KEPT_STATE_TABLE} (smoke boolean, state text)")
-        cursor.execute(
-            f"INSERT INTO {KEPT_STATE_TABLE} VALUES (%s, %s)",  # noqa: S608
-            [SMOKE, json.dumps(state)],
-        )
 
 
 def _database_recreate(url: str) -> None:
@@ -488,7 +463,7 @@ def _columns_of(table: str) -> set[str]:
 def _child() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     url = _database_url_for_bench()
-    kept = _kept_state(url) if KEEP else None
+    kept = kept_state(url, KEPT_STATE_TABLE) if KEEP else None
     if kept is None:
         _database_recreate(url)
     else:
@@ -508,7 +483,7 @@ def _child() -> None:
     if kept is None:
         kept = _seed_and_roll_up()
         if KEEP:
-            _kept_state_save(kept)
+            kept_state_save(url, KEPT_STATE_TABLE, kept)
     user, _ = get_user_model().objects.get_or_create(
         username="bench", defaults={"is_staff": True, "is_superuser": True}
     )
