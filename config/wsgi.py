@@ -11,6 +11,7 @@ for the GIL, most of the redirect's p99.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -22,6 +23,7 @@ from django.http import HttpRequest
 from django.urls import Resolver404, ResolverMatch, URLResolver, get_resolver
 
 from config.hot_paths import hot_path_matcher, hot_routes_resolver
+from config.priority import process_own_session
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -63,6 +65,10 @@ StartResponse = Callable[..., Any]
 
 def make_application() -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     django.setup(set_prefix=False)
+    # A worker process of the server (granian's are multiprocessing children): a scheduling
+    # group of its own (config/priority.py). Not a process that merely imports this module.
+    if settings.WEB_WORKER_OWN_SESSION and multiprocessing.parent_process() is not None:
+        process_own_session(what="web worker")
     full = WSGIHandler()
     routes = get_resolver().url_patterns
     hot = HotPathHandler(hot_routes_resolver(routes))

@@ -322,6 +322,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # The niceness of Celery workers (0-19, config/celery_app.py): under load the web's requests
 # get the CPU first, and a worker deciding postbacks catches up in what the web leaves.
 WORKER_NICE = env.int("WORKER_NICE", default=10)
+# Each web worker in a session of its own, which Linux schedules as a group of its own
+# (config/priority.py): the web is not outweighed by one busy PostgreSQL backend.
+WEB_WORKER_OWN_SESSION = env.bool("WEB_WORKER_OWN_SESSION", default=True)
 
 LOGGING = build_logging(
     log_format=env.str("LOG_FORMAT", default="plain"), level=env.str("LOG_LEVEL", default="INFO")

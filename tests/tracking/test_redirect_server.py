@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
+import psutil
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -188,3 +189,72 @@ def test_a_hundred_people_clicking_at_once_make_a_hundred_clicks(server):
     stored = list(Click.objects.filter(link=link).values_list("click_id", flat=True))
     assert len(handed_out) == 100
     assert sorted(stored) == sorted(handed_out)
+
+
+def _workers(server: Server) -> list[psutil.Process]:
+    assert server.process is not None and server.process.process is not None
+    main = psutil.Process(server.process.process.pid)
+    deadline = time.monotonic() + 30
+    while len(workers := main.children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return workers
+
+
+def _autogroup(pid: int) -> str:
+    # "/autogroup-123 nice 0": the scheduling group the kernel put the process in
+    return Path(f"/proc/{pid}/autogroup").read_text().split()[0]
+
+
+def _autogroup_enabled() -> bool:
+    return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_each_web_worker_is_scheduled_apart_from_the_others():
+    # given: the server started in a session of its own, as honcho starts it
+    link = make_link()
+    server = Server()
+    server.start()
+    try:
+        # when
+        assert server.get(f"/{link.code}").status == 302
+        workers = _workers(server)
+        assert server.process is not None and server.process.process is not None
+        main = server.process.process.pid
+        sessions = {worker.pid: os.getsid(worker.pid) for worker in workers}
+        groups = {_autogroup(worker.pid) for worker in workers} | {_autogroup(main)}
+    finally:
+        server.stop()
+
+    # then: where Linux shares the CPU out by session first, each worker leads a session
+    # of its own (one busy PostgreSQL backend weighs as much as one worker, not as the whole
+    # web), and each is a scheduling group of its own; elsewhere they stay in the server's
+    assert len(workers) == 2
+    if _autogroup_enabled():
+        assert sessions == {worker.pid: worker.pid for worker in workers}
+        assert len(groups) == 3
+    else:
+        assert set(sessions.values()) == {main}
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_web_workers_do_not_outlive_a_killed_server():
+    # given: a running server whose workers left its session (its process group's signals
+    # no longer reach them)
+    server = Server()
+    server.start()
+    workers = _workers(server)
+    assert len(workers) == 2
+    assert server.process is not None and server.process.process is not None
+
+    # when: its main process is killed outright, with no chance to stop them
+    os.kill(server.process.process.pid, signal.SIGKILL)
+    server.process.process.wait(timeout=30)
+
+    # then: each worker sees its parent gone and stops, freeing the port
+    gone, alive = psutil.wait_procs(workers, timeout=20)
+    server.process.stop()
+    assert alive == []
+    assert len(gone) == 2
