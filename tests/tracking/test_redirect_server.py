@@ -21,6 +21,7 @@ from django.core.management import call_command
 from django.db import transaction
 
 from attribution.models import Offer
+from config.priority import AUTOGROUP_ENABLED
 from harness.processes import free_port
 from tests import processes
 from tests.factories import LinkFactory
@@ -206,7 +207,7 @@ def _autogroup(pid: int) -> str:
 
 
 def _autogroup_enabled() -> bool:
-    return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    return AUTOGROUP_ENABLED.read_text().strip() == "1"
 
 
 @pytest.mark.slow
