@@ -1,8 +1,10 @@
 """The redirect served by a real granian server (two worker processes), as in production."""
 
+import contextlib
 import http.client
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -43,7 +45,7 @@ class Server:
         self.spool_dir = Path(str(settings.CLICK_SPOOL_DIR))
         self.process: ManagedProcess | None = None
 
-    def start(self) -> None:
+    def start(self, *, wait_until_serving: bool = True) -> None:
         granian = str(Path(sys.executable).parent / "granian")
         self.process = ManagedProcess(
             [
@@ -64,6 +66,8 @@ class Server:
             },
         )
         self.process.start()
+        if not wait_until_serving:
+            return
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -223,6 +227,15 @@ def test_each_web_worker_is_scheduled_apart_from_the_others():
         workers = _workers(server)
         assert server.process is not None and server.process.process is not None
         main = server.process.process.pid
+        # One worker answered; the other may still be loading the app (and leaves the
+        # server's session only then).
+        deadline = time.monotonic() + 30
+        while (
+            _autogroup_enabled()
+            and any(os.getsid(worker.pid) != worker.pid for worker in workers)
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.1)
         sessions = {worker.pid: os.getsid(worker.pid) for worker in workers}
         groups = {_autogroup(worker.pid) for worker in workers} | {_autogroup(main)}
     finally:
@@ -237,6 +250,33 @@ def test_each_web_worker_is_scheduled_apart_from_the_others():
         assert len(groups) == 3
     else:
         assert set(sessions.values()) == {main}
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_server_asked_to_stop_while_its_workers_load_the_app_stops():
+    # given: a server whose two workers are forked and still loading Django, not serving yet
+    server = Server()
+    server.start(wait_until_serving=False)
+    workers = _workers(server)
+    assert len(workers) == 2
+    assert server.process is not None and server.process.process is not None
+    main = server.process.process
+    # Past the first milliseconds after the fork (granian's own set-up), into the app's load,
+    # which takes a second or more.
+    time.sleep(0.3)
+
+    # when: it is asked to stop, as by Ctrl-C in `make run`'s first seconds
+    main.send_signal(signal.SIGTERM)
+
+    # then: its workers stop, and with them the server
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        main.wait(timeout=20)
+    stopped = main.poll() is not None
+    server.process.stop()
+    _gone, alive = psutil.wait_procs(workers, timeout=20)
+    assert stopped
+    assert alive == []
 
 
 @pytest.mark.slow
