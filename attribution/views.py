@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -45,18 +46,35 @@ def _query_string(request: HttpRequest) -> str:
         return raw
 
 
+# META keys as `request.headers` names them (None: not a header), each worked out once
+# per process: a request carries a dozen, nearly always the same ones.
+_header_names: dict[str, str | None] = {}
+MAX_HEADER_NAMES = 1000
+
+
+def _headers(meta: Mapping[str, object]) -> dict[str, str]:
+    """The request's headers as `request.headers` has them, without its wrapper."""
+    headers: dict[str, str] = {}
+    names = _header_names
+    for key, value in meta.items():
+        try:
+            name = names[key]
+        except KeyError:
+            name = HttpHeaders.parse_header_name(key)
+            if len(names) < MAX_HEADER_NAMES:
+                names[key] = name
+        if name:
+            headers[name] = str(value)
+    return headers
+
+
 @csrf_exempt
 @metrics.count_postback_answers
 def postback_intake(request: HttpRequest, network_slug: str) -> HttpResponse:
     if request.method not in ("GET", "POST"):
         return JsonResponse({"error": "use GET or POST"}, status=405)
     body, content_type, body_problem = _read_body(request)
-    # As `request.headers` has them, without its case-insensitive wrapper.
-    headers = {
-        name: str(value)
-        for key, value in request.META.items()
-        if (name := HttpHeaders.parse_header_name(key))
-    }
+    headers = _headers(request.META)
     incoming = IncomingPostback(
         method=request.method or "GET",
         query_string=_query_string(request),

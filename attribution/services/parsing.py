@@ -136,8 +136,22 @@ def body_fields(*, body: str, content_type: str) -> dict[str, Any]:
             raise PostbackInvalid("JSON body must be an object")
         return decoded
     if _is_form(content_type):
-        return _first_values(parse_qsl(body, keep_blank_values=True))
+        return _first_values(query_pairs(body))
     return {}
+
+
+def query_pairs(query_string: str) -> list[tuple[str, str]]:
+    """`parse_qsl(query_string, keep_blank_values=True)`: the same pairs, read without
+    decoding when nothing in it is encoded (nearly every postback), at a fraction of the
+    cost."""
+    if "%" in query_string or "+" in query_string:
+        return parse_qsl(query_string, keep_blank_values=True)
+    return [
+        (name, value)
+        for part in query_string.split("&")
+        if part
+        for name, _, value in (part.partition("="),)
+    ]
 
 
 def _first_values(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
@@ -149,7 +163,7 @@ def _first_values(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
 
 def request_fields(*, query_string: str, body: str, content_type: str) -> dict[str, Any]:
     """Query parameters and body parameters together; the body wins a name clash."""
-    fields = _first_values(parse_qsl(query_string, keep_blank_values=True))
+    fields = _first_values(query_pairs(query_string))
     fields.update(body_fields(body=body, content_type=content_type))
     return fields
 
@@ -400,8 +414,14 @@ def query_without(query_string: str, names: AbstractSet[str]) -> str:
     would read under one of `names` is left out.
     """
     parts = query_string.split("&")
-    kept = [part for part in parts if unquote_plus(part.partition("=")[0]) not in names]
+    kept = [part for part in parts if _query_name(part) not in names]
     return query_string if len(kept) == len(parts) else "&".join(kept)
+
+
+def _query_name(part: str) -> str:
+    name = part.partition("=")[0]
+    # Most names are plain; `unquote_plus` costs more than the rest of the loop.
+    return unquote_plus(name) if "%" in name or "+" in name else name
 
 
 def body_without(*, body: str, content_type: str, names: AbstractSet[str]) -> str:

@@ -15,7 +15,7 @@ import time
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from redis.exceptions import RedisError
 
 from config.enqueue import tasks_enqueue_on_commit
@@ -65,7 +65,12 @@ def postback_wake_worker_soon(*, postback_id: int) -> None:
     argument of `postback_wake_worker` holds; if the process dies before the thread
     ran, the rows are committed and `received`, and the sweeper enqueues them.
     """
-    transaction.on_commit(lambda: _waker.add(postback_id, request_id=request_id_var.get()))
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: _waker.add(postback_id, request_id=request_id_var.get()))
+    else:
+        # Committed already (autocommit, as the intake stores): what `on_commit` would
+        # do at once, without its cost on every postback.
+        _waker.add(postback_id, request_id=request_id_var.get())
 
 
 def postback_wakeup_taken() -> None:
@@ -114,7 +119,9 @@ class _Waker:
                     target=self._run, name="postback-wakeup", daemon=True
                 )
                 self._thread.start()
-        self._ready.set()
+        # Set already: the thread has not cleared it yet, and flushes after it does.
+        if not self._ready.is_set():
+            self._ready.set()
 
     def _run(self) -> None:
         while True:

@@ -10,13 +10,19 @@ from urllib.parse import parse_qs
 import pytest
 import redis
 from django.conf import settings as django_settings
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attribution.models import Network, Postback
-from attribution.services.intake import network_cache_invalidate, token_hash
+from attribution.services.intake import (
+    IncomingPostback,
+    network_cache_invalidate,
+    postback_receive,
+    token_hash,
+)
 from attribution.services.wakeup import PROCESS_POSTBACK_TASK, postback_wakeup_taken
 from tests.factories import TEST_POSTBACK_TOKEN, NetworkFactory
 
@@ -374,3 +380,24 @@ def test_a_postback_after_its_wake_up_was_taken_queues_another(settings):
     client.get(url(network), {"token": TEST_POSTBACK_TOKEN, "click_id": "c2"})
     # then: the new postback does not count on the started task
     assert len(_settled(_queued_processing_tasks, expected=2)) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_postback_stored_inside_a_transaction_wakes_a_worker_only_once_committed():
+    # given
+    NetworkFactory.create(slug="acme")
+    incoming = IncomingPostback(
+        method="GET",
+        query_string=f"token={TEST_POSTBACK_TOKEN}&click_id=c1",
+        body="",
+        content_type="",
+        headers={},
+        client_ip="127.0.0.1",
+    )
+    # when: the intake runs inside a caller's transaction
+    with transaction.atomic():
+        answer = postback_receive(network_slug="acme", incoming=incoming)
+        # then: no task may look for the row before it is committed
+        time.sleep(django_settings.POSTBACK_WAKEUP_GATHER_SECONDS * 5)
+        assert _queued_processing_tasks() == []
+    assert _settled(_queued_processing_tasks, expected=1) == [[answer.postback_id]]

@@ -6,7 +6,7 @@ from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from json import dumps
 from typing import cast
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -18,6 +18,7 @@ from attribution.services.parsing import (
     STATUS_SYNONYMS,
     PostbackInvalid,
     postback_parse,
+    query_pairs,
     request_fields,
     without_secrets,
 )
@@ -214,6 +215,41 @@ def test_a_token_is_never_stored_whatever_its_name(token, token_name, in_json, o
     assert token_name not in stored
     for name, value in other.items():
         assert stored[name] == value
+
+
+@PROPERTIES
+@given(
+    query_string=st.text(
+        alphabet=st.one_of(st.sampled_from("&=%+;#?aF09 "), st.characters(codec="utf-8")),
+        max_size=60,
+    )
+)
+def test_a_query_string_is_read_into_the_same_pairs_as_parse_qsl_reads(query_string):
+    assert query_pairs(query_string) == parse_qsl(query_string, keep_blank_values=True)
+
+
+@PROPERTIES
+@given(
+    token=identifiers,
+    token_name=st.sampled_from(STANDARD_ALIASES["token"]),
+    encoded=st.lists(st.booleans(), min_size=40, max_size=40),
+)
+def test_a_token_is_never_stored_however_its_name_is_encoded(token, token_name, encoded):
+    # given: some of the name's characters percent-encoded, as a URL may carry them
+    name = "".join(
+        quote(character, safe="") if not encode else f"%{ord(character):02X}"
+        for character, encode in zip(token_name, encoded, strict=False)
+    )
+    query_string = f"{name}={quote(token, safe='')}&click_id=abc"
+    assert request_fields(query_string=query_string, body="", content_type="")[token_name] == token
+
+    # when
+    stored, _ = without_secrets(
+        query_string=query_string, body="", content_type="", network_aliases={}
+    )
+
+    # then
+    assert stored == "click_id=abc"
 
 
 # --- click flagging ------------------------------------------------------------
