@@ -23,8 +23,8 @@
    worker's rate in each run is reported too, to show it was busy in both.
    `BESIDE_ROUNDS` rounds, alternating which goes first, the best of each (its worker rate
    with it): with three, the ratio read 0.77 in one full run and 0.84 alone right after.
-   The database is vacuumed first: 2 left 105,000 updated rows behind, which autovacuum
-   would have cleared long before (it is off on some bench servers).
+   The database is vacuumed first: the worker runs of 2 left 105,000 updated rows behind,
+   which autovacuum would have cleared long before (it is off on some bench servers).
 
 Seeding runs in a child process (`python -m bench.suite_postbacks seed-...`) with
 `INSERT ... SELECT generate_series` in the dedicated database `creditflow_bench_postbacks`.

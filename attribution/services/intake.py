@@ -33,6 +33,7 @@ from attribution.services.parsing import (
     body_without,
     clean_text,
     field_names,
+    first_values,
     postback_parse_fields,
     query_pairs,
     query_without,
@@ -218,9 +219,7 @@ def _receive(*, network_slug: str, incoming: IncomingPostback) -> IntakeAnswer:
     # The query string and body are read once, here: the token, what is stored and the
     # 400 check all come from these fields.
     pairs = query_pairs(incoming.query_string)
-    fields: dict[str, Any] = {}
-    for name, value in pairs:
-        fields.setdefault(name, value)
+    fields: dict[str, Any] = first_values(pairs)
     body_problem = incoming.body_problem
     if incoming.body:
         try:

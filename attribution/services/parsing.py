@@ -136,7 +136,7 @@ def body_fields(*, body: str, content_type: str) -> dict[str, Any]:
             raise PostbackInvalid("JSON body must be an object")
         return decoded
     if _is_form(content_type):
-        return _first_values(query_pairs(body))
+        return first_values(query_pairs(body))
     return {}
 
 
@@ -154,7 +154,8 @@ def query_pairs(query_string: str) -> list[tuple[str, str]]:
     ]
 
 
-def _first_values(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+def first_values(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Each name with its first value, as the intake and the worker read parameters."""
     fields: dict[str, Any] = {}
     for name, value in pairs:
         fields.setdefault(name, value)
@@ -163,7 +164,7 @@ def _first_values(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
 
 def request_fields(*, query_string: str, body: str, content_type: str) -> dict[str, Any]:
     """Query parameters and body parameters together; the body wins a name clash."""
-    fields = _first_values(query_pairs(query_string))
+    fields = first_values(query_pairs(query_string))
     fields.update(body_fields(body=body, content_type=content_type))
     return fields
 
