@@ -138,3 +138,31 @@ def test_clicks_without_an_address_are_duplicates_of_each_other_across_imports(a
         no_address_again: True,
         with_address: False,
     }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("minutes_later", "duplicate"), [(30, True), (61, False)], ids=["30m", "1h and 1m"]
+)
+def test_other_agents_clicks_in_between_neither_hide_nor_make_a_duplicate(
+    client, spool_dir, minutes_later, duplicate
+):
+    # given: the person's click, then other agents on the same link and address, each
+    # stored in a batch of its own; one of them right at the person's next click
+    link = make_link()
+    click_at(client, link, START)
+    drain(spool_dir)
+    for minute in (1, 2, 40, minutes_later):
+        click_at(client, link, START + timedelta(minutes=minute), HTTP_USER_AGENT=OTHER_PHONE)
+        drain(spool_dir)
+
+    # when
+    click_at(client, link, START + timedelta(minutes=minutes_later, seconds=1))
+    drain(spool_dir)
+
+    # then: the other agent's own clicks are duplicates of each other within the hour
+    flags = dict(Click.objects.filter(link=link).values_list("occurred_at", "is_duplicate"))
+    assert flags[START + timedelta(minutes=minutes_later, seconds=1)] is duplicate
+    assert flags[START] is False
+    assert flags[START + timedelta(minutes=1)] is False
+    assert flags[START + timedelta(minutes=2)] is True
