@@ -91,6 +91,25 @@ def test_every_link_of_one_message_opened_within_a_second_is_a_scanner(client, s
     ] * 3
 
 
+def test_many_people_on_one_link_and_the_other_link_seconds_apart_are_people(client, spool_dir):
+    # given: a two-link email sent an hour ago, forwarded: many people tap its first link
+    message = email_message(sent_at=timezone.now() - timedelta(hours=1))
+    first, second = make_link(message=message), make_link(message=message)
+    start = timezone.now()
+    for number in range(6):
+        with time_machine.travel(start + timedelta(milliseconds=200 * number), tick=False):
+            tap(client, first, address=f"198.51.100.{40 + number}", user_agent=PHONE)
+
+    # when: someone taps the second link 3 s after the last of them (the window is 2 s)
+    with time_machine.travel(start + timedelta(seconds=4), tick=False):
+        tap(client, second, address=PERSON_ADDRESS, user_agent=PHONE)
+    drain(spool_dir)
+
+    # then
+    assert flags_of(first) == [(False, False, "")] * 6
+    assert flags_of(second) == [(False, False, "")]
+
+
 def test_a_burst_split_over_two_drains_flags_the_click_already_stored(client, spool_dir):
     # given: a two-link email sent an hour ago; the first link's click is already stored
     message = email_message(sent_at=timezone.now() - timedelta(hours=1))
