@@ -185,7 +185,25 @@ _COPY_SQL = (
     " referrer, method, is_bot, is_preview, flag_reason, is_imported) FROM STDIN"
 )
 
-_INSERT_SQL = """
+
+def _earlier_click(same_address: str) -> str:
+    """The latest earlier click of the same person (`same_address`: the address condition)
+    within the duplicate window (`$1`)."""
+    return f"""
+        SELECT 1 FROM tracking_click AS earlier
+        WHERE earlier.link_id = incoming.link_id
+          AND {same_address}
+          AND earlier.occurred_at >= incoming.occurred_at - $1
+          AND earlier.occurred_at <= incoming.occurred_at
+          AND earlier.user_agent = incoming.user_agent
+          AND NOT earlier.is_preview
+          AND earlier.click_id <> incoming.click_id
+        ORDER BY earlier.occurred_at DESC
+        LIMIT 1
+    """  # noqa: S608 (constant fragments only)
+
+
+_INSERT_SQL = f"""
 INSERT INTO tracking_click (
     click_id, occurred_at, link_id, message_id, contact_id, offer_id, channel,
     user_agent, referrer, ip, method, is_bot, is_preview, flag_reason, is_duplicate,
@@ -207,30 +225,8 @@ SELECT
     -- match (PostgreSQL drops the ORDER BY and LIMIT of an EXISTS, hence `IS NOT NULL`).
     -- Behind a busy link's stream of one agent's clicks, one other agent's click (a probe
     -- every half second) read some 130,000 rows a batch.
-    OR (incoming.ip IS NOT NULL AND (
-        SELECT 1 FROM tracking_click AS earlier
-        WHERE earlier.link_id = incoming.link_id
-          AND earlier.ip = incoming.ip
-          AND earlier.occurred_at >= incoming.occurred_at - $1
-          AND earlier.occurred_at <= incoming.occurred_at
-          AND earlier.user_agent = incoming.user_agent
-          AND NOT earlier.is_preview
-          AND earlier.click_id <> incoming.click_id
-        ORDER BY earlier.occurred_at DESC
-        LIMIT 1
-    ) IS NOT NULL)
-    OR (incoming.ip IS NULL AND (
-        SELECT 1 FROM tracking_click AS earlier
-        WHERE earlier.link_id = incoming.link_id
-          AND earlier.ip IS NULL
-          AND earlier.occurred_at >= incoming.occurred_at - $1
-          AND earlier.occurred_at <= incoming.occurred_at
-          AND earlier.user_agent = incoming.user_agent
-          AND NOT earlier.is_preview
-          AND earlier.click_id <> incoming.click_id
-        ORDER BY earlier.occurred_at DESC
-        LIMIT 1
-    ) IS NOT NULL),
+    OR (incoming.ip IS NOT NULL AND ({_earlier_click("earlier.ip = incoming.ip")}) IS NOT NULL)
+    OR (incoming.ip IS NULL AND ({_earlier_click("earlier.ip IS NULL")}) IS NOT NULL),
     incoming.is_imported, now()
 FROM (
     SELECT click_incoming.*,
@@ -244,7 +240,7 @@ FROM (
 JOIN tracking_link AS link ON link.id = incoming.link_id
 JOIN tracking_message AS message ON message.id = link.message_id
 ORDER BY incoming.position
-"""
+"""  # noqa: S608 (constant fragments only)
 
 # Prepared once per database session, planned once: planning it took about a millisecond a
 # batch with a few months of partitions, and grows with every month kept. A prepared
