@@ -1,3 +1,4 @@
+import os
 import re
 import time
 from typing import cast
@@ -10,6 +11,7 @@ from attribution.models import Offer
 from tests.factories import CampaignFactory, CreativeFactory, MessageFactory
 from tests.tracking.helpers import drain, make_link
 from tracking.models import Click, Creative, Message
+from tracking.services.clicks import click_id_generate
 from tracking.services.link_cache import link_cache_invalidate
 
 pytestmark = pytest.mark.usefixtures("spool_dir")
@@ -412,3 +414,27 @@ def test_redis_outage_keeps_the_redirect_answering(client, settings):
 
     # then
     assert response.status_code == 302
+
+
+@pytest.mark.django_db
+def test_a_worker_forked_after_clicks_never_repeats_its_parents_next_click_ids(client, spool_dir):
+    # given: the parent answered a click (the random characters of its next ids are drawn)
+    link = make_link()
+    client.get(f"/{link.code}")
+    read_end, write_end = os.pipe()
+
+    # when: a worker forked now and the parent each make the next clicks' ids
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the forked worker)
+        os.close(read_end)
+        os.write(write_end, " ".join(click_id_generate() for _ in range(300)).encode())
+        os._exit(0)
+    os.close(write_end)
+    parents = [click_id_generate() for _ in range(300)]
+    with os.fdopen(read_end, "rb") as pipe:
+        childs = pipe.read().decode().split()
+    os.waitpid(child, 0)
+
+    # then: no random part is handed out twice
+    assert len(childs) == 300
+    assert not {click_id[11:] for click_id in parents} & {click_id[11:] for click_id in childs}

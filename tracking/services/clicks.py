@@ -10,10 +10,12 @@ A click inserted later with an older time does not change flags already stored.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import os
 import re
-import secrets
+import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -65,11 +67,42 @@ CLICK_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _encode_line = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 
+class _ClickIdRandom:
+    """The random parts of click ids, cut from one base64 text of `CLICK_IDS_PER_DRAW` ids'
+    worth of `os.urandom`: twelve bytes are exactly sixteen base64 characters, so each slice
+    is what `secrets.token_urlsafe(12)` returns, with one system call per 256 clicks instead
+    of one per click (token_urlsafe was a tenth of the redirect's own time). A forked child
+    starts with a new draw: it must not hand out its parent's next ids."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self._text = ""
+        self._position = 0
+
+    def take(self) -> str:
+        with self._lock:
+            position = self._position
+            if position >= len(self._text):
+                draw = os.urandom(CLICK_ID_RANDOM_BYTES * CLICK_IDS_PER_DRAW)
+                self._text = base64.urlsafe_b64encode(draw).decode("ascii")
+                position = 0
+            self._position = position + _CLICK_ID_RANDOM_CHARACTERS
+            return self._text[position : position + _CLICK_ID_RANDOM_CHARACTERS]
+
+
+CLICK_IDS_PER_DRAW = 256
+_CLICK_ID_RANDOM_CHARACTERS = CLICK_ID_RANDOM_BYTES * 4 // 3
+_click_id_random = _ClickIdRandom()
+os.register_at_fork(after_in_child=_click_id_random.reset)
+
+
 def click_id_generate(unix_time: float | None = None) -> str:
-    """A new click id for a click at `unix_time` (now when not given); `click_record`
-    builds the same inline."""
+    """A new click id for a click at `unix_time` (now when not given)."""
     now = time.time() if unix_time is None else unix_time
-    return f"{int(now * 1000):011x}{secrets.token_urlsafe(CLICK_ID_RANDOM_BYTES)}"
+    return f"{int(now * 1000):011x}{_click_id_random.take()}"
 
 
 @lru_cache(maxsize=65_536)
@@ -111,8 +144,7 @@ def click_record(*, link_id: int, method: str, meta: Mapping[str, str]) -> str:
     Raises `SpoolWriteError` when the line is not durably in the spool.
     """
     now = time.time()
-    # click_id_generate(now) inlined, like purpose_header() below.
-    click_id = f"{int(now * 1000):011x}{secrets.token_urlsafe(CLICK_ID_RANDOM_BYTES)}"
+    click_id = click_id_generate(now)
     # purpose_header() inlined: a function call is a tenth of a microsecond on the hot path.
     purpose = (
         meta.get("HTTP_SEC_PURPOSE")

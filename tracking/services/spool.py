@@ -55,6 +55,9 @@ class SpoolWriter:
         self._directory: Path | None = None
         self._directory_setting: object = None
         self._written = 0
+        # CLICK_SPOOL_ROTATE_BYTES as it was when the file was opened: one settings read a
+        # file instead of one a click.
+        self._rotate_at = 0
         self._sequence = 0
         self._token = secrets.token_hex(4)
 
@@ -69,7 +72,7 @@ class SpoolWriter:
                     directory is not self._directory_setting
                     and directory != self._directory_setting
                 )
-                or self._written >= settings.CLICK_SPOOL_ROTATE_BYTES
+                or self._written >= self._rotate_at
             ):
                 self._open(Path(str(directory)))
                 self._directory_setting = directory
@@ -116,6 +119,7 @@ class SpoolWriter:
         self._fd = fd
         self._directory = directory
         self._written = 0
+        self._rotate_at = settings.CLICK_SPOOL_ROTATE_BYTES
 
     def _close(self) -> None:
         if self._fd is not None:
