@@ -243,7 +243,7 @@ def _drain_batch(
     done, inserted at once; None when another drainer holds the lock."""
     batch = _Batch()
     # A batch's few thousand parsed lines form no cycle: the collector's passes over them
-    # (gen 0, every 700 allocations) found nothing and cost a tenth of the drainer's time.
+    # (gen 0, every 700 allocations) found nothing and cost up to a tenth of the drainer's time.
     with collector_paused(), transaction.atomic():
         if not _take_lock():
             return None
