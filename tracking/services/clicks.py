@@ -67,6 +67,10 @@ CLICK_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _encode_line = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 
+CLICK_IDS_PER_DRAW = 256
+_CLICK_ID_RANDOM_CHARACTERS = CLICK_ID_RANDOM_BYTES * 4 // 3
+
+
 class _ClickIdRandom:
     """The random parts of click ids, cut from one base64 text of `CLICK_IDS_PER_DRAW` ids'
     worth of `os.urandom`: twelve bytes are exactly sixteen base64 characters, so each slice
@@ -94,8 +98,6 @@ class _ClickIdRandom:
             return self._text[position : position + _CLICK_ID_RANDOM_CHARACTERS]
 
 
-CLICK_IDS_PER_DRAW = 256
-_CLICK_ID_RANDOM_CHARACTERS = CLICK_ID_RANDOM_BYTES * 4 // 3
 _click_id_random = _ClickIdRandom()
 os.register_at_fork(after_in_child=_click_id_random.reset)
 
