@@ -1,9 +1,11 @@
-"""Growth: stored click history loaded fast, and the drain measured before and after.
+"""Growth: stored click history loaded fast, and the drain measured with and without it.
 
-Used by the rollups suite's child process (Django set up, bench database). History is
+Used by the growth suite's child process (Django set up, bench database). History is
 loaded a month at a time into a table of its own with one `INSERT ... SELECT` over
 `generate_series`, then attached as that month's partition, so PostgreSQL builds its
 indexes once, sorted, as a restore would; rows spread over the bench's messages and links.
+Each history table carries a CHECK constraint of its month, so attaching it reads nothing
+and `history_detached` can take the history out of the clicks table and put it back at once.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -26,13 +30,10 @@ def history_load(*, clicks: int, before: date, months: int = 12) -> None:
     from tracking.services.partitions import (
         TABLE,
         click_partitions_forget,
-        month_add,
         month_after,
-        month_of,
         partition_name,
     )
 
-    first = month_add(month_of(datetime.combine(before, datetime.min.time(), tzinfo=UTC)), -months)
     per_month = clicks // months
     columns = [str(field.column) for field in Click._meta.concrete_fields]
     values = {
@@ -61,8 +62,7 @@ def history_load(*, clicks: int, before: date, months: int = 12) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT min(id), count(*) FROM tracking_message")
         first_message, message_count = cursor.fetchone()
-        for index in range(months):
-            month = month_add(first, index)
+        for month in _history_months(before=before, months=months):
             name = partition_name(month)
             start = datetime.combine(month, datetime.min.time(), tzinfo=UTC)
             seconds = int(
@@ -72,7 +72,8 @@ def history_load(*, clicks: int, before: date, months: int = 12) -> None:
             )
             cursor.execute(f"DROP TABLE IF EXISTS {name}")
             cursor.execute(
-                f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+                f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS,"
+                f" CONSTRAINT {name}_month CHECK ({_month_condition(month)}))"
             )
             cursor.execute(
                 f"INSERT INTO {name} ({', '.join(columns)}) "  # noqa: S608 - our names
@@ -89,13 +90,61 @@ def history_load(*, clicks: int, before: date, months: int = 12) -> None:
                     "messages": message_count,
                 },
             )
-            cursor.execute(
-                f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES"
-                f" FROM ('{month.isoformat()} 00:00:00+00')"
-                f" TO ('{month_after(month).isoformat()} 00:00:00+00')"
-            )
+            _attach(cursor, month)
         cursor.execute("VACUUM ANALYZE tracking_click")
     click_partitions_forget()
+
+
+def _history_months(*, before: date, months: int) -> list[date]:
+    from tracking.services.partitions import month_add, month_of
+
+    first = month_add(month_of(datetime.combine(before, datetime.min.time(), tzinfo=UTC)), -months)
+    return [month_add(first, index) for index in range(months)]
+
+
+def _month_condition(month: date) -> str:
+    from tracking.services.partitions import month_after
+
+    return (
+        f"occurred_at >= '{month.isoformat()} 00:00:00+00'"
+        f" AND occurred_at < '{month_after(month).isoformat()} 00:00:00+00'"
+    )
+
+
+def _attach(cursor: Any, month: date) -> None:
+    """Attach a history month: its CHECK constraint says every row is within the month's
+    bounds, so PostgreSQL attaches it without reading it."""
+    from tracking.services.partitions import TABLE, month_after, partition_name
+
+    cursor.execute(
+        f"ALTER TABLE {TABLE} ATTACH PARTITION {partition_name(month)} FOR VALUES"
+        f" FROM ('{month.isoformat()} 00:00:00+00')"
+        f" TO ('{month_after(month).isoformat()} 00:00:00+00')"
+    )
+
+
+@contextmanager
+def history_detached(*, before: date, months: int = 12) -> Iterator[None]:
+    """Within the block, `tracking_click` without the history `history_load` gave it (the
+    same months): its partitions detached, attached again after the block. The rest of
+    the database stays as it is, so a drain measured inside and one measured outside
+    differ in the history alone, not in what else the machine or the server holds."""
+    from django.db import connection
+
+    from tracking.services.partitions import TABLE, click_partitions_forget, partition_name
+
+    history = _history_months(before=before, months=months)
+    with connection.cursor() as cursor:
+        for month in history:
+            cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {partition_name(month)}")
+    click_partitions_forget()
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            for month in history:
+                _attach(cursor, month)
+        click_partitions_forget()
 
 
 @dataclass(frozen=True)
