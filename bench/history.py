@@ -102,24 +102,27 @@ def _history_months(*, before: date, months: int) -> list[date]:
     return [month_add(first, index) for index in range(months)]
 
 
-def _month_condition(month: date) -> str:
+def _month_bounds(month: date) -> tuple[str, str]:
+    """The month's first instant and the next month's, as timestamptz literals (UTC)."""
     from tracking.services.partitions import month_after
 
-    return (
-        f"occurred_at >= '{month.isoformat()} 00:00:00+00'"
-        f" AND occurred_at < '{month_after(month).isoformat()} 00:00:00+00'"
-    )
+    return f"'{month.isoformat()} 00:00:00+00'", f"'{month_after(month).isoformat()} 00:00:00+00'"
+
+
+def _month_condition(month: date) -> str:
+    start, end = _month_bounds(month)
+    return f"occurred_at >= {start} AND occurred_at < {end}"
 
 
 def _attach(cursor: Any, month: date) -> None:
     """Attach a history month: its CHECK constraint says every row is within the month's
     bounds, so PostgreSQL attaches it without reading it."""
-    from tracking.services.partitions import TABLE, month_after, partition_name
+    from tracking.services.partitions import TABLE, partition_name
 
+    start, end = _month_bounds(month)
     cursor.execute(
-        f"ALTER TABLE {TABLE} ATTACH PARTITION {partition_name(month)} FOR VALUES"
-        f" FROM ('{month.isoformat()} 00:00:00+00')"
-        f" TO ('{month_after(month).isoformat()} 00:00:00+00')"
+        f"ALTER TABLE {TABLE} ATTACH PARTITION {partition_name(month)}"
+        f" FOR VALUES FROM ({start}) TO ({end})"
     )
 
 

@@ -29,6 +29,7 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -298,10 +299,7 @@ def _drains_with_and_without_history(run: int) -> dict[str, float]:
             # clicks), within the seeded day's month (a kept database's later runs wrap).
             drain = 2 * DRAIN_ROUNDS * run + 2 * number + (which == "large")
             day = DAY + timedelta(days=4 + drain % DRAIN_DAYS)
-            if which == "small":
-                with history_detached(before=DAY):
-                    drains[which].append(drain_measure(clicks=DRAIN_CLICKS, day=day, seed=drain))
-            else:
+            with history_detached(before=DAY) if which == "small" else nullcontext():
                 drains[which].append(drain_measure(clicks=DRAIN_CLICKS, day=day, seed=drain))
     measured: dict[str, float] = {}
     for which, measures in drains.items():
