@@ -299,3 +299,29 @@ def test_web_workers_do_not_outlive_a_killed_server():
     server.process.stop()
     assert alive == []
     assert len(gone) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_web_workers_still_loading_the_app_do_not_outlive_a_killed_server():
+    # given: a server whose two workers are forked and still loading Django, not serving yet
+    server = Server()
+    server.start(wait_until_serving=False)
+    workers = _workers(server)
+    assert len(workers) == 2
+    assert server.process is not None and server.process.process is not None
+    # Past the first milliseconds after the fork (granian's own set-up), into the app's load.
+    time.sleep(0.3)
+
+    # when: its main process is killed outright before they finish loading (they look for
+    # their parent, and leave its session, only at the end of the load)
+    os.kill(server.process.process.pid, signal.SIGKILL)
+    server.process.process.wait(timeout=30)
+
+    # then: each worker finds its parent gone once loaded, and stops
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    for stray in alive:
+        stray.kill()
+    server.process.stop()
+    assert alive == []
+    assert len(gone) == 2
