@@ -26,7 +26,6 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import NoReturn
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +76,11 @@ def process_own_session(*, what: str) -> bool:
         return False
     if os.getsid(0) == os.getpid():
         return False
-    parent = os.getppid()
+    # The parent's pid as recorded at the fork when this is a multiprocessing child (granian's
+    # workers): a worker still loading the app when its server was killed would read
+    # `getppid()` only after that, get init's pid, and watch that for good.
+    started_by = multiprocessing.parent_process()
+    parent = started_by.pid if started_by is not None and started_by.pid else os.getppid()
     try:
         os.setsid()
     except OSError:
@@ -90,14 +93,6 @@ def process_own_session(*, what: str) -> bool:
 
 
 def _stop_when_parent_exits(parent: int, what: str) -> None:
-    started_by = multiprocessing.parent_process()
-    if started_by is not None:
-        # A multiprocessing child (granian's workers): its parent's sentinel is a pipe the
-        # parent holds open, so it ends once the parent is gone, even if the parent went
-        # before this process got here. A worker still loading the app when its server was
-        # killed read `getppid()` only after that: init's pid, which it then watched for good.
-        started_by.join()
-        _stop_orphan(what)
     try:
         # Readable once the parent has exited: no wake-ups until then.
         parent_handle: int | None = os.pidfd_open(parent)
@@ -111,10 +106,6 @@ def _stop_when_parent_exits(parent: int, what: str) -> None:
         # No pidfd here (Linux before 5.3), or the parent went before it was opened.
         while os.getppid() == parent:
             time.sleep(1.0)
-    _stop_orphan(what)
-
-
-def _stop_orphan(what: str) -> NoReturn:
     logger.warning("the %s's parent process exited: stopping", what)
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(ORPHAN_EXIT_SECONDS)
