@@ -205,6 +205,21 @@ def _workers(server: Server) -> list[psutil.Process]:
     return workers
 
 
+def _server_with_workers_loading() -> tuple[
+    ManagedProcess, list[psutil.Process], subprocess.Popen[Any]
+]:
+    """A started server's process, its two forked workers and its main process; the workers
+    past the first milliseconds after the fork (granian's own set-up) and into the app's
+    load, which takes a second or more."""
+    server = Server()
+    server.start(wait_until_serving=False)
+    workers = _workers(server)
+    assert len(workers) == 2
+    assert server.process is not None and server.process.process is not None
+    time.sleep(0.3)
+    return server.process, workers, server.process.process
+
+
 def _autogroup(pid: int) -> str:
     # "/autogroup-123 nice 0": the scheduling group the kernel put the process in
     return Path(f"/proc/{pid}/autogroup").read_text().split()[0]
@@ -256,15 +271,7 @@ def test_each_web_worker_is_scheduled_apart_from_the_others():
 @pytest.mark.django_db(transaction=True)
 def test_a_server_asked_to_stop_while_its_workers_load_the_app_stops():
     # given: a server whose two workers are forked and still loading Django, not serving yet
-    server = Server()
-    server.start(wait_until_serving=False)
-    workers = _workers(server)
-    assert len(workers) == 2
-    assert server.process is not None and server.process.process is not None
-    main = server.process.process
-    # Past the first milliseconds after the fork (granian's own set-up), into the app's load,
-    # which takes a second or more.
-    time.sleep(0.3)
+    managed, workers, main = _server_with_workers_loading()
 
     # when: it is asked to stop, as by Ctrl-C in `make run`'s first seconds
     main.send_signal(signal.SIGTERM)
@@ -273,7 +280,7 @@ def test_a_server_asked_to_stop_while_its_workers_load_the_app_stops():
     with contextlib.suppress(subprocess.TimeoutExpired):
         main.wait(timeout=20)
     stopped = main.poll() is not None
-    server.process.stop()
+    managed.stop()
     _gone, alive = psutil.wait_procs(workers, timeout=20)
     assert stopped
     assert alive == []
@@ -305,23 +312,17 @@ def test_web_workers_do_not_outlive_a_killed_server():
 @pytest.mark.django_db(transaction=True)
 def test_web_workers_still_loading_the_app_do_not_outlive_a_killed_server():
     # given: a server whose two workers are forked and still loading Django, not serving yet
-    server = Server()
-    server.start(wait_until_serving=False)
-    workers = _workers(server)
-    assert len(workers) == 2
-    assert server.process is not None and server.process.process is not None
-    # Past the first milliseconds after the fork (granian's own set-up), into the app's load.
-    time.sleep(0.3)
+    managed, workers, main = _server_with_workers_loading()
 
     # when: its main process is killed outright before they finish loading (they look for
     # their parent, and leave its session, only at the end of the load)
-    os.kill(server.process.process.pid, signal.SIGKILL)
-    server.process.process.wait(timeout=30)
+    os.kill(main.pid, signal.SIGKILL)
+    main.wait(timeout=30)
 
     # then: each worker finds its parent gone once loaded, and stops
     gone, alive = psutil.wait_procs(workers, timeout=30)
     for stray in alive:
         stray.kill()
-    server.process.stop()
+    managed.stop()
     assert alive == []
     assert len(gone) == 2
