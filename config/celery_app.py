@@ -58,6 +58,20 @@ def _forget_request_id(task: Task | None = None, state: str | None = None, **_: 
         )
 
 
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _close_old_database_connections(task: Task | None = None, **_: Any) -> None:
+    """Django's rule for a connection between two uses, as around a request: closed when
+    it errored and fails its health check, or is older than `CONN_MAX_AGE`; otherwise the
+    next task reuses it (see `CELERY_DB_REUSE_MAX`). Not for a task applied in-process
+    (`apply()`): that runs inside its caller's connection and transaction."""
+    if task is not None and task.request.is_eager:
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
 @signals.worker_init.connect
 def _yield_the_cpu_to_the_web(**_: Any) -> None:
     """Deciding postbacks is throughput work that catches up when the web is idle; the

@@ -290,6 +290,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "global_keyprefix": REDIS_KEY_PREFIX,
     "socket_connect_timeout": 2,
 }
+# Celery's Django fix-up closes every database connection before and after each task,
+# whatever CONN_MAX_AGE says: each task then opened a PostgreSQL session of its own (a
+# backend forked, its catalog caches filled again), which cost more than deciding a small
+# batch. It closes them only every this many tasks now; in between, the worker's own
+# task_prerun/task_postrun handler (config/celery_app.py) applies Django's rule, as a
+# request does: a connection that errored and fails its health check, or that is older
+# than CONN_MAX_AGE, is closed, the others are kept.
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 # reports: the days touched since the last scan, every minute (a conversion shows within 2

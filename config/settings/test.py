@@ -9,11 +9,12 @@ import os
 import secrets
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import DATABASES, REDIS_URL
+from config.settings.base import DATABASES, REDIS_URL, env
 
 RUN_ID = os.environ.setdefault("CREDITFLOW_TEST_RUN", secrets.token_hex(4))
 
-DATABASES["default"]["CONN_MAX_AGE"] = 0
+# A new connection for every request and task, unless a test's process asks otherwise.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["TEST"] = {"NAME": f"test_creditflow_{RUN_ID}"}
 
 REDIS_KEY_PREFIX = f"cftest:{RUN_ID}:"

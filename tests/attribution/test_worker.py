@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from attribution.models import Conversion, ConversionEvent, Postback
 from attribution.services.recovery import postback_sweep
+from harness.processes import ManagedProcess
 from harness.services import redis_keys_delete
 from tests.factories import TEST_POSTBACK_TOKEN, ClickFactory
 from tests.processes import celery_worker
@@ -172,3 +173,52 @@ def test_the_running_worker_yields_the_cpu_to_the_web():
     assert pool
     assert niceness == {10}
     assert autogroup.split()[-1] == "10"
+
+
+def worker_backends(worker: ManagedProcess) -> set[int]:
+    """The PostgreSQL backends (pids) serving the worker's processes right now."""
+    assert worker.process is not None
+    root = psutil.Process(worker.process.pid)
+    ports = {
+        opened.laddr.port
+        for process in [root, *root.children(recursive=True)]
+        for opened in process.net_connections(kind="tcp")
+        if opened.raddr
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, client_port FROM pg_stat_activity WHERE datname = current_database()"
+        )
+        return {pid for pid, port in cursor.fetchall() if port in ports}
+
+
+def test_a_worker_keeps_its_database_session_between_tasks_and_replaces_a_lost_one(client):
+    # given: a worker whose connections may live a minute, as in production
+    click = ClickFactory.create(occurred_at=timezone.now() - timedelta(minutes=30))
+    network = click.offer.network
+    worker = celery_worker(env={"DATABASE_CONN_MAX_AGE": "60"}).start()
+    try:
+        first = send(client, network, click_id=click.click_id, txid="SESSION-1")
+        wait_until(lambda: processed(first), what="the first postback to be processed")
+        after_first = worker_backends(worker)
+        # when: a second task
+        second = send(client, network, click_id=click.click_id, txid="SESSION-2")
+        wait_until(lambda: processed(second), what="the second postback to be processed")
+        after_second = worker_backends(worker)
+        # when: its session is terminated between two tasks (a failover, an idle timeout)
+        with connection.cursor() as cursor:
+            for pid in after_second:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        third = send(client, network, click_id=click.click_id, txid="SESSION-3")
+        wait_until(lambda: processed(third), what="the third postback to be processed")
+        after_third = worker_backends(worker)
+    finally:
+        worker.stop()
+
+    # then: the second task ran on the first one's session, not a new one of its own
+    assert after_first
+    assert after_second == after_first
+    # then: the lost session was replaced and nothing was lost
+    assert after_third
+    assert not after_third & after_second
+    assert Conversion.objects.count() == 3
