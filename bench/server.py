@@ -182,15 +182,15 @@ def python_module(env: dict[str, str], module: str, *args: str, timeout: float =
 # --- server --------------------------------------------------------------------------
 
 
-def procfile_web_option(name: str) -> int:
-    """A whole-number option of granian on the Procfile's `web:` line (what `make run`
-    serves with), so the bench measures the server as it runs."""
+def procfile_option(process: str, name: str) -> int:
+    """A whole-number option on the Procfile's `<process>:` line (what `make run` runs),
+    so the bench measures the processes as they run."""
     for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith("web:"):
-            arguments = shlex.split(line.removeprefix("web:"))
+        if line.startswith(f"{process}:"):
+            arguments = shlex.split(line.removeprefix(f"{process}:"))
             if name in arguments:
                 return int(arguments[arguments.index(name) + 1])
-    raise ValueError(f"no {name} on the Procfile's web line")
+    raise ValueError(f"no {name} on the Procfile's {process} line")
 
 
 @dataclass
@@ -201,8 +201,10 @@ class GranianServer:
     app: str = "config.wsgi:application"
     # As in the Procfile. Each blocking thread may hold a PostgreSQL connection; more
     # threads than that only contend for the GIL and lengthen the p99.
-    workers: int = field(default_factory=lambda: procfile_web_option("--workers"))
-    blocking_threads: int = field(default_factory=lambda: procfile_web_option("--blocking-threads"))
+    workers: int = field(default_factory=lambda: procfile_option("web", "--workers"))
+    blocking_threads: int = field(
+        default_factory=lambda: procfile_option("web", "--blocking-threads")
+    )
     ready_path: str = "/healthz"
     extra_args: list[str] = field(default_factory=list)
     port: int = 0

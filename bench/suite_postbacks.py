@@ -25,6 +25,11 @@
    with it): with three, the ratio read 0.77 in one full run and 0.84 alone right after.
    The database is vacuumed first: the worker runs of 2 left 105,000 updated rows behind,
    which autovacuum would have cleared long before (it is off on some bench servers).
+4. The intake as `make run` runs it: the Procfile's worker (its concurrency) beside the
+   server with no backlog, so it decides what the intake stores as it comes, in the
+   batches the intake's wake-ups gather; against the bare JSON view of the same server with
+   the same worker beside it, `ROUNDS` rounds alternating, the best of each. Every postback
+   the intake stored must then be decided, each into one conversion.
 
 Seeding runs in a child process (`python -m bench.suite_postbacks seed-...`) with
 `INSERT ... SELECT generate_series` in the dedicated database `creditflow_bench_postbacks`.
@@ -50,6 +55,7 @@ from bench.server import (
     bench_database,
     bench_environment,
     django_manage,
+    procfile_option,
     python_module,
     run_wrk,
     wrk_best,
@@ -239,6 +245,89 @@ def _beside_a_worker(env: dict[str, str], database_url: str) -> dict[str, Beside
     }
 
 
+@dataclass(frozen=True)
+class AsMakeRun:
+    bare: WrkResult
+    intake: WrkResult
+    # Postbacks the intake stored in these rounds, and how many of them were then decided
+    # into a conversion of their own.
+    stored: int
+    decided: int
+
+
+def _received(database_url: str) -> int:
+    with psycopg.connect(_postgres_url(database_url), autocommit=True) as connection:
+        return int(
+            _one(connection, "SELECT count(*) FROM attribution_postback WHERE status = 'received'")[
+                0
+            ]
+        )
+
+
+def _until_nothing_received(worker: ManagedProcess, database_url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while _received(database_url):
+        if worker.exited():
+            raise RuntimeError(f"worker died:\n{worker.output()[-4000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"postbacks still waiting after {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def _as_make_run(env: dict[str, str], database_url: str) -> AsMakeRun:
+    """The bare JSON view and the intake with the Procfile's worker beside them and no
+    backlog: it decides what the intake stores, as under `make run`."""
+    url = _postgres_url(database_url)
+    with psycopg.connect(url, autocommit=True) as connection:
+        click_id = _one(
+            connection, "SELECT click_id FROM tracking_click WHERE NOT is_bot ORDER BY id LIMIT 1"
+        )[0]
+    paths = (
+        ("bare", f"/bench/bare-postback/{SLUG}/"),
+        ("intake", f"/postback/{SLUG}/?token={TOKEN}&click_id={click_id}&payout=1"),
+    )
+    runs: dict[str, list[WrkResult]] = {}
+    worker = _worker(env, concurrency=procfile_option("worker", "--concurrency"))
+    with GranianServer(env=env) as server:
+        worker.start()
+        try:
+            # What the commit-only view stored in 3 is decided first: no backlog.
+            if _received(database_url):
+                _wait_until_deciding(env, worker, database_url)
+                _until_nothing_received(worker, database_url, timeout=900)
+            with psycopg.connect(url, autocommit=True) as connection:
+                connection.execute("VACUUM ANALYZE")
+                last_postback, last_conversion = _one(
+                    connection,
+                    "SELECT (SELECT coalesce(max(id), 0) FROM attribution_postback), "
+                    "(SELECT coalesce(max(id), 0) FROM attribution_conversion)",
+                )
+            for round_number in range(ROUNDS):
+                for name, path in _alternated(paths, round_number):
+                    new_txid_as = f"make-run-{round_number}-" if name == "intake" else ""
+                    result = _measure(server, path, new_txid_as=new_txid_as)
+                    runs.setdefault(name, []).append(result)
+            _until_nothing_received(worker, database_url, timeout=120)
+        finally:
+            worker.stop()
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT (SELECT count(*) FROM attribution_postback WHERE id > %s), "
+            "(SELECT count(*) FROM attribution_conversion WHERE id > %s)",
+            (last_postback, last_conversion),
+        ).fetchone()
+    if row is None:
+        raise RuntimeError("no counts of what the intake stored")
+    stored, decided = row
+    logger.info("as make run: %d postbacks stored, %d conversions", stored, decided)
+    return AsMakeRun(
+        bare=wrk_best(runs["bare"]),
+        intake=wrk_best(runs["intake"]),
+        stored=int(stored),
+        decided=int(decided),
+    )
+
+
 def _alternated(paths: tuple[tuple[str, str], ...], round_number: int) -> list[tuple[str, str]]:
     """The paths in their order in even rounds, reversed in odd ones: neither always runs
     first after a pause, or always last on a machine slowing down."""
@@ -353,6 +442,8 @@ def run() -> list[Figure]:
             connection.execute("VACUUM ANALYZE")
         beside = _beside_a_worker(env, database_url)
         _forget_queues(env)
+        as_make_run = _as_make_run(env, database_url)
+        _forget_queues(env)
     intake_beside, commit_only_beside = beside["intake"].wrk, beside["commit_only"].wrk
 
     return [
@@ -407,6 +498,28 @@ def run() -> list[Figure]:
             unit="postbacks/s",
             baseline=beside["commit_only"].worker_rate,
             baseline_name="beside the view that only commits the row",
+        ),
+        Figure(
+            name="postback intake as make run runs it (its worker deciding what it stores)",
+            value=as_make_run.intake.requests_per_second,
+            unit="req/s",
+            baseline=as_make_run.bare.requests_per_second,
+            baseline_name="bare Django JSON view, the same worker beside it",
+        ),
+        Figure(
+            name="postback intake p99 as make run runs it",
+            value=as_make_run.intake.p99_ms,
+            unit="ms",
+            baseline=as_make_run.bare.p99_ms,
+            baseline_name="bare Django JSON view, the same worker beside it",
+        ),
+        Figure(
+            name="postbacks the intake stored as make run runs it, each decided into a conversion",
+            value=as_make_run.decided,
+            unit="conversions",
+            baseline=as_make_run.stored,
+            baseline_name="postbacks stored",
+            target="1.00 (each exactly once)",
         ),
         Figure(
             name="conversions attributed per worker process (100k postbacks, 1M clicks)",
