@@ -179,11 +179,12 @@ def worker_backends(worker: ManagedProcess) -> set[int]:
     """The PostgreSQL backends (pids) serving the worker's processes right now."""
     assert worker.process is not None
     root = psutil.Process(worker.process.pid)
+    server_port = int(connection.settings_dict["PORT"] or 5432)
     ports = {
         opened.laddr.port
         for process in [root, *root.children(recursive=True)]
         for opened in process.net_connections(kind="tcp")
-        if opened.raddr
+        if opened.raddr and opened.raddr.port == server_port
     }
     with connection.cursor() as cursor:
         cursor.execute(
