@@ -461,6 +461,7 @@ def run() -> list[Figure]:
             unit="req/s",
             baseline=commit_only.requests_per_second,
             baseline_name="Django view: one INSERT, then the JSON",
+            target=">= 0.8",
         ),
         Figure(
             name="a view that only commits the row",
