@@ -131,8 +131,10 @@ def _measure(server: GranianServer, path: str, *, new_txid_as: str = "") -> WrkR
     return result
 
 
-def _one(connection: psycopg.Connection[Any], sql: str) -> tuple[Any, ...]:
-    row = connection.execute(sql).fetchone()
+def _one(
+    connection: psycopg.Connection[Any], sql: str, params: tuple[Any, ...] | None = None
+) -> tuple[Any, ...]:
+    row = connection.execute(sql, params).fetchone()
     if row is None:
         raise RuntimeError(f"no row from {sql}")
     return row
@@ -163,11 +165,28 @@ def _worker(env: dict[str, str], *, concurrency: int = 1) -> ManagedProcess:
     )
 
 
-def _decided(database_url: str) -> int:
+def _postbacks_counted(database_url: str) -> tuple[int, int]:
+    """(waiting, decided): stored postbacks still `received`, and the others."""
     with psycopg.connect(_postgres_url(database_url), autocommit=True) as connection:
-        return int(
+        waiting, decided = _one(
+            connection,
+            "SELECT count(*) FILTER (WHERE status = 'received'), "
+            "count(*) FILTER (WHERE status <> 'received') FROM attribution_postback",
+        )
+    return int(waiting), int(decided)
+
+
+def _decided(database_url: str) -> int:
+    return _postbacks_counted(database_url)[1]
+
+
+def a_person_click_id(database_url: str) -> str:
+    """A stored click of a person (not a bot), for postbacks that name one."""
+    with psycopg.connect(_postgres_url(database_url), autocommit=True) as connection:
+        return str(
             _one(
-                connection, "SELECT count(*) FROM attribution_postback WHERE status <> 'received'"
+                connection,
+                "SELECT click_id FROM tracking_click WHERE NOT is_bot ORDER BY id LIMIT 1",
             )[0]
         )
 
@@ -211,10 +230,7 @@ def beside_paths(click_id: str) -> tuple[tuple[str, str], ...]:
 
 def _beside_a_worker(env: dict[str, str], database_url: str) -> dict[str, BesideRun]:
     """The commit-only view and the intake, each with one worker deciding a backlog beside it."""
-    with psycopg.connect(_postgres_url(database_url), autocommit=True) as connection:
-        click_id = _one(
-            connection, "SELECT click_id FROM tracking_click WHERE NOT is_bot ORDER BY id LIMIT 1"
-        )[0]
+    click_id = a_person_click_id(database_url)
     runs: dict[str, list[BesideRun]] = {}
     worker = _worker(env)
     with GranianServer(env=env) as server:
@@ -256,12 +272,7 @@ class AsMakeRun:
 
 
 def _received(database_url: str) -> int:
-    with psycopg.connect(_postgres_url(database_url), autocommit=True) as connection:
-        return int(
-            _one(connection, "SELECT count(*) FROM attribution_postback WHERE status = 'received'")[
-                0
-            ]
-        )
+    return _postbacks_counted(database_url)[0]
 
 
 def _until_nothing_received(worker: ManagedProcess, database_url: str, timeout: float) -> None:
@@ -278,13 +289,9 @@ def _as_make_run(env: dict[str, str], database_url: str) -> AsMakeRun:
     """The bare JSON view and the intake with the Procfile's worker beside them and no
     backlog: it decides what the intake stores, as under `make run`."""
     url = _postgres_url(database_url)
-    with psycopg.connect(url, autocommit=True) as connection:
-        click_id = _one(
-            connection, "SELECT click_id FROM tracking_click WHERE NOT is_bot ORDER BY id LIMIT 1"
-        )[0]
     paths = (
         ("bare", f"/bench/bare-postback/{SLUG}/"),
-        ("intake", f"/postback/{SLUG}/?token={TOKEN}&click_id={click_id}&payout=1"),
+        ("intake", dict(beside_paths(a_person_click_id(database_url)))["intake"]),
     )
     runs: dict[str, list[WrkResult]] = {}
     worker = _worker(env, concurrency=procfile_option("worker", "--concurrency"))
@@ -311,14 +318,12 @@ def _as_make_run(env: dict[str, str], database_url: str) -> AsMakeRun:
         finally:
             worker.stop()
     with psycopg.connect(url, autocommit=True) as connection:
-        row = connection.execute(
+        stored, decided = _one(
+            connection,
             "SELECT (SELECT count(*) FROM attribution_postback WHERE id > %s), "
             "(SELECT count(*) FROM attribution_conversion WHERE id > %s)",
             (last_postback, last_conversion),
-        ).fetchone()
-    if row is None:
-        raise RuntimeError("no counts of what the intake stored")
-    stored, decided = row
+        )
     logger.info("as make run: %d postbacks stored, %d conversions", stored, decided)
     return AsMakeRun(
         bare=wrk_best(runs["bare"]),

@@ -22,7 +22,6 @@ import time
 from typing import Any
 
 import psutil
-import psycopg
 
 from bench import suite_postbacks as suite
 from bench.server import (
@@ -112,11 +111,7 @@ def main() -> None:
         django_manage(env, "migrate", "--noinput")
         python_module(env, "bench.suite_postbacks", "seed-network")
         python_module(env, "bench.suite_postbacks", "seed-clicks", timeout=1800)
-        with psycopg.connect(suite._postgres_url(database_url), autocommit=True) as connection:
-            click_id = suite._one(
-                connection,
-                "SELECT click_id FROM tracking_click WHERE NOT is_bot ORDER BY id LIMIT 1",
-            )[0]
+        click_id = suite.a_person_click_id(database_url)
         for round_number in range(arguments.rounds):
             order = variants if round_number % 2 == 0 else variants[::-1]
             for variant in order:
